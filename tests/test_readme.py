@@ -23,7 +23,10 @@ def test_the_readme_example_gives_the_trace_it_shows(tmp_path: Path) -> None:
     assert labels == ["observe(t=0)", "observe(t=1)", "claim(t=0)", "claim(t=1)"]
     for i, label in enumerate(labels, 1):
         assert f"\n{i}  {label}" in README
-    assert f"violated — {r.distinct_states} distinct states, {r.transitions} transitions" in README
+    assert (
+        f"violated — {r.distinct_states} distinct states, {r.transitions} transitions"
+        in README
+    )
 
 
 def test_the_readme_opens_with_the_two_setup_commands() -> None:
