@@ -350,7 +350,7 @@ def trace_is_clean(c: Config, s: State, trace: tuple[Frame, ...]) -> bool:
 def build(
     scenario: str = "enable",
     tasks: int = 2,
-    cpus: int = 1,
+    cpus: int = 2,
     funcs: int = 1,
     fork: bool = False,
     exiting: bool = False,
@@ -495,6 +495,9 @@ def build(
         if not ok:
             s = replace(s, wrong_call=set_at(s.wrong_call, t, True))
         return s
+
+    life_t = {"life[t]"} | ({f"life[{child}]"} if fork else set())
+    """What ``runs(s, t)`` reads of ``life``: the task's own, and the fork child's."""
 
     def runs(s: State, t: int) -> bool:
         """Task t is some CPU's current task, outside any livepatch region, and alive."""
@@ -1064,7 +1067,7 @@ def build(
         reads={
             "on_cpu[t]",
             "hpc[t]",
-            "life",
+            *life_t,
             "stack[t]",
             "func_stack[f]",
             "patch_state[t]",
@@ -1233,7 +1236,7 @@ def build(
     @model.step(
         when=lambda s, t: runs(s, t) and bool(s.stack[t]),
         over=everyone,
-        reads={"on_cpu[t]", "hpc[t]", "life", "stack[t]"},
+        reads={"on_cpu[t]", "hpc[t]", *life_t, "stack[t]"},
         writes={"stack[t]"},
     )
     def function_return(s: State, t: int) -> State:
@@ -1252,7 +1255,7 @@ def build(
     @model.step(
         when=at_switch_point,
         over=everyone,
-        reads={"on_cpu[t]", "hpc[t]", "life", "stack[t]", "patch_pending[t]"},
+        reads={"on_cpu[t]", "hpc[t]", *life_t, "stack[t]", "patch_pending[t]"},
         writes={"patch_pending[t]", "hpc[t]"},
     )
     def klp_update_patch_state(s: State, t: int) -> State:
@@ -1309,7 +1312,7 @@ def build(
         reads={
             "on_cpu[t]",
             "hpc[t]",
-            "life",
+            *life_t,
             "sched_key",
             "patch_pending[t]",
             "patch_state[t]",
@@ -1379,9 +1382,8 @@ def build(
     # ------------------------------------------------------------------------------------
     # Scheduling, fork, exit.
 
-    def may_schedule(s: State, cpu: int, t: int) -> bool:
-        prev = s.curr[cpu]
-        if prev == t or s.hpc[prev] is not Hpc.NONE or s.on_cpu[t] != NULL:
+    def may_schedule(s: State, cpu: int, prev: int, t: int) -> bool:
+        if s.curr[cpu] != prev or s.hpc[prev] is not Hpc.NONE or s.on_cpu[t] != NULL:
             return False
         if c.is_idle(t):
             return t == c.idle(cpu)
@@ -1389,17 +1391,22 @@ def build(
 
     @model.step(
         when=may_schedule,
-        over=[(cpu, t) for cpu in range(cpus) for t in everyone],
-        reads={"curr", "hpc", "on_cpu", "life"},
-        writes={"curr", "on_cpu"},
+        over=[
+            (cpu, prev, t)
+            for cpu in range(cpus)
+            for prev in everyone
+            for t in everyone
+            if prev != t and (not c.is_idle(prev) or prev == c.idle(cpu))
+        ],
+        reads={"curr[cpu]", "hpc[prev]", "on_cpu[t]", "life[t]"},
+        writes={"curr[cpu]", "on_cpu[prev]", "on_cpu[t]"},
     )
-    def schedule(s: State, cpu: int, t: int) -> State:
-        """CPU ``cpu`` switches from its current task to task t.
+    def schedule(s: State, cpu: int, prev: int, t: int) -> State:
+        """CPU ``cpu`` switches from its current task ``prev`` to task t.
 
         kernel/sched/core.c: __schedule(). Not from inside a preemption-disabled region.
         The previous task keeps its stack (it may sleep inside a patched function).
         """
-        prev = s.curr[cpu]
         on_cpu = set_at(set_at(s.on_cpu, prev, NULL), t, cpu)
         return replace(s, curr=set_at(s.curr, cpu, t), on_cpu=on_cpu)
 
@@ -1619,7 +1626,8 @@ def build(
 
         Every task on the tasklist and every idle task has ``patch_state ==
         klp_target_state`` (or IDLE once the reset loop passed it) and TIF_PATCH_PENDING
-        clear (the reset loop's ``WARN_ON_ONCE``).
+        clear (the reset loop's ``WARN_ON_ONCE``). In the #10 proposal an IDLE task is by
+        design in the target's universe, so IDLE counts as switched there.
         """
         if not in_complete(s):
             return True
@@ -1632,7 +1640,10 @@ def build(
                 s.prog[0][0] is Op.RESET_TASK and t < s.cursor
             )
             want = KlpState.IDLE if reset else s.target
-            if s.patch_state[t] is not want:
+            state = s.patch_state[t]
+            if idle_maps_target and state is KlpState.IDLE:
+                state = want
+            if state is not want:
                 return False
         return True
 
@@ -1674,20 +1685,24 @@ def build(
             s.target is KlpState.IDLE
         )
 
-    @model.invariant(reads={"unsafe_switch", "hpc", "patch_state"})
+    @model.invariant(reads={"unsafe_switch", "hpc", "patch_state", "target"})
     def no_unsafe_switch(s: State) -> bool:
         """I7: ``patch_state`` changes only when no live frame contradicts the new state.
 
         A task is switched only if no frame of a function of ``klp_transition_patch`` on
         its stack is code the new state would not choose, and never while it is between
-        handler step H5 and the entry of the function the handler chose.
+        handler step H5 and the entry of the function the handler chose: a handler at H6
+        read UNPATCHED, so the task is still UNPATCHED (with ``idle_maps_target``, an
+        IDLE task's universe is ``klp_target_state``, which is what its handler read).
         """
         if any(s.unsafe_switch):
             return False
-        return all(
-            h is not Hpc.H6 or st is KlpState.UNPATCHED
-            for h, st in zip(s.hpc, s.patch_state, strict=True)
-        )
+        for h, st in zip(s.hpc, s.patch_state, strict=True):
+            if idle_maps_target and st is KlpState.IDLE:
+                st = s.target
+            if h is Hpc.H6 and st is not KlpState.UNPATCHED:
+                return False
+        return True
 
     @model.invariant(
         reads={"prog", "transition_patch", "target", "life", "stack", "func_stack"}
