@@ -88,6 +88,9 @@ Frame = tuple[int, int]
 class KlpState(Enum):
     """``KLP_TRANSITION_IDLE/_UNPATCHED/_PATCHED`` (-1/0/1); ``!state`` flips 0 and 1."""
 
+    def __repr__(self) -> str:
+        return self.name
+
     IDLE = -1
     UNPATCHED = 0
     PATCHED = 1
@@ -95,6 +98,9 @@ class KlpState(Enum):
 
 class Life(Enum):
     """Where a task is in its life, as the tasklist sees it."""
+
+    def __repr__(self) -> str:
+        return self.name
 
     UNBORN = "unborn"  # fork slot not used yet
     FORKING = "forking"  # dup_task_struct done, not on the tasklist yet
@@ -108,6 +114,9 @@ class Hpc(Enum):
 
     The ``H*`` values name the handler read the task does next.
     """
+
+    def __repr__(self) -> str:
+        return self.name
 
     NONE = "none"
     H3 = "read func->transition"
@@ -123,6 +132,9 @@ PREEMPT_OFF = frozenset(Hpc) - {Hpc.NONE}
 
 class Op(Enum):
     """The admin's micro-steps (kernel statement groups done under klp_mutex)."""
+
+    def __repr__(self) -> str:
+        return self.name
 
     INIT = "klp_init_transition: set klp_transition_patch, klp_target_state"
     INIT_TASK = "klp_init_transition: task->patch_state = initial"
@@ -160,12 +172,29 @@ AdminOp = tuple[Op, int]
 """A micro-step and its argument (a patch index where one is needed, else 0)."""
 
 
+class Program(tuple[AdminOp, ...]):
+    """The admin's remaining micro-steps, next first; shown on one line in traces.
+
+    Only the remaining steps are kept (no program counter), so that two operations that
+    end alike (the first try of an enable and a later retry) reach the same states.
+    """
+
+    __slots__ = ()
+    _fields = ()  # klpcheck's trace renderer shows a value with _fields as one cell
+
+    def __repr__(self) -> str:
+        return "[" + " ".join(op.name for op, _ in self) + "]"
+
+
+IDLE_ADMIN = Program()
+
+
 @dataclass(frozen=True, slots=True)
 class State:
     """One state of the system. Field names follow the kernel's."""
 
     # -- the admin (klp_mutex holder) -------------------------------------------------
-    prog: tuple[AdminOp, ...]  # remaining micro-steps of the current admin operation
+    prog: Program  # remaining micro-steps of the admin's current operation
     cursor: int  # loop cursor over the task order (normal tasks, then idle tasks)
     complete: bool  # klp_try_complete_transition's local `complete`
     script: int  # next operation of the scenario's script
@@ -405,7 +434,7 @@ def build(
         for f in sorted(c.funcs[p]):
             stacks[f] = (p, *stacks[f])
     init = State(
-        prog=(),
+        prog=IDLE_ADMIN,
         cursor=0,
         complete=True,
         script=0,
@@ -462,11 +491,11 @@ def build(
         s = replace(s, **changes)  # type: ignore[arg-type]
         if s.cursor + 1 < len(everyone):
             return replace(s, cursor=s.cursor + 1)
-        return replace(s, prog=s.prog[1:], cursor=0)
+        return replace(s, prog=Program(s.prog[1:]), cursor=0)
 
     def pop(s: State, **changes: object) -> State:
         """Finish a micro-step that is not a loop."""
-        return replace(s, prog=s.prog[1:], **changes)  # type: ignore[arg-type]
+        return replace(s, prog=Program(s.prog[1:]), **changes)  # type: ignore[arg-type]
 
     def leave_region(s: State, t: int, **changes: object) -> State:
         """Leave a preemption-disabled region: the sync stops waiting for this CPU."""
@@ -572,7 +601,9 @@ def build(
                 (Op.START_DONE, 1),
                 *try_prog,
             )
-        return replace(s, prog=prog, cursor=0, script=s.script + 1, complete=True)
+        return replace(
+            s, prog=Program(prog), cursor=0, script=s.script + 1, complete=True
+        )
 
     @model.step(
         when=lambda s: not s.prog and s.transition_patch != NULL,
@@ -586,7 +617,7 @@ def build(
 
         Why no timer: only safety is checked, so "about one second later" is "any time".
         """
-        return replace(s, prog=try_prog, cursor=0, complete=True)
+        return replace(s, prog=Program(try_prog), cursor=0, complete=True)
 
     @model.step(
         when=lambda s: not s.prog and s.transition_patch != NULL and s.reverses > 0,
@@ -613,7 +644,7 @@ def build(
             if reverse_order == "6.4"
             else (*flip, *clear, *start)
         )
-        return replace(s, prog=body, cursor=0, reverses=s.reverses - 1)
+        return replace(s, prog=Program(body), cursor=0, reverses=s.reverses - 1)
 
     @model.step(
         when=lambda s: not s.prog and s.transition_patch != NULL and s.forces > 0,
@@ -627,7 +658,9 @@ def build(
         klp_update_patch_state() on every task, running or not, which the documentation
         says can break the consistency model.
         """
-        return replace(s, prog=((Op.FORCE_TASK, 0),), cursor=0, forces=s.forces - 1)
+        return replace(
+            s, prog=Program(((Op.FORCE_TASK, 0),)), cursor=0, forces=s.forces - 1
+        )
 
     # ------------------------------------------------------------------------------------
     # The admin's micro-steps.
@@ -815,8 +848,8 @@ def build(
         kernel/livepatch/transition.c: klp_try_complete_transition(), tail.
         """
         if not s.complete:
-            return replace(s, prog=(), cursor=0)
-        return replace(s, prog=complete_prog(s), cursor=0, sched_key=False)
+            return replace(s, prog=IDLE_ADMIN, cursor=0)
+        return replace(s, prog=Program(complete_prog(s)), cursor=0, sched_key=False)
 
     def unregister_waits(s: State, f: int, gone: int) -> bool:
         """``unregister_ftrace_function`` runs (and waits) when the last entry goes.
