@@ -42,29 +42,89 @@ immediate      patch 0 is "immediate" (v4.12–4.15, no per-task transition); th
 force          patch 0 is enabled and the admin may write ``force`` once
 ============== ============================================================================
 
-Variants (reference §3) and what this model gives (measured; see models/manifest.toml):
+Variants (reference §3). Every prediction of the issue holds; the violated properties are
+those of the full search, pinned in models/manifest.toml:
+
+============================== ============================ ==========================
+variant                        predicted                    measured (violated)
+============================== ============================ ==========================
+#2c ``clear_first=true``        I1                           I1, I2
+#3  ``sync="rcu"``              I1 or I2                     I1, I2, I3, I7 (stacked);
+                                                             I3 (enable)
+#4  ``fork_recopy=false``       I4/I5; fixed holds           I4, I5; fixed holds
+#5  ``s2=false``                I3, not I1                   I3 only
+#7  ``stack_buffer="shared"``   I7; per-CPU holds            I7; per-CPU holds
+#8  ``scenario=immediate``      I7                           I7
+#9  ``exiting=true``            I3 or I8                     I3, I8, I1 (+ I2, I7 with
+                                                             replace)
+#10 ``idle_maps_target=true``   I1                           I1
+force ``scenario=force``        I1/I7                        I1, I7
+default (every scenario)        holds                        holds
+#6  ``reverse_order="4.12"``    (both orders, SC)            holds
+============================== ============================ ==========================
 
 - ``clear_first=true`` (#2c) clears ``func->transition`` before ``klp_unpatch_objects``.
 - ``sync="rcu"`` (#3) makes ``klp_synchronize_transition`` a ``synchronize_rcu`` that does
-  not wait for the idle tasks (RCU is not watching there); needs ``idle_calls=true``.
+  not wait for the idle tasks (RCU is not watching there); needs ``idle_calls=true``. The
+  race needs a patch *below* the removed one (``scenario=stacked``): when the removed func
+  is the last entry, ``unregister_ftrace_function`` waits for every handler on its own,
+  which is why 842c08846420 is titled "Fix stacking of patches with respect to RCU".
 - ``fork_recopy=false`` (#4): ``klp_copy_process`` copies only ``patch_state``; the child's
   TIF_PATCH_PENDING is the one ``dup_task_struct`` copied earlier (before 747f7a290117).
+  The reference's interleaving uses a reverse; the shortest one does not: the parent is
+  stack-checked and switched while it sleeps inside ``copy_process`` (what the fix's
+  comment says: "The parent process may have gone through a KLP transition since the
+  thread flag was copied"). The reverse interleaving is also a trace of this model.
 - ``s2=false`` (#5) drops the sync before the ``patch_state = IDLE`` loop when patching.
 - ``stack_buffer="shared"`` (#7): one stack-trace buffer for everyone (before e92606fa172f)
   with the lockless scheduler hook.
-- ``scenario=immediate`` (#8).
+- ``scenario=immediate`` (#8). One immediate patch below a normal one is enough: a task
+  in the original function is invisible to a check that looks for patch 0's func.
 - ``exiting=true`` (#9): the last task may leave the tasklist and keep running ``do_exit``.
+  Besides I3/I8 it breaks I1: a task unhashed while pending stays UNPATCHED forever and,
+  once ``func->transition`` is cleared, runs the new code (it was never switched).
 - ``idle_maps_target=true`` (#10): new tasks start IDLE and the handler reads
-  ``klp_target_state`` when it sees IDLE (the rejected 2025 proposal).
+  ``klp_target_state`` when it sees IDLE (the rejected 2025 proposal). It needs two
+  functions (a call chain to mix). Petr's counterexample uses a reverse; the shortest one
+  does not: a child that joins after the init loop enters the original f0 before
+  ``klp_patch_object``, then calls f1 and is mapped to PATCHED. Under this design an IDLE
+  task is in the target's universe, so I4 and I7 read IDLE as the target here.
 - ``scenario=force``: ``klp_force_transition``.
 - ``reverse_order="4.12"``: the v4.12–v6.3 order of ``klp_reverse_transition`` (flip the
   target first, then clear TIF and sync). Under sequential consistency both orders verify
   (reference #6, DERIVED): the task re-reads the target when it writes ``patch_state``.
 
+Sizes. Defaults: 2 tasks, 2 CPUs (so 2 idle tasks), 1 function, call depth 1. Every race
+above needs one victim task and at most one bystander: the victim is in an old function,
+in its handler, or in fork; the bystander is the one the admin checks (#7's clean trace)
+or the fork child (#4). Two CPUs let two tasks be inside preemption-off regions at once
+(two handlers across a sync, two scheduler hooks with their per-CPU buffers). A single
+function suffices for every per-call race; only a mixed call chain (#10, and the
+``chains`` entry) needs two nested functions. Variants with fork or idle-task calls use
+one CPU to stay under ~100k states; their races involve one running task and the admin.
+
+Abstractions, and why:
+
+- The admin's loops are one step per task, and the tasklist part of a loop excludes
+  ``klp_copy_process`` and ``__unhash_process`` (``tasklist_lock``), nothing else.
+- ``klp_patch_object``/``klp_unpatch_objects`` and the ``func->transition`` writes are one
+  step per patch (all functions at once): see the steps' docstrings for why no reader can
+  tell the difference.
+- The stack check of another task (``task_call_func``) is one step; the scheduler hook's
+  save and scan are two, because the buffer is shared state.
+- A sleeping task's stack is its frames of patched functions only; unpatched frames never
+  matter to ``klp_check_stack_func``.
+- ``func->transition`` is one flag per patch: all of a patch's funcs are set and cleared
+  together.
+- The delayed work has no timer and the transition never gives up: only safety is checked.
+- The ghost bits ``wrong_call``/``unsafe_switch`` and the ``freed`` flag are ground truth,
+  not kernel state.
+
 Out of scope: memory-barrier mutants (reference #14, B1–B4) need weak memory; every step
 here is sequentially consistent, so dropping an ``smp_wmb``/``smp_rmb`` changes nothing.
 Liveness (L1/L2: #11 idle CPUs, #12 busy kthreads) is not checked; fake signals and
-``wake_up_if_idle`` only help liveness and are left out. CPU hotplug is left out.
+``wake_up_if_idle`` only help liveness and are left out. CPU hotplug, callbacks,
+``klp_cancel_transition`` and the sysfs ``signal`` file (#13) are left out.
 """
 
 from __future__ import annotations
@@ -476,12 +536,15 @@ def build(
     def tasklist_locked(s: State) -> bool:
         """The admin is inside a ``read_lock(&tasklist_lock)`` loop over normal tasks.
 
+        The lock is taken with the first iteration (cursor 0 not yet done) and dropped
+        after the last normal task, before the idle tasks.
+
         ``klp_copy_process`` and ``__unhash_process`` take the write lock, so they wait.
         The #10 proposal walks the tasklist under RCU instead and excludes nothing.
         """
         if idle_maps_target:
             return False
-        return bool(s.prog) and s.prog[0][0] in TASK_LOOPS and s.cursor < nslots
+        return bool(s.prog) and s.prog[0][0] in TASK_LOOPS and 0 < s.cursor < nslots
 
     def head(s: State) -> Op | None:
         return s.prog[0][0] if s.prog else None
@@ -1138,6 +1201,7 @@ def build(
         when=handler_at(Hpc.H3),
         over=everyone,
         reads={
+            "stack[t]",
             "hpc[t]",
             "h_func[t]",
             "h_entry[t]",
@@ -1172,6 +1236,7 @@ def build(
         when=handler_at(Hpc.H5),
         over=everyone,
         reads={
+            "stack[t]",
             "hpc[t]",
             "h_func[t]",
             "h_entry[t]",
@@ -1211,6 +1276,7 @@ def build(
         when=handler_at(Hpc.H6),
         over=everyone,
         reads={
+            "stack[t]",
             "hpc[t]",
             "h_func[t]",
             "h_entry[t]",
@@ -1240,6 +1306,7 @@ def build(
         when=handler_at(Hpc.WARNED),
         over=everyone,
         reads={
+            "stack[t]",
             "hpc[t]",
             "h_func[t]",
             "h_entry[t]",
