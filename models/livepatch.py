@@ -391,12 +391,13 @@ def chosen_code(c: Config, s: State, state: KlpState, f: int) -> int | None:
 def call_is_right(c: Config, s: State, t: int, f: int, code: int) -> bool:
     """I1, per call: the code entered is the one the caller's patch_state selects.
 
-    A task in IDLE has no universe of its own (it runs whatever is on top); only
-    ``handler_never_sees_idle`` and ``no_mixed_universe_stack`` speak about it.
+    A task in IDLE has no universe of its own (it runs whatever is on top); for it only
+    ``handler_never_sees_idle`` and the mixed-chain half of ``no_wrong_universe_call``
+    apply. Without a transition patch for f, the right code is the top entry.
     """
-    want = chosen_code(c, s, s.patch_state[t], f)
     if s.patch_state[t] is KlpState.IDLE:
         return True
+    want = chosen_code(c, s, s.patch_state[t], f)
     return code == (want if want is not None else top_code(c, s, f))
 
 
@@ -536,8 +537,8 @@ def build(
     def tasklist_locked(s: State) -> bool:
         """The admin is inside a ``read_lock(&tasklist_lock)`` loop over normal tasks.
 
-        The lock is taken with the first iteration (cursor 0 not yet done) and dropped
-        after the last normal task, before the idle tasks.
+        The lock is taken by the first iteration, so it is held while the cursor is past
+        task 0 and still on a normal task; it is dropped before the idle tasks.
 
         ``klp_copy_process`` and ``__unhash_process`` take the write lock, so they wait.
         The #10 proposal walks the tasklist under RCU instead and excludes nothing.
@@ -763,18 +764,18 @@ def build(
         return pop(s, transition_patch=p, target=target)
 
     @model.step(
-        when=lambda s: head(s) is Op.INIT_TASK,
-        reads={"prog", "cursor", "target", "life"},
-        writes={"prog", "cursor", "patch_state"},
+        when=lambda s, t: head(s) is Op.INIT_TASK and s.cursor == t,
+        over=everyone,
+        reads={"prog", "cursor", "target", "life[t]"},
+        writes={"prog", "cursor", "patch_state[t]"},
     )
-    def klp_init_transition_task(s: State) -> State:
+    def klp_init_transition_task(s: State, t: int) -> State:
         """One task of the loop ``task->patch_state = initial`` (``!target``).
 
         kernel/livepatch/transition.c: klp_init_transition(), for_each_process_thread
         then the idle tasks. Why one step per task: the handler and the TIF tests run
         concurrently with the loop (only fork and exit are excluded by tasklist_lock).
         """
-        t = s.cursor
         if not on_tasklist(s, t):
             return advance(s)
         initial = (
@@ -817,17 +818,17 @@ def build(
         return pop(s, func_stack=stacks)
 
     @model.step(
-        when=lambda s: head(s) is Op.START_TASK,
-        reads={"prog", "cursor", "target", "life", "patch_state"},
-        writes={"prog", "cursor", "patch_pending"},
+        when=lambda s, t: head(s) is Op.START_TASK and s.cursor == t,
+        over=everyone,
+        reads={"prog", "cursor", "target", "life[t]", "patch_state[t]"},
+        writes={"prog", "cursor", "patch_pending[t]"},
     )
-    def klp_start_transition_task(s: State) -> State:
+    def klp_start_transition_task(s: State, t: int) -> State:
         """Set TIF_PATCH_PENDING on one task whose ``patch_state != klp_target_state``.
 
         kernel/livepatch/transition.c: klp_start_transition(), tasklist loop then idle
         tasks.
         """
-        t = s.cursor
         if not on_tasklist(s, t) or s.patch_state[t] is s.target:
             return advance(s)
         return advance(s, patch_pending=set_at(s.patch_pending, t, True))
@@ -850,17 +851,19 @@ def build(
         return pop(s, sched_key=sched_hook, enabled=enabled)
 
     @model.step(
-        when=lambda s: head(s) is Op.TRY_TASK,
+        when=lambda s, t: head(s) is Op.TRY_TASK and s.cursor == t,
+        over=everyone,
         reads={
             "prog",
             "cursor",
             "complete",
-            "life",
-            "patch_state",
+            "life[t]",
+            "patch_state[t]",
             "target",
-            "on_cpu",
-            "stack",
-            "hpc",
+            "on_cpu[t]",
+            "stack[t]",
+            "hpc[t]",
+            *({"hpc"} if stack_buffer == "shared" else set()),
             "transition_patch",
             "func_stack",
             "stack_buf",
@@ -869,13 +872,13 @@ def build(
             "prog",
             "cursor",
             "complete",
-            "patch_state",
-            "patch_pending",
-            "unsafe_switch",
+            "patch_state[t]",
+            "patch_pending[t]",
+            "unsafe_switch[t]",
             "stack_buf",
         },
     )
-    def klp_try_switch_task(s: State) -> State:
+    def klp_try_switch_task(s: State, t: int) -> State:
         """Try to switch one task: ``klp_try_switch_task()`` -> ``klp_check_and_switch_task()``.
 
         kernel/livepatch/transition.c: klp_try_complete_transition(), one loop iteration.
@@ -887,7 +890,6 @@ def build(
         the admin's trace buffer is its own CPU's. With the shared buffer of #7 the saved
         trace is left in the buffer for a hook that is between its save and its scan.
         """
-        t = s.cursor
         if not on_tasklist(s, t) or s.patch_state[t] is s.target:
             return advance(s)
         if s.on_cpu[t] != NULL:
@@ -1025,17 +1027,17 @@ def build(
         return pop(s, transition=set_at(s.transition, s.prog[0][1], False))
 
     @model.step(
-        when=lambda s: head(s) is Op.RESET_TASK,
-        reads={"prog", "cursor", "life"},
-        writes={"prog", "cursor", "patch_state"},
+        when=lambda s, t: head(s) is Op.RESET_TASK and s.cursor == t,
+        over=everyone,
+        reads={"prog", "cursor", "life[t]"},
+        writes={"prog", "cursor", "patch_state[t]"},
     )
-    def klp_complete_transition_task(s: State) -> State:
+    def klp_complete_transition_task(s: State, t: int) -> State:
         """``WARN_ON_ONCE(TIF_PATCH_PENDING); task->patch_state = IDLE`` for one task.
 
         kernel/livepatch/transition.c: klp_complete_transition(), tasklist then idle
         tasks. The WARN is invariant I4 (``completion_finds_all_switched``).
         """
-        t = s.cursor
         if not on_tasklist(s, t):
             return advance(s)
         return advance(s, patch_state=set_at(s.patch_state, t, KlpState.IDLE))
@@ -1072,16 +1074,16 @@ def build(
         return pop(s, target=KlpState.IDLE, transition_patch=NULL, freed=freed)
 
     @model.step(
-        when=lambda s: head(s) is Op.REVERSE_CLEAR_TASK,
-        reads={"prog", "cursor", "life"},
-        writes={"prog", "cursor", "patch_pending"},
+        when=lambda s, t: head(s) is Op.REVERSE_CLEAR_TASK and s.cursor == t,
+        over=everyone,
+        reads={"prog", "cursor", "life[t]"},
+        writes={"prog", "cursor", "patch_pending[t]"},
     )
-    def klp_reverse_transition_task(s: State) -> State:
+    def klp_reverse_transition_task(s: State, t: int) -> State:
         """``clear_tsk_thread_flag(task, TIF_PATCH_PENDING)`` for one task.
 
         kernel/livepatch/transition.c: klp_reverse_transition(), tasklist then idle tasks.
         """
-        t = s.cursor
         if not on_tasklist(s, t):
             return advance(s)
         return advance(s, patch_pending=set_at(s.patch_pending, t, False))
@@ -1104,36 +1106,36 @@ def build(
         return pop(s, enabled=set_at(s.enabled, p, not s.enabled[p]), target=flipped)
 
     @model.step(
-        when=lambda s: head(s) is Op.FORCE_TASK,
+        when=lambda s, t: head(s) is Op.FORCE_TASK and s.cursor == t,
+        over=everyone,
         reads={
             "prog",
             "cursor",
-            "life",
-            "patch_pending",
+            "life[t]",
+            "patch_pending[t]",
             "target",
             "transition_patch",
-            "stack",
-            "hpc",
-            "patch_state",
+            "stack[t]",
+            "hpc[t]",
+            "patch_state[t]",
             "func_stack",
             "forced",
         },
         writes={
             "prog",
             "cursor",
-            "patch_pending",
-            "patch_state",
-            "unsafe_switch",
+            "patch_pending[t]",
+            "patch_state[t]",
+            "unsafe_switch[t]",
             "forced",
         },
     )
-    def klp_force_transition_task(s: State) -> State:
+    def klp_force_transition_task(s: State, t: int) -> State:
         """``klp_update_patch_state(task)`` on one task, running or not.
 
         kernel/livepatch/transition.c: klp_force_transition(). The last iteration also
         marks the patch being removed (or the replaced ones) ``forced``.
         """
-        t = s.cursor
         if on_tasklist(s, t) and s.patch_pending[t]:
             s = switch(s, t, s.target)
             s = replace(s, patch_pending=set_at(s.patch_pending, t, False))

@@ -201,12 +201,16 @@ def test_with_one_function_the_idle_to_target_proposal_cannot_mix_code() -> None
 # ------------------------------------------------------------------------------------------
 # The shortest counterexamples are the races as the kernel history tells them.
 
+
+def loop(step: str, tasks: int = 3) -> list[str]:
+    """One admin loop over every task (normal tasks, then idle tasks)."""
+    return [f"{step}(t={t})" for t in range(tasks)]
+
+
 ENABLE_HEAD = [
     "enabled_store",
     "klp_init_transition",
-    "klp_init_transition_task",
-    "klp_init_transition_task",
-    "klp_init_transition_task",
+    *loop("klp_init_transition_task"),
     "klp_init_transition_funcs",
 ]
 
@@ -221,12 +225,9 @@ def test_shared_stack_buffer_trace_is_the_overwritten_trace() -> None:
         "schedule(cpu=0, prev=2, t=1)",
         "klp_ftrace_handler(t=1, f=0)",
         "klp_patch_object",
-        "klp_start_transition_task",
-        "klp_start_transition_task",
-        "klp_start_transition_task",
-        "klp_start_transition_done",
+        *START,
         "klp_sched_try_switch(t=1)",
-        "klp_try_switch_task",
+        "klp_try_switch_task(t=0)",
         "klp_sched_try_switch_scan(t=1)",
     ]
 
@@ -236,19 +237,16 @@ def test_without_s2_the_handler_reads_idle_after_the_reset() -> None:
     assert shortest("handler_never_sees_idle", scenario="enable", cpus=1, s2=False) == [
         *ENABLE_HEAD,
         "klp_patch_object",
-        "klp_start_transition_task",
-        "klp_start_transition_task",
-        "klp_start_transition_task",
-        "klp_start_transition_done",
-        "klp_try_switch_task",
-        "klp_try_switch_task",
+        *START,
+        "klp_try_switch_task(t=0)",
+        "klp_try_switch_task(t=1)",
         "schedule(cpu=0, prev=2, t=0)",
-        "klp_try_switch_task",
+        "klp_try_switch_task(t=2)",
         "klp_try_complete_transition",
         "klp_ftrace_handler(t=0, f=0)",
         "klp_ftrace_handler_transition(t=0)",
         "klp_complete_transition_clear",
-        "klp_complete_transition_task",
+        "klp_complete_transition_task(t=0)",
         "klp_ftrace_handler_patch_state(t=0)",
     ]
 
@@ -259,14 +257,11 @@ def test_clear_first_sends_an_unpatched_task_into_the_top_func() -> None:
         "no_wrong_universe_call", scenario="stacked", cpus=1, clear_first=True
     ) == [
         *ENABLE_HEAD,
-        "klp_start_transition_task",
-        "klp_start_transition_task",
-        "klp_start_transition_task",
-        "klp_start_transition_done",
-        "klp_try_switch_task",
-        "klp_try_switch_task",
+        *START,
+        "klp_try_switch_task(t=0)",
+        "klp_try_switch_task(t=1)",
         "schedule(cpu=0, prev=2, t=0)",
-        "klp_try_switch_task",
+        "klp_try_switch_task(t=2)",
         "klp_try_complete_transition",
         "klp_complete_transition_clear",
         "klp_ftrace_handler(t=0, f=0)",
@@ -274,12 +269,7 @@ def test_clear_first_sends_an_unpatched_task_into_the_top_func() -> None:
     ]
 
 
-START = [
-    "klp_start_transition_task",
-    "klp_start_transition_task",
-    "klp_start_transition_task",
-    "klp_start_transition_done",
-]
+START = [*loop("klp_start_transition_task"), "klp_start_transition_done"]
 
 
 def test_petrs_reverse_counterexample_to_the_idle_proposal_is_a_trace() -> None:
@@ -297,14 +287,10 @@ def test_petrs_reverse_counterexample_to_the_idle_proposal_is_a_trace() -> None:
         "klp_ftrace_handler(t=1, f=0)",
         "klp_ftrace_handler_transition(t=1)",
         "klp_ftrace_handler_patch_state(t=1)",  # IDLE -> target PATCHED: new funcA
-        "klp_try_switch_task",
-        "klp_try_switch_task",
-        "klp_try_switch_task",
+        *loop("klp_try_switch_task"),
         "klp_try_complete_transition",
         "klp_reverse_transition",
-        "klp_reverse_transition_task",
-        "klp_reverse_transition_task",
-        "klp_reverse_transition_task",
+        *loop("klp_reverse_transition_task"),
         "klp_synchronize_transition",
         "klp_synchronize_transition_done",
         "klp_reverse_transition_flip",
@@ -331,21 +317,21 @@ def test_the_references_fork_and_reverse_interleaving_leaves_a_stale_tif() -> No
     labels = [
         "enabled_store",
         "klp_init_transition",
-        *["klp_init_transition_task"] * 4,
+        *loop("klp_init_transition_task", 4),
         "klp_init_transition_funcs",
         "klp_patch_object",
-        *["klp_start_transition_task"] * 4,
+        *loop("klp_start_transition_task", 4),
         "klp_start_transition_done",
         "schedule(cpu=0, prev=3, t=0)",  # P runs, so the first try cannot switch it
-        *["klp_try_switch_task"] * 4,
+        *loop("klp_try_switch_task", 4),
         "klp_try_complete_transition",
         "dup_task_struct",
         "klp_reverse_transition",
-        *["klp_reverse_transition_task"] * 4,
+        *loop("klp_reverse_transition_task", 4),
         "klp_synchronize_transition",
         "klp_synchronize_transition_done",
         "klp_reverse_transition_flip",
-        *["klp_start_transition_task"] * 4,
+        *loop("klp_start_transition_task", 4),
         "klp_start_transition_done",
         "klp_copy_process",
     ]
