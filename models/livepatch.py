@@ -595,8 +595,8 @@ def build(
     def runs(s: State, t: int) -> bool:
         """Task t is some CPU's current task, outside any livepatch region, and alive."""
         return (
-            s.on_cpu[t] != NULL
-            and s.hpc[t] is Hpc.NONE
+            s.hpc[t] is Hpc.NONE
+            and s.on_cpu[t] != NULL
             and s.life[t] in (Life.LIVE, Life.EXITING)
             and not (fork and t == 0 and s.life[child] is Life.FORKING)
         )
@@ -1350,7 +1350,7 @@ def build(
 
     def at_switch_point(s: State, t: int) -> bool:
         """Exit to user space (normal tasks) or the top of the idle loop (idle tasks)."""
-        if not runs(s, t) or s.stack[t] or not s.patch_pending[t]:
+        if not s.patch_pending[t] or s.stack[t] or not runs(s, t):
             return False
         return c.is_idle(t) or s.life[t] is Life.LIVE
 
@@ -1485,11 +1485,9 @@ def build(
     # Scheduling, fork, exit.
 
     def may_schedule(s: State, cpu: int, prev: int, t: int) -> bool:
-        if s.curr[cpu] != prev or s.hpc[prev] is not Hpc.NONE or s.on_cpu[t] != NULL:
+        if s.hpc[prev] is not Hpc.NONE or s.curr[cpu] != prev or s.on_cpu[t] != NULL:
             return False
-        if c.is_idle(t):
-            return t == c.idle(cpu)
-        return s.life[t] in (Life.LIVE, Life.EXITING)
+        return c.is_idle(t) or s.life[t] in (Life.LIVE, Life.EXITING)
 
     @model.step(
         when=may_schedule,
@@ -1498,7 +1496,9 @@ def build(
             for cpu in range(cpus)
             for prev in everyone
             for t in everyone
-            if prev != t and (not c.is_idle(prev) or prev == c.idle(cpu))
+            if prev != t
+            and (not c.is_idle(prev) or prev == c.idle(cpu))
+            and (not c.is_idle(t) or t == c.idle(cpu))
         ],
         reads={"curr[cpu]", "hpc[prev]", "on_cpu[t]", "life[t]"},
         writes={"curr[cpu]", "on_cpu[prev]", "on_cpu[t]"},
