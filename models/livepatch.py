@@ -103,6 +103,16 @@ function suffices for every per-call race; only a mixed call chain (#10, and the
 ``chains`` entry) needs two nested functions. Variants with fork or idle-task calls use
 one CPU to stay under ~100k states; their races involve one running task and the admin.
 
+Footprints are declared per task and per CPU wherever the kernel touches only that task
+(the handler, switch points, the admin's per-task loop iterations, ``schedule``) and are
+checked over every reachable state by tests/test_livepatch_model.py. Even so, the
+stubborn-set reduction of the ``por`` branch (as of 3d11038) cuts almost nothing here
+(64,384 to 64,357 states for ``reverse`` on 2 CPUs, with no property watched): the admin
+is always enabled, and its later micro-steps write what every handler step reads
+(``func_stack``, ``func->transition``, ``klp_target_state``), so every stubborn set pulls
+in the admin's current step and, through it and the guards' reads, the other tasks.
+Symmetry between the interchangeable tasks would be the reduction that fits this model.
+
 Abstractions, and why:
 
 - The admin's loops are one step per task, and the tasklist part of a loop excludes
