@@ -1,0 +1,475 @@
+"""Explicit-state search: breadth-first (shortest counterexamples) and depth-first.
+
+The explorer returns data and prints nothing. Each visited state is a key of one dict that
+maps it to its parent state (``None`` for initial states); traces are rebuilt by walking
+parents back and re-finding, in instance order, the step that leads from each state to the
+next. Storing no step index and no state id keeps the cost per state to one dict slot.
+
+Errors raised by model code are not caught per call: the whole loop runs inside one
+``try``, and a failure is diagnosed afterwards by re-running the pure guard, effect and
+properties on the state that was being expanded. The hot loop pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from klpcheck.errors import ModelError, UsageError
+from klpcheck.model import Instance, Model, Property
+from klpcheck.result import Result, StepStats, Trace, TraceStep, Verdict, Violation
+from klpcheck.state import describe_unhashable
+
+__all__ = ["Options", "Progress", "check"]
+
+ORDERS = ("bfs", "dfs")
+_CLOCK_EVERY = 1024  # expansions between clock reads (time limit, progress)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot handed to the progress callback about once per ``progress_interval``."""
+
+    distinct_states: int
+    transitions: int
+    queue: int
+    depth: int
+    elapsed: float
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Search options; see :func:`check`."""
+
+    order: str = "bfs"
+    max_depth: int | None = None
+    max_states: int | None = None
+    time_limit: float | None = None
+    deadlock: bool = True
+    keep_going: bool = False
+    progress: Callable[[Progress], None] | None = None
+    progress_interval: float = 1.0
+
+    def validate(self) -> None:
+        """Raise UsageError on an impossible option value."""
+        if self.order not in ORDERS:
+            raise UsageError(
+                f"order must be one of {', '.join(ORDERS)}, not {self.order!r}"
+            )
+        for name in ("max_depth", "max_states"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise UsageError(f"{name} must be a whole number ≥ 0, not {value!r}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise UsageError(
+                f"time_limit must be a number of seconds > 0, not {self.time_limit!r}"
+            )
+
+
+class _Stop(Exception):
+    """Ends the search early (first violation, or a bound)."""
+
+
+def check(model: Model[Any], **options: Any) -> Result:
+    """Explore every reachable state of ``model`` and check its properties.
+
+    Parameters
+    ----------
+    model
+        The model to check.
+    order
+        ``"bfs"`` (default: the first counterexample is a shortest one) or ``"dfs"``.
+    max_depth, max_states, time_limit
+        Bounds. A search cut short by one reports ``Verdict.INCOMPLETE``, never HOLDS.
+    deadlock
+        Report a non-terminal state without an enabled step as a violation (default True).
+    keep_going
+        Do not stop at the first violation; report one trace per broken property.
+    progress, progress_interval
+        A callback given a :class:`Progress` about every ``progress_interval`` seconds.
+
+    Returns
+    -------
+    Result
+        Verdict, violations with traces, distinct states, transitions, depth, time.
+
+    Raises
+    ------
+    ModelError
+        A guard, effect or property raised, or a step returned something that is not a state.
+    UsageError
+        An option has an impossible value.
+
+    Examples
+    --------
+    >>> from klpcheck import Model
+    >>> m = Model("pair", init=(0, 0))
+    >>> @m.step(over=range(2), when=lambda s, i: s[i] < 2)
+    ... def bump(s, i):
+    ...     return s[:i] + (s[i] + 1,) + s[i + 1 :]
+    >>> r = check(m, deadlock=False)
+    >>> r.verdict.value, r.distinct_states, r.transitions, r.max_depth
+    ('holds', 9, 12, 4)
+    """
+    unknown = set(options) - set(Options.__dataclass_fields__)
+    if unknown:
+        raise UsageError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(Options.__dataclass_fields__)}"
+        )
+    opts = Options(**options)
+    opts.validate()
+    if not isinstance(model, Model):
+        raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    return _Search(model, opts).run()
+
+
+class _Search:
+    """One run of the explorer; holds the visited map and the counters."""
+
+    def __init__(self, model: Model[Any], opts: Options) -> None:
+        self.model = model
+        self.opts = opts
+        self.instances = model.instances()
+        self.parent: dict[Hashable, Hashable | None] = {}
+        self.fired = [0] * len(self.instances)
+        self.new = [0] * len(self.instances)
+        self.violations: dict[str, tuple[Property | None, Hashable]] = {}
+        self.invariants = list(model.invariants)
+        self.pending = list(model.reachables)
+        self.witnesses: dict[str, Hashable] = {}
+        self.max_depth = 0
+        self.incomplete: str | None = None
+        self.start = time.perf_counter()
+        self.next_report = self.start + opts.progress_interval
+        self.queue_size: Callable[[], int] = lambda: 0
+
+    # -- driver ---------------------------------------------------------------------
+
+    def run(self) -> Result:
+        current: list[Any] = [
+            None,
+            None,
+        ]  # state being expanded, its successor (diagnosis)
+        try:
+            for s in self.model.init:
+                self.parent[s] = None
+                self.on_new(s)
+            if self.opts.order == "bfs":
+                self.bfs(current)
+            else:
+                self.dfs(current)
+        except _Stop:
+            pass
+        except KeyboardInterrupt:
+            self.incomplete = "interrupted"
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise self.diagnose(current[0], exc) from exc
+        return self.result()
+
+    def on_new(self, s: Hashable) -> None:
+        """Check invariants and reachable targets on a newly found state."""
+        for prop in self.invariants:
+            if not prop.predicate(s):
+                self.violate(prop, s)
+        if self.pending:
+            for prop in list(self.pending):
+                if prop.predicate(s):
+                    self.witnesses[prop.name] = s
+                    self.pending.remove(prop)
+
+    def violate(self, prop: Property | None, s: Hashable) -> None:
+        name = prop.name if prop is not None else "deadlock"
+        if name in self.violations:
+            return
+        self.violations[name] = (prop, s)
+        if prop is not None:
+            self.invariants.remove(prop)
+        if not self.opts.keep_going:
+            raise _Stop
+
+    def tick(self, depth: int) -> None:
+        """Called every _CLOCK_EVERY expansions: time limit and progress."""
+        now = time.perf_counter()
+        limit = self.opts.time_limit
+        if limit is not None and now - self.start >= limit:
+            self.incomplete = f"time limit of {limit:g} s reached"
+            raise _Stop
+        if self.opts.progress is not None and now >= self.next_report:
+            self.next_report = now + self.opts.progress_interval
+            self.opts.progress(
+                Progress(
+                    len(self.parent),
+                    sum(self.fired),
+                    self.queue_size(),
+                    depth,
+                    now - self.start,
+                )
+            )
+
+    def bound_hit(self, reason: str) -> None:
+        self.incomplete = reason
+
+    # -- breadth-first ------------------------------------------------------------
+
+    def bfs(self, current: list[Any]) -> None:
+        insts = [(i.index, i.step.guard, i.step.effect, i.args) for i in self.instances]
+        parent = self.parent
+        fired, new = self.fired, self.new
+        types = self.model.state_types
+        max_states = (
+            self.opts.max_states if self.opts.max_states is not None else sys.maxsize
+        )
+        max_depth = (
+            self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
+        )
+        deadlock = self.opts.deadlock
+        terminal = self.model.terminal_property
+        on_new = self.on_new
+        frontier = list(self.model.init)
+        depth = 0
+        expanded = 0
+        while frontier:
+            nxt: list[Any] = []
+            self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
+            at_bound = depth >= max_depth
+            for s in frontier:
+                current[0] = s
+                enabled = False
+                for k, guard, effect, args in insts:
+                    if guard is not None and not guard(s, *args):
+                        continue
+                    enabled = True
+                    ns = effect(s, *args)
+                    fired[k] += 1
+                    if ns in parent:
+                        continue
+                    if type(ns) not in types:
+                        raise self.wrong_type(k, s, ns)
+                    if at_bound:
+                        self.bound_hit(f"depth bound of {max_depth} reached")
+                        continue
+                    if len(parent) >= max_states:
+                        self.bound_hit(f"state bound of {max_states} reached")
+                        raise _Stop
+                    parent[ns] = s
+                    new[k] += 1
+                    nxt.append(ns)
+                    self.max_depth = depth + 1
+                    on_new(ns)
+                if (
+                    not enabled
+                    and deadlock
+                    and (terminal is None or not terminal.predicate(s))
+                ):
+                    self.violate(None, s)
+                expanded += 1
+                if not expanded % _CLOCK_EVERY:
+                    self.tick(depth)
+            frontier = nxt
+            depth += 1
+
+    # -- depth-first --------------------------------------------------------------
+
+    def successors(self, s: Hashable) -> list[tuple[int, Hashable]]:
+        """Fire every enabled instance in ``s``; report a deadlock if there is none."""
+        out = []
+        for inst in self.instances:
+            guard, args = inst.step.guard, inst.args
+            if guard is not None and not guard(s, *args):
+                continue
+            ns = inst.step.effect(s, *args)
+            self.fired[inst.index] += 1
+            out.append((inst.index, ns))
+        terminal = self.model.terminal_property
+        if (
+            not out
+            and self.opts.deadlock
+            and (terminal is None or not terminal.predicate(s))
+        ):
+            self.violate(None, s)
+        return out
+
+    def dfs(self, current: list[Any]) -> None:
+        parent, new = self.parent, self.new
+        types = self.model.state_types
+        max_states = (
+            self.opts.max_states if self.opts.max_states is not None else sys.maxsize
+        )
+        max_depth = (
+            self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
+        )
+        expanded = 0
+        # Each frame: the state, its successors, the next successor to try, its depth.
+        stack: list[list[Any]] = []
+        self.queue_size = lambda: len(stack)
+        for root in self.model.init:
+            current[0] = root
+            stack.append([root, self.successors(root), 0, 0])
+            while stack:
+                frame = stack[-1]
+                s, succs, pos, depth = frame
+                if pos == len(succs):
+                    stack.pop()
+                    continue
+                frame[2] = pos + 1
+                k, ns = succs[pos]
+                if ns in parent:
+                    continue
+                if type(ns) not in types:
+                    raise self.wrong_type(k, s, ns)
+                if depth >= max_depth:
+                    self.bound_hit(f"depth bound of {max_depth} reached")
+                    continue
+                if len(parent) >= max_states:
+                    self.bound_hit(f"state bound of {max_states} reached")
+                    raise _Stop
+                parent[ns] = s
+                new[k] += 1
+                if depth + 1 > self.max_depth:
+                    self.max_depth = depth + 1
+                self.on_new(ns)
+                current[0] = ns
+                stack.append([ns, self.successors(ns), 0, depth + 1])
+                expanded += 1
+                if not expanded % _CLOCK_EVERY:
+                    self.tick(depth)
+
+    # -- results ------------------------------------------------------------------
+
+    def result(self) -> Result:
+        violations = []
+        for name, (prop, s) in self.violations.items():
+            if prop is None:
+                doc = "A state that is not terminal has no enabled step."
+                violations.append(
+                    Violation("deadlock", "deadlock", doc, self.trace_to(s))
+                )
+            else:
+                violations.append(
+                    Violation(name, prop.kind, prop.doc, self.trace_to(s))
+                )
+        if self.incomplete is None:
+            for prop in self.pending:
+                violations.append(Violation(prop.name, "reachable", prop.doc, None))
+        if violations:
+            verdict = Verdict.VIOLATED
+        elif self.incomplete is not None:
+            verdict = Verdict.INCOMPLETE
+        else:
+            verdict = Verdict.HOLDS
+        stats: dict[str, StepStats] = {}
+        for inst in self.instances:
+            st = stats.setdefault(inst.step.name, StepStats())
+            st.fired += self.fired[inst.index]
+            st.new_states += self.new[inst.index]
+        return Result(
+            model=self.model.name,
+            verdict=verdict,
+            violations=tuple(violations),
+            distinct_states=len(self.parent),
+            transitions=sum(self.fired),
+            max_depth=self.max_depth,
+            elapsed=time.perf_counter() - self.start,
+            order=self.opts.order,
+            step_stats=stats,
+            witnesses={n: self.trace_to(s) for n, s in self.witnesses.items()},
+            incomplete_reason=self.incomplete,
+        )
+
+    def trace_to(self, target: Hashable) -> Trace:
+        """Rebuild the trace from an initial state to ``target`` along parent links."""
+        chain = [target]
+        while (p := self.parent[chain[-1]]) is not None:
+            chain.append(p)
+        chain.reverse()
+        steps = []
+        for a, b in itertools.pairwise(chain):
+            inst = self.step_between(a, b)
+            steps.append(
+                TraceStep(inst.step.name, inst.step.params(inst.args), b, inst.step.doc)
+            )
+        return Trace(chain[0], tuple(steps))
+
+    def step_between(self, a: Hashable, b: Hashable) -> Instance:
+        for inst in self.instances:
+            guard = inst.step.guard
+            if (guard is None or guard(a, *inst.args)) and inst.step.effect(
+                a, *inst.args
+            ) == b:
+                return inst
+        raise ModelError(
+            f"model `{self.model.name}` is not deterministic: no step leads again from "
+            f"{a!r} to {b!r}; guards and effects must be pure functions of the state"
+        )
+
+    # -- diagnosis ----------------------------------------------------------------
+
+    def wrong_type(self, k: int, s: Hashable, ns: Any) -> ModelError:
+        inst = self.instances[k]
+        want = " or ".join(sorted(t.__name__ for t in self.model.state_types))
+        return ModelError(
+            f"step {inst.label()} returned {type(ns).__name__} {ns!r:.80}; steps must return a "
+            f"new {want} (did the effect forget to return?)"
+        )
+
+    def diagnose(self, s: Any, exc: Exception) -> ModelError:
+        """Find which guard, effect or property raised ``exc`` by re-running them on ``s``."""
+        what = f"{type(exc).__name__}: {exc}"
+        candidates = [s] if s is not None else list(self.model.init)
+        for state in candidates:
+            for inst in self.instances:
+                guard = inst.step.guard
+                try:
+                    on = guard is None or guard(state, *inst.args)
+                except Exception as e:
+                    return ModelError(
+                        f"guard of step {inst.label()} raised {_exc(e)} in state {state!r}"
+                    )
+                if not on:
+                    continue
+                try:
+                    ns = inst.step.effect(state, *inst.args)
+                except Exception as e:
+                    return ModelError(
+                        f"step {inst.label()} raised {_exc(e)} in state {state!r}"
+                    )
+                problem = describe_unhashable(ns)
+                if problem is not None:
+                    return ModelError(
+                        f"step {inst.label()} returned an unhashable state: {problem}"
+                    )
+                for p in self.model.invariants + self.model.reachables:
+                    try:
+                        p.predicate(ns)
+                    except Exception as e:
+                        return ModelError(
+                            f"{p.kind} `{p.name}` raised {_exc(e)} in state {ns!r}"
+                        )
+            for p in self.model.invariants + self.model.reachables:
+                try:
+                    p.predicate(state)
+                except Exception as e:
+                    return ModelError(
+                        f"{p.kind} `{p.name}` raised {_exc(e)} in state {state!r}"
+                    )
+            if self.model.terminal_property is not None:
+                try:
+                    self.model.terminal_property.predicate(state)
+                except Exception as e:
+                    return ModelError(
+                        f"terminal `{self.model.terminal_property.name}` raised {_exc(e)}"
+                    )
+        return ModelError(
+            f"the model raised {what} (it could not be traced to one step)"
+        )
+
+
+def _exc(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"

@@ -1,0 +1,131 @@
+"""The manifest of pinned outcomes: load it, run an entry, and compare with the pin."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from klpcheck.errors import UsageError
+from klpcheck.explore import check
+from klpcheck.loader import load_model
+from klpcheck.result import Result, Verdict
+
+__all__ = ["Entry", "compare", "load_manifest", "run_entry"]
+
+_KEYS = {
+    "model",
+    "variant",
+    "params",
+    "expect",
+    "violates",
+    "states",
+    "shortest",
+    "slow",
+    "note",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One pinned model run."""
+
+    model: Path
+    variant: str
+    params: dict[str, Any]
+    expect: str
+    violates: tuple[str, ...]
+    states: int
+    shortest: dict[str, int] = field(default_factory=dict)
+    slow: bool = False
+    note: str = ""
+
+    @property
+    def id(self) -> str:
+        """``file.py[variant]``, as tests and reports name the entry."""
+        return f"{self.model.name}[{self.variant}]"
+
+
+def load_manifest(path: str | Path) -> list[Entry]:
+    """Read and validate a manifest; raise UsageError naming the bad entry."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"manifest {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"manifest {path} is not valid TOML: {e}") from None
+    entries = []
+    seen = set()
+    for i, raw in enumerate(data.get("entry", [])):
+        where = f"manifest {path}, entry {i + 1}"
+        unknown = set(raw) - _KEYS
+        missing = {"model", "variant", "expect", "states"} - set(raw)
+        if unknown or missing:
+            raise UsageError(
+                f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+            )
+        if raw["expect"] not in ("holds", "violated"):
+            raise UsageError(
+                f"{where}: expect must be 'holds' or 'violated', not {raw['expect']!r}"
+            )
+        violates = tuple(raw.get("violates", ()))
+        if (raw["expect"] == "holds") != (not violates):
+            raise UsageError(
+                f"{where}: expect = {raw['expect']!r} disagrees with violates = {list(violates)}"
+            )
+        entry = Entry(
+            model=path.parent / raw["model"],
+            variant=raw["variant"],
+            params=dict(raw.get("params", {})),
+            expect=raw["expect"],
+            violates=violates,
+            states=raw["states"],
+            shortest=dict(raw.get("shortest", {})),
+            slow=bool(raw.get("slow", False)),
+            note=raw.get("note", ""),
+        )
+        if entry.id in seen:
+            raise UsageError(f"{where}: {entry.id} appears twice")
+        seen.add(entry.id)
+        entries.append(entry)
+    return entries
+
+
+def run_entry(entry: Entry, **options: Any) -> Result:
+    """Run an entry's full search (keep going after violations) with extra ``options``."""
+    model = load_model(entry.model, entry.params)
+    return check(model, keep_going=True, **options)
+
+
+def compare(entry: Entry, result: Result, *, states: bool = True) -> list[str]:
+    """Differences between a result and the pin, as sentences; empty when it matches.
+
+    ``states=False`` skips the state count and trace lengths (for reduced searches, whose
+    counts differ by design but whose verdicts must not).
+    """
+    problems = []
+    if result.verdict is Verdict.INCOMPLETE:
+        problems.append(f"the search was incomplete ({result.incomplete_reason})")
+    got = sorted(v.property for v in result.violations)
+    if got != sorted(entry.violates):
+        problems.append(
+            f"violated {got or 'nothing'}, pinned {list(entry.violates) or 'nothing'}"
+        )
+    if states and result.distinct_states != entry.states:
+        problems.append(
+            f"{result.distinct_states} distinct states, pinned {entry.states}"
+        )
+    if states:
+        for v in result.violations:
+            pinned = entry.shortest.get(v.property)
+            if v.trace is not None and pinned is None:
+                problems.append(
+                    f"{v.property} has a {len(v.trace)}-step trace but no pinned shortest length"
+                )
+            elif v.trace is not None and len(v.trace) != pinned:
+                problems.append(
+                    f"shortest {v.property} trace has {len(v.trace)} steps, pinned {pinned}"
+                )
+    return problems

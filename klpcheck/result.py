@@ -1,0 +1,137 @@
+"""What a search returns: the verdict, violations with their traces, and counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "Result",
+    "StepStats",
+    "Trace",
+    "TraceStep",
+    "Verdict",
+    "Violation",
+    "ViolationError",
+]
+
+
+class Verdict(Enum):
+    """The outcome of a search."""
+
+    HOLDS = "holds"
+    VIOLATED = "violated"
+    INCOMPLETE = "incomplete"
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code: 0 holds, 1 violated, 3 incomplete."""
+        return {"holds": 0, "violated": 1, "incomplete": 3}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One fired step of a trace and the state it led to."""
+
+    step: str
+    params: dict[str, Any]
+    state: Any
+    doc: str = ""
+
+    def label(self) -> str:
+        """``name(p=v, …)``."""
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.step}({inner})" if inner else self.step
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """An initial state and the steps fired from it; its length counts steps, not states."""
+
+    init: Any
+    steps: tuple[TraceStep, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def states(self) -> list[Any]:
+        """Every state of the trace, the initial one first."""
+        return [self.init, *(s.state for s in self.steps)]
+
+    @property
+    def last(self) -> Any:
+        """The final state."""
+        return self.steps[-1].state if self.steps else self.init
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A broken property and, except for an unreached target, the trace that breaks it.
+
+    ``kind`` is ``"invariant"``, ``"deadlock"`` or ``"reachable"`` (a reachable target that a
+    complete search never met).
+    """
+
+    property: str
+    kind: str
+    doc: str
+    trace: Trace | None
+
+
+@dataclass(slots=True)
+class StepStats:
+    """How often a step fired and how many of its successors were new states."""
+
+    fired: int = 0
+    new_states: int = 0
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of :func:`klpcheck.check`."""
+
+    model: str
+    verdict: Verdict
+    violations: tuple[Violation, ...]
+    distinct_states: int
+    transitions: int
+    max_depth: int
+    elapsed: float
+    order: str
+    step_stats: dict[str, StepStats] = field(default_factory=dict)
+    witnesses: dict[str, Trace] = field(default_factory=dict)
+    incomplete_reason: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def holds(self) -> bool:
+        """True only when a complete search found no violation."""
+        return self.verdict is Verdict.HOLDS
+
+    @property
+    def states_per_second(self) -> float:
+        """Distinct states per second of wall time."""
+        return self.distinct_states / self.elapsed if self.elapsed > 0 else 0.0
+
+    def violation(self, name: str) -> Violation | None:
+        """The violation of property ``name``, if any."""
+        return next((v for v in self.violations if v.property == name), None)
+
+    def raise_for_violation(self, *, allow_incomplete: bool = False) -> None:
+        """Raise :class:`ViolationError` (an AssertionError) with the rendered trace.
+
+        An incomplete search raises too unless ``allow_incomplete``: it proved nothing.
+        """
+        if self.verdict is Verdict.HOLDS:
+            return
+        if self.verdict is Verdict.INCOMPLETE and allow_incomplete:
+            return
+        from klpcheck.render import render_text
+
+        raise ViolationError(render_text(self))
+
+
+class ViolationError(AssertionError):
+    """Raised by :meth:`Result.raise_for_violation`; its message is the rendered result."""

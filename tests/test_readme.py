@@ -1,0 +1,37 @@
+"""The README's example model and its shown output are true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from klpcheck import check, load_model
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_readme_example_gives_the_trace_it_shows(tmp_path: Path) -> None:
+    match = re.search(r"```python\n(.*?)```", README, re.S)
+    assert match is not None
+    path = tmp_path / "flag_race.py"
+    path.write_text(match.group(1))
+    r = check(load_model(path), deadlock=False)
+    (v,) = r.violations
+    assert v.trace is not None
+    labels = [s.label() for s in v.trace.steps]
+    assert labels == ["observe(t=0)", "observe(t=1)", "claim(t=0)", "claim(t=1)"]
+    for i, label in enumerate(labels, 1):
+        assert f"\n{i}  {label}" in README
+    assert (
+        f"violated — {r.distinct_states} distinct states, {r.transitions} transitions"
+        in README
+    )
+
+
+def test_the_readme_opens_with_the_two_setup_commands() -> None:
+    block = re.search(r"```sh\n(.*?)```", README, re.S)
+    assert block is not None
+    lines = block.group(1).strip().splitlines()
+    assert lines[0].startswith("pip install -e . && klpcheck run models/")
+    assert lines[1] == "pip install -e '.[test]' && pytest"
