@@ -55,6 +55,28 @@ Where this differs from a naive reading of history, and why:
   period that starts after `list_del_rcu` waits for it. The damage is the wrong universe,
   and later the patch module's code running after the transition "completed".
 
+Abstractions, and why each is safe for the seed's question:
+
+- One patched function, foo, and calls that do not nest. Every race in the thread is
+  about one handler invocation deciding against a concurrent completion; a second
+  function or a call chain adds states, not behaviours of that decision.
+- Sequential consistency: the smp_wmb/smp_rmb pairs of the RFC are not modelled, and
+  nothing here needs them to be broken. Weak-memory mutants belong to another model.
+- Tasks switch universe only outside foo and outside the handler
+  (`klp_update_task_universe`), with the thread flag left out (see that step).
+- The admin side is one sequential actor (`admin`): the sysfs write and the transition
+  work run under klp_mutex, one after the other. Its loops over tasks are single steps
+  (see `klp_init_transition`, `klp_try_complete_transition`). No reverse, no fork, no
+  exit, no module removal: the seed does not discuss them.
+- Where RCU does not watch is a constant of the run, not a state: task 0 with
+  `rcu_watching=false`. A task that is sometimes watched and sometimes not would only
+  add interleavings in which the unwatched case is already reachable.
+- `func_life` is ghost state, read only by `no_removed_function_called`: the kernel
+  has no such field, but the property needs to know which grace periods began after a
+  removal.
+- A task's handler locals (`func`, `target`) are cleared once dead, so equal
+  situations are one state.
+
 Sources: the seed email (VERIFIED: the completion order, the handler's
 `rcu_read_lock`/`list_first_or_null_rcu`/`transition`/universe test, which funcs get
 `transition`); pre-RFC kernel/livepatch/core.c of 2015 (VERIFIED: `klp_enable_func` does
@@ -70,6 +92,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
+from itertools import pairwise
 
 from klpcheck import Model, set_at
 
@@ -173,7 +196,10 @@ IN_HANDLER = READER | {Pc.HANDLER_ENTRY, Pc.UNLOCKED}
 # func_stack only ever grows at the head in patch order, so foo_1 is always at the
 # bottom and foo_2, when present, sits right above it. list_del_rcu() leaves a removed
 # entry's next pointer alone, so a reader holding foo_2 still steps down to foo_1.
-BELOW: dict[KlpFunc, KlpFunc | None] = {KlpFunc.FOO_2: KlpFunc.FOO_1, KlpFunc.FOO_1: None}
+BELOW: dict[KlpFunc, KlpFunc | None] = {
+    KlpFunc.FOO_2: KlpFunc.FOO_1,
+    KlpFunc.FOO_1: None,
+}
 NEW_FUNC = {KlpFunc.FOO_1: Code.FOO_1, KlpFunc.FOO_2: Code.FOO_2}
 PATCH_OF = {KlpFunc.FOO_1: Patch.PATCH_1, KlpFunc.FOO_2: Patch.PATCH_2}
 
@@ -190,12 +216,16 @@ class Setup:
 SETUPS = {
     Scenario.PATCH: Setup(KlpFunc.FOO_1, Universe.NEW, ()),
     Scenario.UNPATCH: Setup(KlpFunc.FOO_1, Universe.OLD, (KlpFunc.FOO_1,)),
-    Scenario.STACKED: Setup(KlpFunc.FOO_2, Universe.OLD, (KlpFunc.FOO_2, KlpFunc.FOO_1)),
+    Scenario.STACKED: Setup(
+        KlpFunc.FOO_2, Universe.OLD, (KlpFunc.FOO_2, KlpFunc.FOO_1)
+    ),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class State:
+    """The livepatch core's variables for foo, RCU's, and each task's."""
+
     # the livepatch core
     admin: Admin
     klp_transition_patch: Patch | None
@@ -266,7 +296,7 @@ def build(
         raise ValueError(f"tasks must be at least 1, not {tasks}")
     setup = SETUPS[scenario]
     program = admin_program(scenario, clear_first=clear_first, sync=sync)
-    after = dict(zip(program, program[1:], strict=False))
+    after = dict(pairwise(program))
     start = Universe.OLD if setup.goal is Universe.NEW else Universe.NEW
     expected = {
         Universe.NEW: NEW_FUNC[setup.func],
@@ -315,7 +345,9 @@ def build(
         """
         if s.ftrace_ops_registered:
             return replace(s, pc=set_at(s.pc, t, Pc.HANDLER_ENTRY))
-        return replace(s, pc=set_at(s.pc, t, Pc.RUNNING), target=set_at(s.target, t, Code.FOO))
+        return replace(
+            s, pc=set_at(s.pc, t, Pc.RUNNING), target=set_at(s.target, t, Code.FOO)
+        )
 
     @model.step(
         when=lambda s, t: s.pc[t] is Pc.HANDLER_ENTRY,
@@ -351,8 +383,12 @@ def build(
         register, unregister before delete) should make it unreachable.
         """
         if not s.func_stack:
-            return replace(s, pc=set_at(s.pc, t, Pc.PICKED), target=set_at(s.target, t, Code.FOO))
-        return replace(s, pc=set_at(s.pc, t, Pc.HAS_FUNC), func=set_at(s.func, t, s.func_stack[0]))
+            return replace(
+                s, pc=set_at(s.pc, t, Pc.PICKED), target=set_at(s.target, t, Code.FOO)
+            )
+        return replace(
+            s, pc=set_at(s.pc, t, Pc.HAS_FUNC), func=set_at(s.func, t, s.func_stack[0])
+        )
 
     def read_transition_guard(s: State, t: int) -> bool:
         return s.pc[t] is Pc.HAS_FUNC
@@ -376,7 +412,9 @@ def build(
         func = s.func[t]
         assert func is not None
         seen = s.transition[func.value]
-        return replace(s, pc=set_at(s.pc, t, Pc.SAW_TRANSITION if seen else Pc.SAW_NO_TRANSITION))
+        return replace(
+            s, pc=set_at(s.pc, t, Pc.SAW_TRANSITION if seen else Pc.SAW_NO_TRANSITION)
+        )
 
     @model.step(
         when=lambda s, t: s.pc[t] is Pc.SAW_TRANSITION,
@@ -416,7 +454,11 @@ def build(
         func = s.func[t]
         assert func is not None
         code = _code_of(BELOW[func]) if s.pc[t] is Pc.SAW_OLD else NEW_FUNC[func]
-        return replace(s, pc=set_at(s.pc, t, Pc.PICKED), func=set_at(s.func, t, None), target=set_at(s.target, t, code)
+        return replace(
+            s,
+            pc=set_at(s.pc, t, Pc.PICKED),
+            func=set_at(s.func, t, None),
+            target=set_at(s.target, t, code),
         )
 
     @model.step(
@@ -433,7 +475,11 @@ def build(
         A grace period that was waiting for this reader stops waiting for it; a later
         read-side section of the same task is not waited for by that grace period.
         """
-        return replace(s, pc=set_at(s.pc, t, Pc.UNLOCKED), gp_waiting=set_at(s.gp_waiting, t, False))
+        return replace(
+            s,
+            pc=set_at(s.pc, t, Pc.UNLOCKED),
+            gp_waiting=set_at(s.gp_waiting, t, False),
+        )
 
     @model.step(
         when=lambda s, t: s.pc[t] is Pc.UNLOCKED,
@@ -466,11 +512,14 @@ def build(
         Calls are not nested: one patched function is enough for every race the seed
         thread discusses, and a task outside foo is at a safe point.
         """
-        return replace(s, pc=set_at(s.pc, t, Pc.OUTSIDE), target=set_at(s.target, t, None))
+        return replace(
+            s, pc=set_at(s.pc, t, Pc.OUTSIDE), target=set_at(s.target, t, None)
+        )
 
     @model.step(
-        when=lambda s, t: s.pc[t] is Pc.OUTSIDE
-        and s.klp_universe[t] is not s.klp_universe_goal,
+        when=lambda s, t: (
+            s.pc[t] is Pc.OUTSIDE and s.klp_universe[t] is not s.klp_universe_goal
+        ),
         over=every,
         reads={"pc[t]", "klp_universe[t]", "klp_universe_goal"},
         writes={"klp_universe[t]"},
@@ -488,9 +537,7 @@ def build(
         stack-checked. The thread flag is not modelled; under sequential consistency it
         only says "look at the goal", and the guard compares with the goal directly.
         """
-        return replace(
-            s, klp_universe=set_at(s.klp_universe, t, s.klp_universe_goal)
-        )
+        return replace(s, klp_universe=set_at(s.klp_universe, t, s.klp_universe_goal))
 
     # -- the livepatch side ------------------------------------------------------
 
@@ -560,8 +607,10 @@ def build(
         return replace(s, admin=after[s.admin], klp_universe_goal=setup.goal)
 
     @model.step(
-        when=lambda s: s.admin is Admin.KLP_TRY_COMPLETE_TRANSITION
-        and all(u is s.klp_universe_goal for u in s.klp_universe),
+        when=lambda s: (
+            s.admin is Admin.KLP_TRY_COMPLETE_TRANSITION
+            and all(u is s.klp_universe_goal for u in s.klp_universe)
+        ),
         reads={"admin", "klp_universe", "klp_universe_goal"},
         writes={"admin"},
     )
@@ -614,8 +663,10 @@ def build(
             return replace(s, admin=after[s.admin], ftrace_ops_registered=False)
 
         @model.step(
-            when=lambda s: s.admin is Admin.FTRACE_SYNC
-            and not any(pc in IN_HANDLER for pc in s.pc),
+            when=lambda s: (
+                s.admin is Admin.FTRACE_SYNC
+                and not any(pc in IN_HANDLER for pc in s.pc)
+            ),
             reads={"admin", "pc"},
             writes={"admin"},
         )
@@ -669,12 +720,8 @@ def build(
             first scenario) is not in it, and neither is task 0 with `rcu_watching=false`.
             Funcs removed before this point will be free when it ends.
             """
-            life = tuple(
-                Life.RETIRING if x is Life.REMOVED else x for x in s.func_life
-            )
-            waiting = tuple(
-                watched[t] and s.pc[t] in READER for t in range(len(s.pc))
-            )
+            life = tuple(Life.RETIRING if x is Life.REMOVED else x for x in s.func_life)
+            waiting = tuple(watched[t] and s.pc[t] in READER for t in range(len(s.pc)))
             return replace(s, admin=after[s.admin], gp_waiting=waiting, func_life=life)
 
         @model.step(
@@ -734,9 +781,12 @@ def build(
         `func->stack_node.next`, `func->new_func`).
         """
         for pc, func in zip(s.pc, s.func, strict=True):
-            if pc in HOLDS_FUNC and func is not None:
-                if s.func_life[func.value] is Life.FREED:
-                    return False
+            if (
+                pc in HOLDS_FUNC
+                and func is not None
+                and s.func_life[func.value] is Life.FREED
+            ):
+                return False
         return True
 
     @model.reachable(reads={"admin", "klp_transition_patch"})
