@@ -534,8 +534,12 @@ def build(
 
         Both paths act only on a task outside foo and outside the handler: the handler
         runs with preemption disabled, so a task in it is running and is not
-        stack-checked. The thread flag is not modelled; under sequential consistency it
-        only says "look at the goal", and the guard compares with the goal directly.
+        stack-checked. The kernel's stack check would also let a task sleeping in foo
+        switch when the code it runs is the goal universe's (say foo_1 while patch_2 is
+        removed); with one function and no nesting such a task has that universe
+        already, so forbidding the switch inside foo loses no behaviour. The thread flag
+        is not modelled; under sequential consistency it only says "look at the goal",
+        and the guard compares with the goal directly.
         """
         return replace(s, klp_universe=set_at(s.klp_universe, t, s.klp_universe_goal))
 
