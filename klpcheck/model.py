@@ -150,6 +150,18 @@ class Model(Generic[S]):
 
     # -- registration ----------------------------------------------------------------
 
+    @overload
+    def step(self, fn: F) -> F: ...
+    @overload
+    def step(
+        self,
+        fn: None = None,
+        *,
+        when: Callable[..., bool] | None = None,
+        over: Iterable[Any] | None = None,
+        reads: Iterable[str] | None = None,
+        writes: Iterable[str] | None = None,
+    ) -> Callable[[F], F]: ...
     def step(
         self,
         fn: F | None = None,

@@ -207,7 +207,7 @@ def test_names_must_be_unique() -> None:
     ):
 
         @m.invariant
-        def tick(s: Box) -> bool:
+        def tick(s: Box) -> bool:  # type: ignore[misc]
             return True
 
 

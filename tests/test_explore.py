@@ -144,7 +144,7 @@ def test_a_violation_found_before_a_bound_is_still_reported() -> None:
 
 
 def test_initial_states_are_checked_and_deduplicated() -> None:
-    m = Model("init", init=[1, 2, 1])
+    m = Model[int]("init", init=[1, 2, 1])
 
     @m.invariant
     def small(s: int) -> bool:
@@ -199,3 +199,13 @@ def test_raise_for_violation_refuses_an_incomplete_search() -> None:
     with pytest.raises(AssertionError, match="incomplete"):
         r.raise_for_violation()
     r.raise_for_violation(allow_incomplete=True)
+
+
+def test_an_interrupt_gives_an_incomplete_result() -> None:
+    def interrupt(progress: object) -> None:
+        raise KeyboardInterrupt
+
+    r = check(counters(4, 10), progress=interrupt, progress_interval=0.0)
+    assert r.verdict is Verdict.INCOMPLETE
+    assert r.incomplete_reason == "interrupted"
+    assert 1024 <= r.distinct_states < 10**4
