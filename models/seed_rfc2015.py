@@ -44,9 +44,12 @@ Where this differs from a naive reading of history, and why:
   `schedule_on_each_cpu(ftrace_sync)`, which waits for every handler in flight whether or
   not RCU watches it (ftrace's own comment: "the function tracers can be called where RCU
   is not watching (like before user_exit())"). After that no handler is running and none
-  can start, so nobody reads `transition` again. Only a `func_stack` with an entry left
-  below keeps the handler registered, which is why the bug 842c08846420 fixed needed
-  stacked patches (its title is "Fix stacking of patches with respect to RCU").
+  can start, so nobody reads `transition` again. Here only a `func_stack` with an entry
+  left below keeps the handler registered through the unpatch, so the race that
+  842c08846420 fixed needs stacked patches, as its title says ("Fix stacking of patches
+  with respect to RCU"). In v4.12 the same hole also reached the patching side's IDLE
+  state and the reverse path (livepatch-protocol.md §3 #3); the RFC had no IDLE state,
+  and this model has no reverse.
 - The `patch` scenario holds under every variant: the RFC has no sync on the patching
   side, and Josh's answer (case 1 of the seed) is that it needs none, because once every
   task is NEW the handler picks the top entry whatever `transition` says.
