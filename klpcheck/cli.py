@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -28,8 +27,8 @@ from klpcheck.render import (
     print_coverage,
     print_result,
     render_trace_text,
-    render_violations,
     step_view,
+    violation_view,
 )
 from klpcheck.result import Result, Violation
 
@@ -131,6 +130,7 @@ def main() -> None:
 @click.option(
     "--save-dir",
     type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
     default=Path("counterexamples"),
     show_default=True,
     help="Where every counterexample is saved as JSON (for klpcheck replay).",
@@ -300,6 +300,8 @@ def _write_mermaid(result: Result, model: Model[Any], path: Path, quiet: bool) -
     from klpcheck.mermaid import sequence_diagram
 
     traced = [v for v in result.violations if v.trace is not None]
+    if not traced and not quiet:
+        click.echo(f"no counterexample to draw; {path} not written", err=True)
     for v in traced:
         target = path
         if len(traced) > 1:
@@ -319,7 +321,11 @@ def _title(v: Violation, model: str) -> str:
 _KEYS = "[n]ext  [p]revious  [j N] jump  [f]ull state  [q]uit"
 
 
-@main.command()
+@main.command(
+    short_help="Replay a saved counterexample.",
+    epilog="""Exit codes: 1 the counterexample replays (its violation is still there),
+2 it no longer replays, or the file or model cannot be read.""",
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--model",
@@ -396,10 +402,10 @@ def replay(
     if interactive:
         _browse(console, rp.trace, rp.violation, full)
     else:
-        fake = _single(rp.violation)
-        console.print(
-            render_violations(fake, full=full, layout=layout, width=console.width)
+        view = violation_view(
+            rp.violation, full=full, layout=layout, width=console.width
         )
+        console.print(view)
     console.print(
         f"replayed {len(rp.trace)} steps: each enabled and leading to the saved state; "
         f"{_title(rp.violation, rp.model.name).split(': ', 1)[1]} still "
@@ -407,12 +413,6 @@ def replay(
         soft_wrap=True,
     )
     sys.exit(1)
-
-
-def _single(v: Violation) -> Result:
-    from klpcheck.result import Verdict
-
-    return Result(v.property, Verdict.VIOLATED, (v,), 0, 0, 0, 0.0, "replay")
 
 
 def command(text: str, at: int, last: int) -> tuple[str, int]:
@@ -479,6 +479,7 @@ def _browse(console: Console, trace: Any, violation: Violation, full: bool) -> N
 
 @main.command(
     name="check",
+    short_help="Compare every manifest entry with its pinned outcome.",
     epilog="""Exit codes: 0 every entry matches its pin, 1 a
 mismatch, 2 a bad manifest or an entry that cannot run, 3 an entry's search was
 incomplete.""",
@@ -502,6 +503,7 @@ incomplete.""",
 @click.option(
     "--save-dir",
     type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
     default=None,
     help="Save every counterexample found in DIR (not saved by default).",
 )
@@ -552,10 +554,9 @@ def check_manifest(
         if o.result is not None:
             line.append(f" ({o.seconds:.2f} s)", style="dim")
         console.print(line, soft_wrap=True)
-        unexpected = o.unexpected()
-        if o.status == "mismatch" and unexpected and o.result is not None:
-            shown = dataclasses.replace(o.result, violations=tuple(unexpected))
-            console.print(render_violations(shown, width=console.width))
+        if o.status == "mismatch":
+            for v in o.unexpected():
+                console.print(violation_view(v, width=console.width))
 
     try:
         outcome = run_manifest(

@@ -48,6 +48,7 @@ __all__ = [
     "step_view",
     "summary_line",
     "trace_table",
+    "violation_view",
 ]
 
 LAYOUTS = ("auto", "flat", "lanes")
@@ -226,6 +227,13 @@ def _violation(
     return parts
 
 
+def violation_view(
+    v: Violation, *, full: bool = False, layout: str = "auto", width: int = 100
+) -> Group:
+    """One violation: its title, the property's docstring and the trace."""
+    return Group(*_violation(v, full, layout, width))
+
+
 def render_violations(
     result: Result, *, full: bool = False, layout: str = "auto", width: int = 100
 ) -> Group:
@@ -276,7 +284,7 @@ def render_trace_text(
     """One violation (title, docstring, trace) as plain text: JUnit failure bodies."""
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system=None, force_terminal=False)
-    console.print(Group(*_violation(violation, False, layout, width)))
+    console.print(violation_view(violation, layout=layout, width=width))
     return _strip(buf.getvalue())
 
 
