@@ -26,6 +26,7 @@ __all__ = [
     "changes",
     "flat_fields",
     "flatten",
+    "is_namedtuple",
     "kernel_ref",
     "lane_of",
     "lane_plan",
@@ -80,19 +81,36 @@ def show(value: Any) -> str:
     """
     if isinstance(value, Enum):
         return value.name
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+    if is_namedtuple(value) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
+        inner = ", ".join(f"{k}={show(v)}" for k, v in fields_of(value).items())
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, tuple):
+        if type(value).__repr__ is not tuple.__repr__:
+            return repr(value)  # a tuple subclass that says how it wants to be shown
         inner = ", ".join(show(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, frozenset):
         return "{" + ", ".join(sorted(show(v) for v in value)) + "}"
-    if dataclasses.is_dataclass(value) or hasattr(value, "_fields"):
-        inner = ", ".join(f"{k}={show(v)}" for k, v in fields_of(value).items())
-        return f"{type(value).__name__}({inner})"
     return repr(value)
 
 
+def is_namedtuple(value: Any) -> bool:
+    """A NamedTuple instance (not merely a tuple subclass with a ``_fields``)."""
+    kind = type(value)
+    return (
+        isinstance(value, tuple)
+        and isinstance(getattr(kind, "_fields", None), tuple)
+        and hasattr(kind, "_asdict")
+    )
+
+
 def _flatten(name: str, value: Any, out: dict[str, Any]) -> None:
-    """Tuples become one entry per element (``pc[0]``, ``pc[1]``) so diffs stay small."""
+    """Tuples become one entry per element (``pc[0]``, ``pc[1]``) so diffs stay small.
+
+    A tuple type with a ``_fields`` attribute (a NamedTuple, or a model's own tuple
+    subclass that asks for it) stays one entry."""
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
         for i, v in enumerate(value):
             _flatten(f"{name}[{i}]", v, out)

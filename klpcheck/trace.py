@@ -39,6 +39,7 @@ from typing import Any
 
 from klpcheck.errors import KlpcheckError, TraceError
 from klpcheck.fileio import write_atomically
+from klpcheck.lanes import is_namedtuple
 from klpcheck.model import Instance, Model
 from klpcheck.result import Trace, TraceStep, Violation
 
@@ -104,7 +105,7 @@ def encode(value: Any, where: str = "state") -> JSON:
         for f in dataclasses.fields(value):
             out[f.name] = encode(getattr(value, f.name), f"{where}.{f.name}")
         return out
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
+    if is_namedtuple(value):
         out = {"$namedtuple": type(value).__qualname__}
         for name, v in zip(value._fields, value, strict=True):
             out[name] = encode(v, f"{where}.{name}")

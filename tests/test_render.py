@@ -87,3 +87,23 @@ def test_cpu_and_other_parameters_name_lanes() -> None:
     assert lane_of({"cpu": 1, "t": 2}).title == "task 2"
     assert source_lane({"cpu": 1, "t": 2}).title == "CPU 1"
     assert lane_of({"r": 0}).title == "r=0"
+
+
+class Program(tuple[str, ...]):
+    """A tuple subclass that shows itself on one line (as models/livepatch.py does)."""
+
+    __slots__ = ()
+    _fields = ()
+
+    def __repr__(self) -> str:
+        return "[" + " ".join(self) + "]"
+
+
+def test_a_tuple_subclass_with_its_own_repr_stays_one_cell() -> None:
+    from klpcheck.lanes import changes, show
+    from klpcheck.trace import encode
+
+    before, after = (Program(("a", "b")), 0), (Program(("b",)), 0)
+    assert changes(before, after) == [("[0]", before[0], after[0])]
+    assert show(after[0]) == "[b]"
+    assert encode(after) == [["b"], 0]
