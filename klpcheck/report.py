@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from klpcheck.coverage import coverage, warnings
-from klpcheck.lanes import changes, show
+from klpcheck.lanes import changes, kernel_ref, show
 from klpcheck.model import Model
 from klpcheck.result import Result, Trace, Violation
 from klpcheck.trace import encode_trace, param_value
@@ -88,6 +88,7 @@ def _report_trace(trace: Trace) -> dict[str, Any]:
     prev = trace.init
     for raw, step in zip(data["steps"], trace.steps, strict=True):
         raw["label"] = step.label()
+        raw["kernel"] = kernel_ref(step.doc)
         raw["changes"] = [
             [k, show(a), show(b)] for k, a, b in changes(prev, step.state)
         ]

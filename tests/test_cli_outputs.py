@@ -88,6 +88,7 @@ def test_json_report_has_verdict_counts_properties_trace_coverage() -> None:
     assert props["big_is_not_goal"]["counterexample"].startswith("counterexamples/")
     step = props["big_is_not_goal"]["trace"]["steps"][0]
     assert (step["label"], step["changes"]) == ("fill_big", [["big", "0", "5"]])
+    assert step["kernel"] is None
     assert props["deadlock"]["status"] == "holds"
     cov = {c["step"]: c for c in data["coverage"]}
     assert set(cov) == {
@@ -425,3 +426,15 @@ def test_the_readme_documents_the_new_commands() -> None:
         '"version": 1',
     ):
         assert words in readme
+
+
+def test_json_trace_steps_carry_their_kernel_reference() -> None:
+    seed = str(MODELS / "seed_rfc2015.py")
+    assert run("run", seed, "-D", "clear_first=true", "--json", "r.json")[0] == 1
+    props = json.loads(Path("r.json").read_text())["properties"]
+    (prop,) = [p for p in props if p["status"] == "violated"]
+    step = prop["trace"]["steps"][3]
+    assert (step["label"], step["kernel"]) == (
+        "call_foo(t=0)",
+        "kernel/trace/ftrace.c: ftrace_ops_list_func()",
+    )
