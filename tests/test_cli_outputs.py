@@ -438,3 +438,12 @@ def test_json_trace_steps_carry_their_kernel_reference() -> None:
         "call_foo(t=0)",
         "kernel/trace/ftrace.c: ftrace_ops_list_func()",
     )
+
+
+def test_no_colour_when_not_a_terminal() -> None:
+    result = CliRunner().invoke(
+        main, ["run", WATER, "--no-save"], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 1
+    assert "violated after 6 steps" in result.output
+    assert "\x1b[" not in result.output
