@@ -30,7 +30,7 @@ from klpcheck.render import (
     step_view,
     violation_view,
 )
-from klpcheck.result import Result, Violation
+from klpcheck.result import Result, Trace, Violation
 
 __all__ = ["main"]
 
@@ -311,9 +311,13 @@ def _write_mermaid(result: Result, model: Model[Any], path: Path, quiet: bool) -
             click.echo(f"mermaid diagram written: {target}", err=True)
 
 
+def _what(v: Violation) -> str:
+    """``invariant mutual_exclusion`` or ``deadlock``."""
+    return "deadlock" if v.kind == "deadlock" else f"{v.kind} {v.property}"
+
+
 def _title(v: Violation, model: str) -> str:
-    what = "deadlock" if v.kind == "deadlock" else f"{v.kind} {v.property}"
-    return f"{model}: {what}"
+    return f"{model}: {_what(v)}"
 
 
 # -- replay -------------------------------------------------------------------------------
@@ -374,7 +378,7 @@ def replay(
         cx = load_counterexample(file)
         model = None
         if model_file is not None:
-            model = load_model(model_file, {k: v for k, v in cx.params.items()})
+            model = load_model(model_file, dict(cx.params))
         rp = replay_trace(cx, model)
         if mermaid_file is not None:
             from klpcheck.mermaid import sequence_diagram
@@ -406,10 +410,10 @@ def replay(
             rp.violation, full=full, layout=layout, width=console.width
         )
         console.print(view)
+    still = "reached" if rp.violation.kind == "deadlock" else "violated"
     console.print(
         f"replayed {len(rp.trace)} steps: each enabled and leading to the saved state; "
-        f"{_title(rp.violation, rp.model.name).split(': ', 1)[1]} still "
-        + ("reached" if rp.violation.kind == "deadlock" else "violated"),
+        f"{_what(rp.violation)} still {still}",
         soft_wrap=True,
     )
     sys.exit(1)
@@ -440,7 +444,8 @@ def command(text: str, at: int, last: int) -> tuple[str, int]:
     return "help", at
 
 
-def _browse(console: Console, trace: Any, violation: Violation, full: bool) -> None:
+def _browse(console: Console, trace: Trace, violation: Violation, full: bool) -> None:
+    """Step through a trace at a terminal until quit, end of input or Ctrl-C."""
     console.print(Text(_KEYS, style="dim"))
     at, last = 0, len(trace)
     show_full = full
@@ -448,7 +453,8 @@ def _browse(console: Console, trace: Any, violation: Violation, full: bool) -> N
     while True:
         try:
             text = console.input(Text(f"[{at}/{last}] > ", style="bold"))
-        except EOFError:
+        except (EOFError, KeyboardInterrupt):
+            console.print()
             break
         action, where = command(text, at, last)
         if action == "quit":
@@ -466,12 +472,8 @@ def _browse(console: Console, trace: Any, violation: Violation, full: bool) -> N
         at = where
         console.print(step_view(trace, at, full=show_full))
         if at == last:
-            what = (
-                "deadlock reached"
-                if violation.kind == "deadlock"
-                else (f"{violation.kind} {violation.property} violated here")
-            )
-            console.print(Text(what, style="bold red"))
+            still = "reached" if violation.kind == "deadlock" else "violated here"
+            console.print(Text(f"{_what(violation)} {still}", style="bold red"))
 
 
 # -- check --------------------------------------------------------------------------------
