@@ -379,7 +379,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Counterexample:
         property=_get(prop, "name", str, "property."),
         kind=_get(prop, "kind", str, "property."),
         doc=prop.get("doc", "") if isinstance(prop.get("doc", ""), str) else "",
-        order=search.get("order", "bfs"),
+        order=str(search.get("order", "bfs")),
         version=str(data.get("klpcheck", "?")),
         init=data["init"],
         steps=tuple(steps),
