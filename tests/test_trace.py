@@ -273,3 +273,26 @@ def test_states_are_saved_one_line_per_step(tmp_path: Path) -> None:
     steps = [line for line in lines if line.startswith('  {"step": ')]
     assert len(steps) == 4
     assert Pc.CRITICAL.name in steps[-1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    k=st.integers(2, 4),
+    data=st.data(),
+)
+def test_replay_of_a_saved_trace_reproduces_it(
+    n: int, k: int, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    target = tuple(data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+    model = counters(n, k)
+
+    @model.invariant
+    def not_target(s: tuple[int, ...]) -> bool:
+        """The counters never show the target."""
+        return s != target
+
+    (v,) = check(model, deadlock=False).violations  # length 0 when target is initial
+    path = save_counterexample(model, v, tmp_path_factory.mktemp("cx"), order="bfs")
+    rp = replay(load_counterexample(path), model)
+    assert rp.trace == v.trace
