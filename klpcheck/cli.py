@@ -231,6 +231,12 @@ def run(
     except KlpcheckError as err:
         _fail(err)
         return
+    except KeyboardInterrupt:
+        # Every file is written whole or not at all (write_atomically).
+        click.echo(
+            "interrupted while writing files; those written are complete", err=True
+        )
+        sys.exit(3)
     if not quiet:
         for path in saved.values():
             console.print(f"counterexample saved: {path}", soft_wrap=True)
