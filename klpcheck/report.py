@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from klpcheck.codec import encode_trace, param_value
 from klpcheck.coverage import coverage, warnings
 from klpcheck.lanes import changes, kernel_ref, show
 from klpcheck.model import Model
 from klpcheck.result import Result, Trace, Violation
-from klpcheck.trace import encode_trace, param_value
 
 __all__ = [
     "REPORT_FORMAT",

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from klpcheck.codec import canonical, encode
 from klpcheck.manifest import Entry, load_manifest, run_entry
 from klpcheck.trace import (
-    canonical,
-    encode,
     load_counterexample,
     replay,
     save_counterexample,

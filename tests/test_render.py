@@ -100,8 +100,8 @@ class Program(tuple[str, ...]):
 
 
 def test_a_tuple_subclass_with_its_own_repr_stays_one_cell() -> None:
+    from klpcheck.codec import encode
     from klpcheck.lanes import changes, show
-    from klpcheck.trace import encode
 
     before, after = (Program(("a", "b")), 0), (Program(("b",)), 0)
     assert changes(before, after) == [("[0]", before[0], after[0])]

@@ -14,12 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from klpcheck import Model, TraceError, check, load_model
+from klpcheck.codec import canonical, encode
 from klpcheck.fileio import write_atomically
 from klpcheck.trace import (
     FORMAT,
     ReplayDivergence,
-    canonical,
-    encode,
     load_counterexample,
     replay,
     save_counterexample,
