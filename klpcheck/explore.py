@@ -144,6 +144,7 @@ class _Search:
         self.witnesses: dict[str, Hashable] = {}
         self.max_depth = 0
         self.incomplete: str | None = None
+        self.exhausted = False  # every reachable state was expanded
         self.start = time.perf_counter()
         self.next_report = self.start + opts.progress_interval
         self.queue_size: Callable[[], int] = lambda: 0
@@ -163,6 +164,7 @@ class _Search:
                 self.bfs(current)
             else:
                 self.dfs(current)
+            self.exhausted = self.incomplete is None
         except _Stop:
             pass
         except KeyboardInterrupt:
@@ -355,7 +357,7 @@ class _Search:
                 violations.append(
                     Violation(name, prop.kind, prop.doc, self.trace_to(s))
                 )
-        if self.incomplete is None:
+        if self.exhausted:
             for prop in self.pending:
                 violations.append(Violation(prop.name, "reachable", prop.doc, None))
         if violations:

@@ -209,3 +209,18 @@ def test_an_interrupt_gives_an_incomplete_result() -> None:
     assert r.verdict is Verdict.INCOMPLETE
     assert r.incomplete_reason == "interrupted"
     assert 1024 <= r.distinct_states < 10**4
+
+
+def test_stopping_at_a_violation_does_not_call_targets_unreached() -> None:
+    m = pair_target(2, 2)
+
+    @m.invariant
+    def a_below_two(s: object) -> bool:
+        """a stays below 2 (broken after two steps, before the target is met)."""
+        return s.a < 2  # type: ignore[attr-defined,no-any-return]
+
+    r = check(m)
+    assert [v.property for v in r.violations] == ["a_below_two"]
+    r = check(m, keep_going=True)
+    assert [v.property for v in r.violations] == ["a_below_two"]
+    assert "both_at_target" in r.witnesses
