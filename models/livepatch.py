@@ -915,7 +915,7 @@ def build(
     @model.step(
         when=lambda s: head(s) is Op.TRY_DONE,
         reads={"prog", "complete", "transition_patch", "target"},
-        writes={"prog", "cursor", "sched_key"},
+        writes={"prog", "cursor", "complete", "sched_key"},
     )
     def klp_try_complete_transition(s: State) -> State:
         """All tasks switched: disable the hook and complete; else retry later.
@@ -923,7 +923,8 @@ def build(
         kernel/livepatch/transition.c: klp_try_complete_transition(), tail.
         """
         if not s.complete:
-            return replace(s, prog=IDLE_ADMIN, cursor=0)
+            # `complete` is a local of the function: reset it so it splits no states.
+            return replace(s, prog=IDLE_ADMIN, cursor=0, complete=True)
         return replace(s, prog=Program(complete_prog(s)), cursor=0, sched_key=False)
 
     def unregister_waits(s: State, f: int, gone: int) -> bool:
@@ -1440,6 +1441,10 @@ def build(
         -> klp_check_stack(): stack_trace_save_tsk_reliable() into klp_stack_entries,
         from __schedule() with preemption off and without klp_mutex. Already at the
         target: nothing to do (not a step).
+
+        Why any running task may take it at any time: from 6.4 to 6.15 it ran from
+        cond_resched(), and since 676e8cf70cb0 from any TASK_FREEZABLE sleep; both can
+        come anywhere in kernel code.
 
         Why the save and the scan are two steps: the buffer is shared state; before
         e92606fa172f (``stack_buffer="shared"``) it was one static array, so another
