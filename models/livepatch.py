@@ -57,6 +57,7 @@ variant                        predicted                    measured (violated)
 #8  ``scenario=immediate``      I7                           I7
 #9  ``exiting=true``            I3 or I8                     I3, I8, I1 (+ I2, I7 with
                                                              replace)
+#9 + ``exit_wait=true``         (candidate fix)              I3 only
 #10 ``idle_maps_target=true``   I1                           I1
 force ``scenario=force``        I1/I7                        I1, I7
 default (every scenario)        holds                        holds
@@ -83,6 +84,9 @@ default (every scenario)        holds                        holds
 - ``exiting=true`` (#9): the last task may leave the tasklist and keep running ``do_exit``.
   Besides I3/I8 it breaks I1: a task unhashed while pending stays UNPATCHED forever and,
   once ``func->transition`` is cleared, runs the new code (it was never switched).
+  ``exit_wait=true`` is the reference's candidate fix (completion waits until every
+  unhashed task is dead): it removes I1, I2, I7 and I8, but not the IDLE WARN (I3) of a
+  task that was unhashed before ``klp_init_transition`` and is never initialized.
 - ``idle_maps_target=true`` (#10): new tasks start IDLE and the handler reads
   ``klp_target_state`` when it sees IDLE (the rejected 2025 proposal). It needs two
   functions (a call chain to mix). Petr's counterexample uses a reverse; the shortest one
@@ -464,6 +468,7 @@ def build(
     stack_buffer: str = "percpu",
     idle_maps_target: bool = False,
     reverse_order: str = "6.4",
+    exit_wait: bool = False,
 ) -> Model[State]:
     """Build the model.
 
@@ -485,6 +490,9 @@ def build(
         Deepest call chain; calls nest in function order (f calls g only when f < g).
     clear_first, sync, fork_recopy, s2, stack_buffer, idle_maps_target, reverse_order
         The race variants (module docstring).
+    exit_wait
+        A candidate fix for #9: the transition does not complete while a task that left
+        the tasklist still runs.
     """
     if sync not in ("sched", "rcu"):
         raise ValueError("sync is 'sched' (schedule_on_each_cpu) or 'rcu'")
@@ -914,14 +922,19 @@ def build(
 
     @model.step(
         when=lambda s: head(s) is Op.TRY_DONE,
-        reads={"prog", "complete", "transition_patch", "target"},
+        reads={"prog", "complete", "transition_patch", "target"}
+        | ({"life"} if exit_wait else set()),
         writes={"prog", "cursor", "complete", "sched_key"},
     )
     def klp_try_complete_transition(s: State) -> State:
         """All tasks switched: disable the hook and complete; else retry later.
 
-        kernel/livepatch/transition.c: klp_try_complete_transition(), tail.
+        kernel/livepatch/transition.c: klp_try_complete_transition(), tail. With
+        ``exit_wait`` (a candidate fix for #9, not upstream) an exiting task that is not
+        dead yet counts as not switched.
         """
+        if exit_wait and any(life is Life.EXITING for life in s.life):
+            return replace(s, prog=IDLE_ADMIN, cursor=0, complete=True)
         if not s.complete:
             # `complete` is a local of the function: reset it so it splits no states.
             return replace(s, prog=IDLE_ADMIN, cursor=0, complete=True)

@@ -188,6 +188,15 @@ def test_each_race_violates_what_history_predicts(
     assert outcome(cpus=1, **params) == ("VIOLATED", states, violated)
 
 
+def test_waiting_for_exiting_tasks_fixes_all_of_9_but_the_idle_warn() -> None:
+    params = {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1}
+    assert outcome(exit_wait=True, **params) == (
+        "VIOLATED",
+        16857,
+        {"handler_never_sees_idle": 12},
+    )
+
+
 def test_fixed_by_per_cpu_buffers_the_hook_race_is_gone() -> None:
     verdict, _, violated = outcome(scenario="enable", stack_buffer="percpu", cpus=2)
     assert (verdict, violated) == ("HOLDS", {})
