@@ -50,7 +50,8 @@ variant                        predicted                    measured (violated)
 ============================== ============================ ==========================
 #2c ``clear_first=true``        I1                           I1, I2
 #3  ``sync="rcu"``              I1 or I2                     I1, I2, I3, I7 (stacked);
-                                                             I3 (enable)
+                                                             I3 (enable); I3, I4
+                                                             (reverse); holds (disable)
 #4  ``fork_recopy=false``       I4/I5; fixed holds           I4, I5; fixed holds
 #5  ``s2=false``                I3, not I1                   I3 only
 #7  ``stack_buffer="shared"``   I7; per-CPU holds            I7; per-CPU holds
@@ -70,6 +71,9 @@ default (every scenario)        holds                        holds
   race needs a patch *below* the removed one (``scenario=stacked``): when the removed func
   is the last entry, ``unregister_ftrace_function`` waits for every handler on its own,
   which is why 842c08846420 is titled "Fix stacking of patches with respect to RCU".
+  On the reverse side, an idle task's ``klp_update_patch_state`` that cleared TIF before
+  the reverse is not waited for and writes its ``patch_state`` after the completion's
+  reset to IDLE (I4; the next ``klp_init_transition`` would WARN).
 - ``fork_recopy=false`` (#4): ``klp_copy_process`` copies only ``patch_state``; the child's
   TIF_PATCH_PENDING is the one ``dup_task_struct`` copied earlier (before 747f7a290117).
   The reference's interleaving uses a reverse; the shortest one does not: the parent is

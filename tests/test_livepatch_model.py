@@ -188,6 +188,16 @@ def test_each_race_violates_what_history_predicts(
     assert outcome(cpus=1, **params) == ("VIOLATED", states, violated)
 
 
+def test_the_rcu_hole_needs_a_patch_below_the_removed_one() -> None:
+    params = {"sync": "rcu", "idle_calls": True, "cpus": 1}
+    assert outcome(scenario="disable", **params) == ("HOLDS", 4480, {})
+    assert outcome(scenario="reverse", **params) == (
+        "VIOLATED",
+        13470,
+        {"handler_never_sees_idle": 26, "completion_finds_all_switched": 40},
+    )
+
+
 def test_waiting_for_exiting_tasks_fixes_all_of_9_but_the_idle_warn() -> None:
     params = {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1}
     assert outcome(exit_wait=True, **params) == (
