@@ -65,7 +65,9 @@ def test_holds_exits_0_with_the_summary_line() -> None:
     code, out = run("run", str(MODELS / "two_phase_commit.py"))
     assert code == 0
     assert out.startswith("holds — 288 distinct states, 1,145 transitions, depth 10, ")
-    assert out.rstrip().endswith("states/s)")
+    summary, reduction = out.rstrip().splitlines()
+    assert summary.endswith("states/s)")
+    assert reduction.startswith("partial-order reduction")
 
 
 def test_a_violation_exits_1_with_the_trace(flag_file: Path) -> None:
