@@ -230,7 +230,9 @@ class _Search:
             return
         self.violations[name] = (prop, s)
         if prop is not None:
-            self.invariants.remove(prop)
+            # A new list: on_new may be iterating over the old one, and another
+            # invariant violated in the same state must still be seen there.
+            self.invariants = [p for p in self.invariants if p is not prop]
         if not self.opts.keep_going:
             raise _Stop
 

@@ -231,3 +231,34 @@ def test_a_guard_reading_outside_its_footprint_is_a_model_error() -> None:
     # read; that includes x, which set_y does not declare.
     with pytest.raises(ModelError, match=r"guard of step set_y read x.*reads=\{y\}"):
         check(m)
+
+
+# -- found by the random suite ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("por", [False, True])
+@pytest.mark.parametrize("order", ORDERS)
+def test_two_invariants_broken_in_the_same_state_are_both_reported_there(
+    order: str, por: bool
+) -> None:
+    """Continuing past the first violation must not skip the next invariant of the same
+    state; the full search hid this by meeting the second one again one step later."""
+    m = Model("both", init=por_models.XY())
+
+    @m.step(when=lambda s: s.z < 2, reads={"z"}, writes={"z"})
+    def count_z(s: por_models.XY) -> por_models.XY:
+        return replace(s, z=s.z + 1)
+
+    @m.invariant(reads={"x"})
+    def x_is_one(s: por_models.XY) -> bool:
+        return s.x == 1
+
+    @m.invariant(reads={"y"})
+    def y_is_one(s: por_models.XY) -> bool:
+        return s.y == 1
+
+    r = check(m, order=order, por=por, keep_going=True, deadlock=False)
+    assert [(v.property, len(v.trace or ())) for v in r.violations] == [
+        ("x_is_one", 0),
+        ("y_is_one", 0),
+    ]
