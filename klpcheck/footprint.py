@@ -45,13 +45,15 @@ _INDEX = re.compile(r"\[([^\]]+)\]")
 def resolve(footprint: frozenset[str] | None, params: dict[str, Any]) -> Paths:
     """Turn declared footprint strings into paths for one instance's parameters.
 
-    A negative or non-integer literal index, or a parameter whose value is a negative
-    number, could name any element, so the path stops at the field before it.
+    An index that is negative or not an integer (a parameter bound to an enum, say)
+    could name any element, so the path stops before it.
 
     Examples
     --------
     >>> sorted(resolve(frozenset({"pc[t]", "lock", "stack[t][0]"}), {"t": 2}))
     [('lock',), ('pc', 2), ('stack', 2, 0)]
+    >>> sorted(resolve(frozenset({"pc[t]", "x[-1]"}), {"t": "a"}))
+    [('pc',), ('x',)]
     >>> resolve(None, {}) is ALL
     True
     """
@@ -65,7 +67,11 @@ def resolve(footprint: frozenset[str] | None, params: dict[str, Any]) -> Paths:
         path: list[Any] = [m.group(1)]
         for index in _INDEX.findall(m.group(2)):
             value: Any = int(index) if index.lstrip("-").isdigit() else params[index]
-            if isinstance(value, int) and value < 0:
+            try:
+                value = operator.index(value)  # IntEnum and bool name ints too
+            except TypeError:
+                break  # not a position: it could name any element
+            if value < 0:
                 break
             path.append(value)
         out.add(tuple(path))
