@@ -208,17 +208,21 @@ class Reducer:
 
     # -- C2 ---------------------------------------------------------------------------
 
-    def watch(self, properties: Sequence[Property]) -> None:
-        """C2 bookkeeping: recompute visibility for the properties still looked for."""
+    def watch(self, properties: Sequence[Property]) -> bool:
+        """C2 bookkeeping: recompute visibility for the properties still looked for.
+
+        Returns True when the set of properties changed since the last call.
+        """
         key = tuple(p.name for p in properties)
         if key == self._watching:
-            return
+            return False
         self._watching = key
         seen = all_paths(property_paths(p.reads) for p in properties)
         self.visible = [
             (w is None or bool(w)) and overlaps(w, seen) for w in self.writes
         ]
         self.visible_list = tuple(i for i, v in enumerate(self.visible) if v)
+        return True
 
     def _c2_visible(self, members: set[int]) -> tuple[int, ...]:
         """C2: an enabled visible instance brings in every visible instance."""
@@ -313,6 +317,12 @@ class Expander:
         self.reduced = 0
         self.proviso = 0
         self.enabled = 0
+        # Trying for stubborn sets costs time; after _PATIENCE states in a row without a
+        # cut, expand fully for a while (doubling), and try again when visibility
+        # changes. Full expansion is always sound, so this only trades reduction.
+        self._misses = 0
+        self._rest_until = 0
+        self._rest = _PATIENCE
 
     def successors(
         self, s: Hashable, is_closed: Callable[[Hashable], bool]
@@ -327,16 +337,27 @@ class Expander:
             self.auditor.state(s, enabled)
         cache: dict[int, Hashable] = {}
         if self.reducer is not None and len(enabled) > 1:
-            self.reducer.watch(self.watching())
-            candidates = self.reducer.candidates(s, enabled)
-            for ample in candidates:
-                out = self._fire(s, ample, cache)
-                if not c3_proviso(s, out, is_closed):
-                    self.reduced += 1
-                    return self._count(out)
-            if candidates:
-                self.proviso += 1
+            if self.reducer.watch(self.watching()):
+                self._misses, self._rest_until, self._rest = 0, 0, _PATIENCE
+            if self.expanded >= self._rest_until:
+                candidates = self.reducer.candidates(s, enabled)
+                for ample in candidates:
+                    out = self._fire(s, ample, cache)
+                    if not c3_proviso(s, out, is_closed):
+                        self.reduced += 1
+                        self._misses = 0
+                        return self._count(out)
+                if candidates:
+                    self.proviso += 1
+                self._give_up_for_a_while()
         return self._count(self._fire(s, enabled, cache))
+
+    def _give_up_for_a_while(self) -> None:
+        self._misses += 1
+        if self._misses >= _PATIENCE:
+            self._misses = 0
+            self._rest_until = self.expanded + self._rest
+            self._rest = min(2 * self._rest, _MAX_REST)
 
     def _fire(
         self, s: Hashable, which: Sequence[int], cache: dict[int, Hashable]
@@ -359,6 +380,8 @@ class Expander:
 
 
 _UNFIRED: Hashable = object()
+_PATIENCE = 512  # states in a row without a cut before resting
+_MAX_REST = 1 << 16  # longest rest, in expanded states
 
 
 def undeclared_read(inst: Instance, path: tuple[Any, ...], state: Any) -> ModelError:
