@@ -32,7 +32,9 @@ C3 (cycles: the closed-set proviso of Bošnački, Leue and Lluch-Lafuente)
     graph has a fully expanded state and no step is ignored forever. The rule does not
     depend on the search order: it serves breadth- and depth-first search alike.
 
-Deadlocks need only C0 and C1. Notes: breadth-first traces are shortest in the reduced
+Deadlocks need only C0 and C1. After 512 states in a row without a cut the expander
+expands fully for a while (doubling, up to 65,536 states) and tries again when the
+properties still looked for change: full expansion is always sound. Notes: breadth-first traces are shortest in the reduced
 graph only; ``check(..., shortest=True)`` re-runs the search for each violation without
 reduction. Guards must read the state through its fields (``s.pc[t]``); anything else
 (``s.method()``, ``s == other``) counts as reading the whole state, which stays sound.
