@@ -54,7 +54,8 @@ class Auditor:
     model
         The model being searched.
     samples
-        Perturbations tried per fired step and per state (for guards and properties).
+        Perturbations tried per fired step, per property in each state, and the number
+        of disabled guards perturbed in each state.
     seed
         Seed of the sampling, so that a run is reproducible.
     """
@@ -72,6 +73,8 @@ class Auditor:
         self.samples = samples
         self.rng = random.Random(seed)
         self.pool: dict[tuple[Any, ...], list[Any]] = {}
+        # per state shape (its leaf paths), per footprint: the paths outside it
+        self._outside: dict[tuple[Any, ...], dict[Any, list[tuple[Any, ...]]]] = {}
         self.checked = 0
         self.perturbed = 0
 
@@ -97,16 +100,19 @@ class Auditor:
             if len(seen) < _POOL and value not in seen:
                 seen.append(value)
         on = set(enabled)
+        disabled = []
         for inst in self.instances:
             guard = inst.step.guard
             if guard is None:
                 continue
             self._probe(inst.label(), "guard of step", guard, s, inst.args, inst)
             if inst.index not in on:
-                for path, old, new, s2 in self._perturbations(s, flat, inst.index):
-                    got = _truth(guard, s2, inst.args)
-                    if got is not False:
-                        raise self._read_error(inst, path, old, new, s, "guard", got)
+                disabled.append(inst)
+        for inst in self.rng.sample(disabled, min(self.samples, len(disabled))):
+            for path, old, new, s2 in self._perturbations(s, flat, inst.index):
+                got = _truth(inst.step.guard, s2, inst.args)
+                if got is not False:
+                    raise self._read_error(inst, path, old, new, s, "guard", got)
         for prop, reads in self.props:
             self._probe(prop.name, prop.kind, prop.predicate, s, (), None, reads)
             if reads is None:
@@ -166,7 +172,11 @@ class Auditor:
             reads = self.reads[k]
         if reads is None:
             return []
-        outside = [p for p in flat if not covers(reads, p)]
+        shape = self._outside.setdefault(tuple(flat), {})
+        key = k if k is not None else reads
+        outside = shape.get(key)
+        if outside is None:
+            outside = shape[key] = [p for p in flat if not covers(reads, p)]
         out = []
         for path in self.rng.sample(outside, min(self.samples, len(outside))):
             old = flat[path]
