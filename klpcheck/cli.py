@@ -216,8 +216,9 @@ def run(
 ) -> None:
     """Check MODEL (a .py file, or FILE:attr) and print the verdict.
 
-    Breadth-first search (the default) reports a shortest counterexample, and every
-    counterexample is saved under --save-dir for `klpcheck replay`.
+    Breadth-first search (the default) reports a shortest counterexample (with
+    partial-order reduction, shortest in the reduced state graph: see --shortest), and
+    every counterexample is saved under --save-dir for `klpcheck replay`.
     A search cut short by a bound or Ctrl-C reports "incomplete", never "holds".
     """
     try:

@@ -270,7 +270,7 @@ def print_result(
     console.print(summary_line(result), soft_wrap=True)
     lines = [result.reduction.summary()] if result.reduction.used else []
     for line in [*lines, *result.notes]:
-        console.print(Text(line, style="dim"), soft_wrap=True)
+        console.print(Text(line, style="dim"))
 
 
 def render_text(
