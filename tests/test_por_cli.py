@@ -11,7 +11,9 @@ from tests.conftest import MODELS
 
 
 def _run(*args: str) -> tuple[int, str]:
-    r = CliRunner().invoke(main, list(args), env={"NO_COLOR": "1", "COLUMNS": "200"})
+    r = CliRunner().invoke(
+        main, [*args, "--no-save"], env={"NO_COLOR": "1", "COLUMNS": "200"}
+    )
     return r.exit_code, r.output
 
 
@@ -44,6 +46,8 @@ def test_audit_on_the_command_line_exits_2_with_the_message(tmp_path: Path) -> N
         "from tests.test_audit import _flag_race\n"
         "model = _flag_race({'pc[t]'}, {'pc[t]', 'flag'})\n"
     )
-    r = CliRunner().invoke(main, ["run", str(path), "--audit"], env={"NO_COLOR": "1"})
+    r = CliRunner().invoke(
+        main, ["run", str(path), "--audit", "--no-save"], env={"NO_COLOR": "1"}
+    )
     assert r.exit_code == 2
     assert "footprint audit: step claim(t=0) changed flag" in r.output
