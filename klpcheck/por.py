@@ -103,6 +103,25 @@ class Reducer:
     ----------
     instances
         Every step instance of the model, in order.
+
+    Examples
+    --------
+    Two processes, each stepping its own element of ``pc``: either alone is a stubborn
+    set, so the smallest sets hold one instance each.
+
+    >>> from typing import NamedTuple
+    >>> class S(NamedTuple):
+    ...     pc: tuple[int, ...]
+    >>> m = Model("two", init=S((0, 0)))
+    >>> @m.step(over=range(2), when=lambda s, t: s.pc[t] < 2,
+    ...         reads={"pc[t]"}, writes={"pc[t]"})
+    ... def step(s, t):
+    ...     return S(s.pc[:t] + (s.pc[t] + 1,) + s.pc[t + 1 :])
+    >>> r = Reducer(m.instances())
+    >>> r.watch([])
+    True
+    >>> r.candidates(S((0, 0)), [0, 1])
+    [(0,), (1,)]
     """
 
     def __init__(self, instances: Sequence[Instance]) -> None:
