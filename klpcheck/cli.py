@@ -119,6 +119,25 @@ def main() -> None:
     is_flag=True,
     help="Show every field of each state in traces, not only changes.",
 )
+@click.option(
+    "--no-por",
+    is_flag=True,
+    help="No partial-order reduction (it is on when steps declare reads=/writes=). "
+    "With reduction a breadth-first trace is shortest in the reduced state graph "
+    "only, not necessarily among all traces.",
+)
+@click.option(
+    "--shortest",
+    is_flag=True,
+    help="After a reduced search finds violations, search again without reduction "
+    "(breadth-first) so that each trace is a shortest one.",
+)
+@click.option(
+    "--audit",
+    is_flag=True,
+    help="Check every fired step against its declared writes, and declared reads by "
+    "perturbation; a wrong footprint is a model error (exit 2).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary line.")
 @click.option(
     "--layout",
@@ -181,6 +200,9 @@ def run(
     no_deadlock: bool,
     keep_going: bool,
     full: bool,
+    no_por: bool,
+    shortest: bool,
+    audit: bool,
     quiet: bool,
     layout: str,
     save_dir: Path,
@@ -194,8 +216,9 @@ def run(
 ) -> None:
     """Check MODEL (a .py file, or FILE:attr) and print the verdict.
 
-    Breadth-first search (the default) reports a shortest counterexample, and every
-    counterexample is saved under --save-dir for `klpcheck replay`.
+    Breadth-first search (the default) reports a shortest counterexample (with
+    partial-order reduction, shortest in the reduced state graph: see --shortest), and
+    every counterexample is saved under --save-dir for `klpcheck replay`.
     A search cut short by a bound or Ctrl-C reports "incomplete", never "holds".
     """
     try:
@@ -207,6 +230,9 @@ def run(
             "time_limit": time_limit,
             "deadlock": not no_deadlock,
             "keep_going": keep_going,
+            "por": False if no_por else None,
+            "shortest": shortest,
+            "audit": audit,
         }
         if dot_file is not None:
             _write_dot(model, dot_file)

@@ -243,7 +243,14 @@ def render_violations(
         parts.extend(_violation(v, full, layout, width))
         parts.append(Text(""))
     if result.verdict is Verdict.VIOLATED and result.order == "bfs":
-        parts.append(Text("(breadth-first: each trace is a shortest one)", style="dim"))
+        if result.reduction.used and not any("--shortest" in n for n in result.notes):
+            note = (
+                "(breadth-first with partial-order reduction: each trace is shortest in "
+                "the reduced state graph; --shortest finds shortest ones)"
+            )
+        else:
+            note = "(breadth-first: each trace is a shortest one)"
+        parts.append(Text(note, style="dim"))
     return Group(*parts)
 
 
@@ -261,6 +268,9 @@ def print_result(
             render_violations(result, full=full, layout=layout, width=console.width)
         )
     console.print(summary_line(result), soft_wrap=True)
+    lines = [result.reduction.summary()] if result.reduction.used else []
+    for line in [*lines, *result.notes]:
+        console.print(Text(line, style="dim"))
 
 
 def render_text(
