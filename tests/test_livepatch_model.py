@@ -28,15 +28,18 @@ def build(**params: object) -> Model[Any]:
 
 
 def outcome(**params: object) -> tuple[str, int, dict[str, int]]:
-    """Verdict, distinct states and shortest trace length per violated property."""
-    r = klpcheck.check(build(**params), keep_going=True)
+    """Verdict, distinct states and shortest trace length per violated property.
+
+    A full search (breadth-first, no reduction), as the manifest pins them.
+    """
+    r = klpcheck.check(build(**params), keep_going=True, por=False)
     lengths = {v.property: len(v.trace) for v in r.violations if v.trace is not None}
     return r.verdict.name, r.distinct_states, lengths
 
 
 def shortest(prop: str, **params: object) -> list[str]:
     """The step labels of the BFS-shortest trace that violates ``prop``."""
-    r = klpcheck.check(build(**params), keep_going=True)
+    r = klpcheck.check(build(**params), keep_going=True, por=False)
     (trace,) = [v.trace for v in r.violations if v.property == prop]
     assert trace is not None
     return [s.label() for s in trace.steps]
