@@ -113,12 +113,13 @@ one CPU to stay under ~100k states; their races involve one running task and the
 
 Footprints are declared per task and per CPU wherever the kernel touches only that task
 (the handler, switch points, the admin's per-task loop iterations, ``schedule``) and are
-checked over every reachable state by tests/test_livepatch_model.py. Even so, the
-stubborn-set reduction of the ``por`` branch (as of 3d11038) cuts almost nothing here
-(64,384 to 64,357 states for ``reverse`` on 2 CPUs, with no property watched): the admin
-is always enabled, and its later micro-steps write what every handler step reads
-(``func_stack``, ``func->transition``, ``klp_target_state``), so every stubborn set pulls
-in the admin's current step and, through it and the guards' reads, the other tasks.
+checked over every reachable state by tests/test_livepatch_model.py (and pass
+``klpcheck run --audit``). Even so, klpcheck's stubborn-set reduction cuts nothing here:
+``reverse`` with 3 tasks on 1 CPU keeps all 36,992 states, and still 36,961 with every
+property removed, so visibility is not the cause. The admin is always enabled, and its
+later micro-steps write what every handler step reads (``func_stack``,
+``func->transition``, ``klp_target_state``), so every stubborn set pulls in the admin's
+current step and, through it and the guards' reads, the other tasks.
 Symmetry between the interchangeable tasks would be the reduction that fits this model.
 
 Abstractions, and why:
@@ -732,42 +733,46 @@ def build(
         )
         return replace(s, prog=Program(body), cursor=0, reverses=s.reverses - 1)
 
-    @model.step(
-        when=lambda s: not s.prog and s.transition_patch != NULL and s.forces > 0,
-        reads={"prog", "transition_patch", "forces"},
-        writes={"prog", "cursor", "forces"},
-    )
-    def force_store(s: State) -> State:
-        """The admin writes 1 to ``/sys/kernel/livepatch/<patch>/force``.
+    if scenario == "force":
 
-        kernel/livepatch/core.c: force_store() -> klp_force_transition(). It calls
-        klp_update_patch_state() on every task, running or not, which the documentation
-        says can break the consistency model.
-        """
-        return replace(
-            s, prog=Program(((Op.FORCE_TASK, 0),)), cursor=0, forces=s.forces - 1
+        @model.step(
+            when=lambda s: not s.prog and s.transition_patch != NULL and s.forces > 0,
+            reads={"prog", "transition_patch", "forces"},
+            writes={"prog", "cursor", "forces"},
         )
+        def force_store(s: State) -> State:
+            """The admin writes 1 to ``/sys/kernel/livepatch/<patch>/force``.
+
+            kernel/livepatch/core.c: force_store() -> klp_force_transition(). It calls
+            klp_update_patch_state() on every task, running or not, which the documentation
+            says can break the consistency model.
+            """
+            return replace(
+                s, prog=Program(((Op.FORCE_TASK, 0),)), cursor=0, forces=s.forces - 1
+            )
 
     # ------------------------------------------------------------------------------------
     # The admin's micro-steps.
 
-    @model.step(
-        when=lambda s: head(s) is Op.IMMEDIATE,
-        reads={"prog"},
-        writes={"prog", "func_stack", "enabled"},
-    )
-    def klp_enable_immediate(s: State) -> State:
-        """An immediate patch goes live at once: no task states, no transition flags.
+    if any(kind == "immediate" for kind, _ in c.script):
 
-        kernel/livepatch/core.c (v4.12–4.15): __klp_enable_patch() with patch->immediate;
-        klp_init_transition(), klp_start_transition() and the stack checks skip the
-        per-task work, so the new func is simply pushed on every func_stack.
-        """
-        p = s.prog[0][1]
-        stacks = tuple(
-            (p, *st) if f in c.funcs[p] else st for f, st in enumerate(s.func_stack)
+        @model.step(
+            when=lambda s: head(s) is Op.IMMEDIATE,
+            reads={"prog"},
+            writes={"prog", "func_stack", "enabled"},
         )
-        return pop(s, func_stack=stacks, enabled=set_at(s.enabled, p, True))
+        def klp_enable_immediate(s: State) -> State:
+            """An immediate patch goes live at once: no task states, no transition flags.
+
+            kernel/livepatch/core.c (v4.12–4.15): __klp_enable_patch() with patch->immediate;
+            klp_init_transition(), klp_start_transition() and the stack checks skip the
+            per-task work, so the new func is simply pushed on every func_stack.
+            """
+            p = s.prog[0][1]
+            stacks = tuple(
+                (p, *st) if f in c.funcs[p] else st for f, st in enumerate(s.func_stack)
+            )
+            return pop(s, func_stack=stacks, enabled=set_at(s.enabled, p, True))
 
     @model.step(
         when=lambda s: head(s) is Op.INIT,
@@ -991,23 +996,25 @@ def build(
         """
         return pop(unpatch(s, s.prog[0][1]))
 
-    @model.step(
-        when=lambda s: head(s) is Op.REPLACE and not unpatch_blocked(s),
-        reads={"prog", "func_stack", "enabled", "h_func", "hpc"},
-        writes={"prog", "func_stack", "enabled"},
-    )
-    def klp_unpatch_replaced_patches(s: State) -> State:
-        """Atomic replace completes: unpatch the replaced patches, then discard the nops.
+    if any(c.replace):
 
-        kernel/livepatch/core.c: klp_unpatch_replaced_patches() and klp_discard_nops(),
-        called first by klp_complete_transition() when patching with ``replace``. No sync
-        here: every task is PATCHED and uses the top entry.
-        """
-        p = s.prog[0][1]
-        s = unpatch_replaced(s, p)
-        enabled = tuple(e and q == p for q, e in enumerate(s.enabled))
-        s = unpatch(s, p, only=c.nops[p])
-        return pop(s, enabled=enabled)
+        @model.step(
+            when=lambda s: head(s) is Op.REPLACE and not unpatch_blocked(s),
+            reads={"prog", "func_stack", "enabled", "h_func", "hpc"},
+            writes={"prog", "func_stack", "enabled"},
+        )
+        def klp_unpatch_replaced_patches(s: State) -> State:
+            """Atomic replace completes: unpatch the replaced patches, then discard the nops.
+
+            kernel/livepatch/core.c: klp_unpatch_replaced_patches() and klp_discard_nops(),
+            called first by klp_complete_transition() when patching with ``replace``. No sync
+            here: every task is PATCHED and uses the top entry.
+            """
+            p = s.prog[0][1]
+            s = unpatch_replaced(s, p)
+            enabled = tuple(e and q == p for q, e in enumerate(s.enabled))
+            s = unpatch(s, p, only=c.nops[p])
+            return pop(s, enabled=enabled)
 
     @model.step(
         when=lambda s: head(s) is Op.SYNC,
@@ -1133,50 +1140,52 @@ def build(
         )
         return pop(s, enabled=set_at(s.enabled, p, not s.enabled[p]), target=flipped)
 
-    @model.step(
-        when=lambda s, t: head(s) is Op.FORCE_TASK and s.cursor == t,
-        over=everyone,
-        reads={
-            "prog",
-            "cursor",
-            "life[t]",
-            "patch_pending[t]",
-            "target",
-            "transition_patch",
-            "stack[t]",
-            "hpc[t]",
-            "patch_state[t]",
-            "func_stack",
-            "forced",
-        },
-        writes={
-            "prog",
-            "cursor",
-            "patch_pending[t]",
-            "patch_state[t]",
-            "unsafe_switch[t]",
-            "forced",
-        },
-    )
-    def klp_force_transition_task(s: State, t: int) -> State:
-        """``klp_update_patch_state(task)`` on one task, running or not.
+    if scenario == "force":
 
-        kernel/livepatch/transition.c: klp_force_transition(). The last iteration also
-        marks the patch being removed (or the replaced ones) ``forced``.
-        """
-        if on_tasklist(s, t) and s.patch_pending[t]:
-            s = switch(s, t, s.target)
-            s = replace(s, patch_pending=set_at(s.patch_pending, t, False))
-        if s.cursor + 1 == len(everyone):
-            p = s.transition_patch
-            forced = tuple(
-                f
-                or (q == p and s.target is KlpState.UNPATCHED)
-                or (q != p and c.replace[p])
-                for q, f in enumerate(s.forced)
-            )
-            s = replace(s, forced=forced)
-        return advance(s)
+        @model.step(
+            when=lambda s, t: head(s) is Op.FORCE_TASK and s.cursor == t,
+            over=everyone,
+            reads={
+                "prog",
+                "cursor",
+                "life[t]",
+                "patch_pending[t]",
+                "target",
+                "transition_patch",
+                "stack[t]",
+                "hpc[t]",
+                "patch_state[t]",
+                "func_stack",
+                "forced",
+            },
+            writes={
+                "prog",
+                "cursor",
+                "patch_pending[t]",
+                "patch_state[t]",
+                "unsafe_switch[t]",
+                "forced",
+            },
+        )
+        def klp_force_transition_task(s: State, t: int) -> State:
+            """``klp_update_patch_state(task)`` on one task, running or not.
+
+            kernel/livepatch/transition.c: klp_force_transition(). The last iteration also
+            marks the patch being removed (or the replaced ones) ``forced``.
+            """
+            if on_tasklist(s, t) and s.patch_pending[t]:
+                s = switch(s, t, s.target)
+                s = replace(s, patch_pending=set_at(s.patch_pending, t, False))
+            if s.cursor + 1 == len(everyone):
+                p = s.transition_patch
+                forced = tuple(
+                    f
+                    or (q == p and s.target is KlpState.UNPATCHED)
+                    or (q != p and c.replace[p])
+                    for q, f in enumerate(s.forced)
+                )
+                s = replace(s, forced=forced)
+            return advance(s)
 
     # ------------------------------------------------------------------------------------
     # Tasks: calls through the ftrace handler.
