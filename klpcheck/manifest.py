@@ -12,7 +12,7 @@ from klpcheck.explore import check
 from klpcheck.loader import load_model
 from klpcheck.result import Result, Verdict
 
-__all__ = ["Entry", "compare", "load_manifest", "run_entry"]
+__all__ = ["Entry", "compare", "load_manifest", "markdown_table", "run_entry"]
 
 _KEYS = {
     "model",
@@ -132,3 +132,49 @@ def compare(entry: Entry, result: Result, *, states: bool = True) -> list[str]:
                     f"shortest {v.property} trace has {len(v.trace)} steps, pinned {pinned}"
                 )
     return problems
+
+
+def _define(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def markdown_table(entries: list[Entry]) -> str:
+    """The pinned entries as a Markdown table (the README's "The models" section).
+
+    Examples
+    --------
+    >>> e = Entry(Path("m.py"), "bug", {"fix": False}, "violated", ("safe",), 12, {"safe": 3})
+    >>> print(markdown_table([e]))
+    | model | variant | `-D` parameters | verdict | states |
+    |---|---|---|---|---|
+    | m.py | bug | `fix=false` | violates `safe` (3 steps) | 12 |
+    """
+    rows = [
+        "| model | variant | `-D` parameters | verdict | states |",
+        "|---|---|---|---|---|",
+    ]
+    for e in entries:
+        params = " ".join(f"`{k}={_define(v)}`" for k, v in e.params.items()) or "—"
+        if e.expect == "holds":
+            verdict = "holds"
+        else:
+            parts = [
+                f"`{p}` ({e.shortest[p]} steps)" if p in e.shortest else f"`{p}`"
+                for p in e.violates
+            ]
+            verdict = "violates " + ", ".join(parts)
+        slow = " (slow)" if e.slow else ""
+        rows.append(
+            f"| {e.model.name} | {e.variant}{slow} | {params} | {verdict} | {e.states:,} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m klpcheck.manifest [FILE]`
+    import sys
+
+    print(
+        markdown_table(
+            load_manifest(sys.argv[1] if len(sys.argv) > 1 else "models/manifest.toml")
+        )
+    )

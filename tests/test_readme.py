@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from klpcheck import check, load_model
-from tests.conftest import ROOT
+from klpcheck.manifest import load_manifest, markdown_table
+from tests.conftest import MODELS, ROOT
 
 README = (ROOT / "README.md").read_text()
 
@@ -35,3 +36,8 @@ def test_the_readme_opens_with_the_two_setup_commands() -> None:
     lines = block.group(1).strip().splitlines()
     assert lines[0].startswith("pip install -e . && klpcheck run models/")
     assert lines[1] == "pip install -e '.[test]' && pytest"
+
+
+def test_the_readme_models_table_is_the_manifest() -> None:
+    table = markdown_table(load_manifest(MODELS / "manifest.toml"))
+    assert table in README, "regenerate it: python -m klpcheck.manifest"
