@@ -12,7 +12,6 @@ properties on the state that was being expanded. The hot loop pays nothing for i
 
 from __future__ import annotations
 
-import itertools
 import sys
 import time
 from collections.abc import Callable, Hashable
@@ -20,9 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from klpcheck.errors import ModelError, UsageError
+from klpcheck.fingerprint import collision_note
 from klpcheck.model import Instance, Model, Property
-from klpcheck.result import Result, StepStats, Trace, TraceStep, Verdict, Violation
+from klpcheck.result import Result, StepStats, Trace, Verdict, Violation
 from klpcheck.state import describe_unhashable
+from klpcheck.storage import STORAGES, rebuild_trace, state_key
 
 __all__ = ["Options", "Progress", "check"]
 
@@ -53,6 +54,8 @@ class Options:
     keep_going: bool = False
     progress: Callable[[Progress], None] | None = None
     progress_interval: float = 1.0
+    storage: str = "exact"
+    workers: int = 1
 
     def validate(self) -> None:
         """Raise UsageError on an impossible option value."""
@@ -60,6 +63,16 @@ class Options:
             raise UsageError(
                 f"order must be one of {', '.join(ORDERS)}, not {self.order!r}"
             )
+        if self.storage not in STORAGES:
+            raise UsageError(
+                f"storage must be one of {', '.join(STORAGES)}, not {self.storage!r}"
+            )
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise UsageError(
+                f"workers must be a whole number ≥ 1, not {self.workers!r}"
+            )
+        if self.workers > 1 and self.order != "bfs":
+            raise UsageError("workers > 1 needs breadth-first order; drop order='dfs'")
         for name in ("max_depth", "max_states"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
@@ -89,6 +102,12 @@ def check(model: Model[Any], **options: Any) -> Result:
         Report a non-terminal state without an enabled step as a violation (default True).
     keep_going
         Do not stop at the first violation; report one trace per broken property.
+    storage
+        ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
+        (see :mod:`klpcheck.storage`).
+    workers
+        Explore with this many processes (level-synchronous breadth-first search; see
+        :mod:`klpcheck.parallel`). Counts, verdicts and trace lengths are those of one.
     progress, progress_interval
         A callback given a :class:`Progress` about every ``progress_interval`` seconds.
 
@@ -135,6 +154,8 @@ class _Search:
         self.model = model
         self.opts = opts
         self.instances = model.instances()
+        self.key = state_key(model, opts.storage)
+        self.calls = _calls(self.instances)
         self.parent: dict[Hashable, Hashable | None] = {}
         self.fired = [0] * len(self.instances)
         self.new = [0] * len(self.instances)
@@ -158,7 +179,7 @@ class _Search:
         ]  # state being expanded, its successor (diagnosis)
         try:
             for s in self.model.init:
-                self.parent[s] = None
+                self.parent[self.key_of(s)] = None
                 self.on_new(s)
             if self.opts.order == "bfs":
                 self.bfs(current)
@@ -174,6 +195,10 @@ class _Search:
         except Exception as exc:
             raise self.diagnose(current[0], exc) from exc
         return self.result()
+
+    def key_of(self, s: Hashable) -> Hashable:
+        """The key of ``s`` in the visited map."""
+        return s if self.key is None else self.key(s)
 
     def on_new(self, s: Hashable) -> None:
         """Check invariants and reachable targets on a newly found state."""
@@ -221,7 +246,7 @@ class _Search:
     # -- breadth-first ------------------------------------------------------------
 
     def bfs(self, current: list[Any]) -> None:
-        insts = [(i.index, i.step.guard, i.step.effect, i.args) for i in self.instances]
+        insts = self.calls
         parent = self.parent
         fired, new = self.fired, self.new
         types = self.model.state_types
@@ -234,23 +259,27 @@ class _Search:
         deadlock = self.opts.deadlock
         terminal = self.model.terminal_property
         on_new = self.on_new
+        key = self.key
         frontier = list(self.model.init)
+        keys = frontier if key is None else [key(s) for s in frontier]
         depth = 0
         expanded = 0
         while frontier:
             nxt: list[Any] = []
+            nxt_keys = nxt if key is None else []
             self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
             at_bound = depth >= max_depth
-            for s in frontier:
+            for s, ks in zip(frontier, keys, strict=True):
                 current[0] = s
                 enabled = False
-                for k, guard, effect, args in insts:
-                    if guard is not None and not guard(s, *args):
+                for k, guard, effect, a in insts:
+                    if guard is not None and not guard(s, a):
                         continue
                     enabled = True
-                    ns = effect(s, *args)
+                    ns = effect(s, a)
                     fired[k] += 1
-                    if ns in parent:
+                    kn = ns if key is None else key(ns)
+                    if kn in parent:
                         continue
                     if type(ns) not in types:
                         raise self.wrong_type(k, s, ns)
@@ -260,9 +289,11 @@ class _Search:
                     if len(parent) >= max_states:
                         self.bound_hit(f"state bound of {max_states} reached")
                         raise _Stop
-                    parent[ns] = s
+                    parent[kn] = ks
                     new[k] += 1
                     nxt.append(ns)
+                    if key is not None:
+                        nxt_keys.append(kn)
                     self.max_depth = depth + 1
                     on_new(ns)
                 if (
@@ -274,21 +305,24 @@ class _Search:
                 expanded += 1
                 if not expanded % _CLOCK_EVERY:
                     self.tick(depth)
-            frontier = nxt
+            frontier, keys = nxt, nxt_keys
             depth += 1
 
     # -- depth-first --------------------------------------------------------------
 
-    def successors(self, s: Hashable) -> list[tuple[int, Hashable]]:
-        """Fire every enabled instance in ``s``; report a deadlock if there is none."""
+    def successors(self, s: Hashable) -> list[tuple[int, Any, Hashable]]:
+        """Fire every enabled instance in ``s``: ``(index, successor, its key)``.
+
+        Reports a deadlock if no instance is enabled.
+        """
         out = []
-        for inst in self.instances:
-            guard, args = inst.step.guard, inst.args
-            if guard is not None and not guard(s, *args):
+        key = self.key
+        for k, guard, effect, a in self.calls:
+            if guard is not None and not guard(s, a):
                 continue
-            ns = inst.step.effect(s, *args)
-            self.fired[inst.index] += 1
-            out.append((inst.index, ns))
+            ns = effect(s, a)
+            self.fired[k] += 1
+            out.append((k, ns, ns if key is None else key(ns)))
         terminal = self.model.terminal_property
         if (
             not out
@@ -308,21 +342,21 @@ class _Search:
             self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
         )
         expanded = 0
-        # Each frame: the state, its successors, the next successor to try, its depth.
+        # Each frame: the state, its key, its successors, the next one to try, its depth.
         stack: list[list[Any]] = []
         self.queue_size = lambda: len(stack)
         for root in self.model.init:
             current[0] = root
-            stack.append([root, self.successors(root), 0, 0])
+            stack.append([root, self.key_of(root), self.successors(root), 0, 0])
             while stack:
                 frame = stack[-1]
-                s, succs, pos, depth = frame
+                s, ks, succs, pos, depth = frame
                 if pos == len(succs):
                     stack.pop()
                     continue
-                frame[2] = pos + 1
-                k, ns = succs[pos]
-                if ns in parent:
+                frame[3] = pos + 1
+                k, ns, kn = succs[pos]
+                if kn in parent:
                     continue
                 if type(ns) not in types:
                     raise self.wrong_type(k, s, ns)
@@ -332,13 +366,13 @@ class _Search:
                 if len(parent) >= max_states:
                     self.bound_hit(f"state bound of {max_states} reached")
                     raise _Stop
-                parent[ns] = s
+                parent[kn] = ks
                 new[k] += 1
                 if depth + 1 > self.max_depth:
                     self.max_depth = depth + 1
                 self.on_new(ns)
                 current[0] = ns
-                stack.append([ns, self.successors(ns), 0, depth + 1])
+                stack.append([ns, kn, self.successors(ns), 0, depth + 1])
                 expanded += 1
                 if not expanded % _CLOCK_EVERY:
                     self.tick(depth)
@@ -383,33 +417,21 @@ class _Search:
             step_stats=stats,
             witnesses={n: self.trace_to(s) for n, s in self.witnesses.items()},
             incomplete_reason=self.incomplete,
+            notes=self.notes(),
         )
+
+    def notes(self) -> tuple[str, ...]:
+        if self.key is None:
+            return ()
+        return (collision_note(len(self.parent), sum(self.fired)),)
 
     def trace_to(self, target: Hashable) -> Trace:
         """Rebuild the trace from an initial state to ``target`` along parent links."""
-        chain = [target]
+        chain = [self.key_of(target)]
         while (p := self.parent[chain[-1]]) is not None:
             chain.append(p)
         chain.reverse()
-        steps = []
-        for a, b in itertools.pairwise(chain):
-            inst = self.step_between(a, b)
-            steps.append(
-                TraceStep(inst.step.name, inst.step.params(inst.args), b, inst.step.doc)
-            )
-        return Trace(chain[0], tuple(steps))
-
-    def step_between(self, a: Hashable, b: Hashable) -> Instance:
-        for inst in self.instances:
-            guard = inst.step.guard
-            if (guard is None or guard(a, *inst.args)) and inst.step.effect(
-                a, *inst.args
-            ) == b:
-                return inst
-        raise ModelError(
-            f"model `{self.model.name}` is not deterministic: no step leads again from "
-            f"{a!r} to {b!r}; guards and effects must be pure functions of the state"
-        )
+        return rebuild_trace(self.model, self.key, chain)
 
     # -- diagnosis ----------------------------------------------------------------
 
@@ -442,6 +464,8 @@ class _Search:
                     return ModelError(
                         f"step {inst.label()} raised {_exc(e)} in state {state!r}"
                     )
+                if type(ns) not in self.model.state_types:  # a key could not read it
+                    return self.wrong_type(inst.index, state, ns)
                 problem = describe_unhashable(ns)
                 if problem is not None:
                     return ModelError(
@@ -471,6 +495,31 @@ class _Search:
         return ModelError(
             f"the model raised {what} (it could not be traced to one step)"
         )
+
+
+def _calls(
+    instances: tuple[Instance, ...],
+) -> list[tuple[int, Callable[..., Any] | None, Callable[..., Any], Any]]:
+    """Each instance as ``(index, guard, effect, a)``, both called as ``f(state, a)``.
+
+    Most steps take one parameter after the state, and calling them with it directly is
+    several times cheaper than unpacking an argument tuple on every call; steps with no
+    or several parameters are wrapped to take the same two arguments.
+    """
+    out: list[tuple[int, Callable[..., Any] | None, Callable[..., Any], Any]] = []
+    for inst in instances:
+        guard, effect, args = inst.step.guard, inst.step.effect, inst.args
+        if len(args) == 1:
+            out.append((inst.index, guard, effect, args[0]))
+            continue
+        wrapped = None if guard is None else _spread(guard)
+        out.append((inst.index, wrapped, _spread(effect), args))
+    return out
+
+
+def _spread(fn: Callable[..., Any]) -> Callable[[Any, tuple[Any, ...]], Any]:
+    """``fn`` called as ``f(state, args)`` with its arguments unpacked."""
+    return lambda s, args: fn(s, *args)
 
 
 def _exc(e: BaseException) -> str:

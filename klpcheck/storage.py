@@ -1,0 +1,71 @@
+"""How a search stores visited states: exactly, or as 64-bit fingerprints.
+
+Exact storage (the default) keys the visited map by the states themselves; nothing can be
+missed. Fingerprint storage keys it by :mod:`klpcheck.fingerprint` values and links each
+fingerprint to its parent's, so a state costs one dict slot and one int whatever its size;
+traces are rebuilt by re-executing steps from an initial state along the recorded
+fingerprints. A collision of two fingerprints would hide a state: the result carries TLC's
+estimate of that probability as a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from klpcheck.errors import ModelError
+from klpcheck.fingerprint import fingerprint, fingerprinter
+from klpcheck.model import Model
+from klpcheck.result import Trace, TraceStep
+
+__all__ = ["STORAGES", "fingerprint_function", "rebuild_trace", "state_key"]
+
+STORAGES = ("exact", "fingerprint")
+
+Key = Callable[[Any], Hashable]
+
+
+def state_key(model: Model[Any], storage: str) -> Key | None:
+    """The function from a state to its key in the visited map; None for the state itself."""
+    if storage == "exact":
+        return None
+    return fingerprint_function(model)
+
+
+def fingerprint_function(model: Model[Any]) -> Callable[[Any], int]:
+    """The fingerprint function every process of a search of ``model`` uses."""
+    if len(model.state_types) == 1:
+        (only,) = model.state_types
+        return fingerprinter(only)
+    return fingerprint
+
+
+def rebuild_trace(model: Model[Any], key: Key | None, chain: list[Hashable]) -> Trace:
+    """Re-execute steps from an initial state along ``chain``, a list of visited keys.
+
+    At each state the first enabled instance, in instance order, whose successor has the
+    next key is taken; with exact storage that is the step the old explorer reported.
+    """
+    key_of: Key = key if key is not None else (lambda s: s)
+    state = next(s for s in model.init if key_of(s) == chain[0])
+    init, steps = state, []
+    for want in chain[1:]:
+        for inst in model.instances():
+            guard, effect, args = inst.step.guard, inst.step.effect, inst.args
+            if guard is not None and not guard(state, *args):
+                continue
+            ns = effect(state, *args)
+            if key_of(ns) == want:
+                step = inst.step
+                steps.append(TraceStep(step.name, step.params(args), ns, step.doc))
+                state = ns
+                break
+        else:
+            shown = (
+                f"{want!r}" if key is None else f"the state with fingerprint {want:#x}"
+            )
+            raise ModelError(
+                f"model `{model.name}` is not deterministic: no step leads again from "
+                f"{state!r} to {shown}; guards and effects must be pure functions of the state"
+            )
+    return Trace(init, tuple(steps))

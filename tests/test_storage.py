@@ -1,0 +1,110 @@
+"""Fingerprint storage: the same counts, verdicts and traces as exact storage."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from enum import Enum
+from typing import NamedTuple
+
+import pytest
+
+from klpcheck import Result, check
+from klpcheck.fingerprint import encode, fingerprint, fingerprinter
+from klpcheck.manifest import Entry, compare, load_manifest, run_entry
+from tests.conftest import MODELS, ROOT
+from tests.toy_models import chain, counters, flag_race, pair_target
+
+ENTRIES = [e for e in load_manifest(MODELS / "manifest.toml") if not e.slow]
+
+
+def _labels(result: Result) -> list[list[str]]:
+    return [
+        [s.label() for s in v.trace.steps] if v.trace else [] for v in result.violations
+    ]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
+def test_fingerprints_match_every_pin_and_exact_traces(entry: Entry) -> None:
+    exact = run_entry(entry)
+    fp = run_entry(entry, storage="fingerprint")
+    assert compare(entry, fp) == []
+    assert (fp.transitions, fp.max_depth) == (exact.transitions, exact.max_depth)
+    assert _labels(fp) == _labels(exact)
+    assert fp.step_stats == exact.step_stats
+    assert "collision" in fp.notes[0]
+
+
+@pytest.mark.parametrize("order", ["bfs", "dfs"])
+@pytest.mark.parametrize(
+    "model", [counters(3, 4), flag_race(), chain(3), pair_target(2, 2)]
+)
+def test_toy_models_agree_in_both_orders(model: object, order: str) -> None:
+    exact = check(model, order=order, keep_going=True)  # type: ignore[arg-type]
+    fp = check(model, order=order, keep_going=True, storage="fingerprint")  # type: ignore[arg-type]
+    assert (fp.verdict, fp.distinct_states, fp.transitions) == (
+        exact.verdict,
+        exact.distinct_states,
+        exact.transitions,
+    )
+    assert _labels(fp) == _labels(exact)
+    assert {n: len(t) for n, t in fp.witnesses.items()} == {
+        n: len(t) for n, t in exact.witnesses.items()
+    }
+
+
+def test_bounds_stay_incomplete_with_fingerprints() -> None:
+    r = check(counters(3, 4), max_states=10, storage="fingerprint")
+    assert (r.verdict.value, r.distinct_states) == ("incomplete", 10)
+
+
+class Colour(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Pair(NamedTuple):
+    a: int
+    b: str
+
+
+@dataclass(frozen=True)
+class Rich:
+    colour: Colour
+    names: frozenset[str]
+    pair: Pair
+    items: tuple[int, ...] = ()
+
+
+RICH = Rich(Colour.RED, frozenset({"alpha", "beta", "gamma"}), Pair(1, "x"), (1, 2))
+
+
+def test_the_encoding_is_canonical() -> None:
+    same = Rich(Colour.RED, frozenset(["gamma", "beta", "alpha"]), Pair(1, "x"), (1, 2))
+    assert encode(same) == encode(RICH)
+    assert fingerprinter(Rich)(same) == fingerprinter(Rich)(RICH)
+    blue = Rich(Colour.BLUE, RICH.names, RICH.pair, RICH.items)
+    assert fingerprint(blue) != fingerprint(RICH)
+
+
+def test_fingerprints_do_not_depend_on_the_hash_seed() -> None:
+    code = (
+        "from tests.test_storage import RICH, Rich; "
+        "from klpcheck.fingerprint import fingerprint, fingerprinter; "
+        "print(fingerprint(RICH), fingerprinter(Rich)(RICH))"
+    )
+    outs = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        outs.add(out)
+    assert outs == {f"{fingerprint(RICH)} {fingerprinter(Rich)(RICH)}\n"}
