@@ -421,7 +421,7 @@ class _Search:
         )
 
     def notes(self) -> tuple[str, ...]:
-        if self.key is None:
+        if self.opts.storage != "fingerprint":
             return ()
         return (collision_note(len(self.parent), sum(self.fired)),)
 

@@ -1,7 +1,7 @@
 """How a search stores visited states: exactly, or as 64-bit fingerprints.
 
-Exact storage (the default) keys the visited map by the states themselves; nothing can be
-missed. Fingerprint storage keys it by :mod:`klpcheck.fingerprint` values and links each
+Exact storage (the default) keys the visited map by the states themselves, or by an
+equivalent tuple of their fields (:func:`exact_key`); nothing can be missed. Fingerprint storage keys it by :mod:`klpcheck.fingerprint` values and links each
 fingerprint to its parent's, so a state costs one dict slot and one int whatever its size;
 traces are rebuilt by re-executing steps from an initial state along the recorded
 fingerprints. A collision of two fingerprints would hide a state: the result carries TLC's
@@ -10,7 +10,9 @@ estimate of that probability as a note.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable
+from operator import attrgetter
 from typing import Any
 
 from klpcheck.errors import ModelError
@@ -18,7 +20,13 @@ from klpcheck.fingerprint import fingerprint, fingerprinter
 from klpcheck.model import Model
 from klpcheck.result import Trace, TraceStep
 
-__all__ = ["STORAGES", "fingerprint_function", "rebuild_trace", "state_key"]
+__all__ = [
+    "STORAGES",
+    "exact_key",
+    "fingerprint_function",
+    "rebuild_trace",
+    "state_key",
+]
 
 STORAGES = ("exact", "fingerprint")
 
@@ -28,8 +36,35 @@ Key = Callable[[Any], Hashable]
 def state_key(model: Model[Any], storage: str) -> Key | None:
     """The function from a state to its key in the visited map; None for the state itself."""
     if storage == "exact":
-        return None
+        return exact_key(model)
     return fingerprint_function(model)
+
+
+def exact_key(model: Model[Any]) -> Key | None:
+    """A key equal for two states exactly when the states are equal, and cheaper to hash.
+
+    A dataclass's generated ``__hash__`` and ``__eq__`` run as Python code on every lookup;
+    the tuple ``(class, *compared fields)`` hashes and compares in C and means the same:
+    the generated ``__eq__`` compares the class, then those fields as a tuple. Any other
+    state type, or a dataclass whose ``__eq__`` was written by hand, keys by itself.
+    """
+    if len(model.state_types) != 1:
+        return None
+    (kind,) = model.state_types
+    params = getattr(kind, "__dataclass_params__", None)
+    eq = kind.__dict__.get("__eq__")
+    code = getattr(eq, "__code__", None)
+    # dataclasses compiles the methods it generates from a string; a hand-written
+    # __eq__ has a real file name.
+    if (
+        params is None
+        or not params.eq
+        or code is None
+        or code.co_filename != "<string>"
+    ):
+        return None
+    names = [f.name for f in dataclasses.fields(kind) if f.compare]
+    return attrgetter("__class__", *names)
 
 
 def fingerprint_function(model: Model[Any]) -> Callable[[Any], int]:
@@ -61,9 +96,12 @@ def rebuild_trace(model: Model[Any], key: Key | None, chain: list[Hashable]) -> 
                 state = ns
                 break
         else:
-            shown = (
-                f"{want!r}" if key is None else f"the state with fingerprint {want:#x}"
-            )
+            if key is None:
+                shown = repr(want)
+            elif isinstance(want, tuple):  # an exact key: the class, then the fields
+                shown = f"{want[0].__name__}{want[1:]!r}"
+            else:
+                shown = f"the state with fingerprint {want:#x}"
             raise ModelError(
                 f"model `{model.name}` is not deterministic: no step leads again from "
                 f"{state!r} to {shown}; guards and effects must be pure functions of the state"

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import pytest
 
-from klpcheck import Result, check
+from klpcheck import Model, ModelError, Result, check
 from klpcheck.fingerprint import encode, fingerprint, fingerprinter
 from klpcheck.manifest import Entry, compare, load_manifest, run_entry
 from tests.conftest import MODELS, ROOT
@@ -108,3 +108,31 @@ def test_fingerprints_do_not_depend_on_the_hash_seed() -> None:
         ).stdout
         outs.add(out)
     assert outs == {f"{fingerprint(RICH)} {fingerprinter(Rich)(RICH)}\n"}
+
+
+def test_a_nondeterministic_step_is_named_when_its_trace_is_rebuilt() -> None:
+    calls = [0]
+
+    @dataclass(frozen=True)
+    class Box:
+        n: int = 0
+
+    m = Model("flaky", init=Box())
+
+    @m.step(when=lambda s: s.n < 2)
+    def bump(s: Box) -> Box:
+        """Counts up, but not the same way twice."""
+        calls[0] += 1
+        return Box(s.n + (1 if calls[0] <= 2 else 2))
+
+    @m.invariant
+    def below_two(s: Box) -> bool:
+        """n stays below 2."""
+        return s.n < 2
+
+    for storage in ("exact", "fingerprint"):
+        calls[0] = 0
+        with pytest.raises(
+            ModelError, match="is not deterministic: no step leads again"
+        ):
+            check(m, storage=storage)
