@@ -89,6 +89,19 @@ def main() -> None:
     help="Show every field of each state in traces, not only changes.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary line.")
+@click.option(
+    "--fingerprint",
+    is_flag=True,
+    help="Keep 64-bit fingerprints instead of states (far less memory; "
+    "prints the estimated collision probability).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    metavar="N",
+    help="Explore with N processes (breadth-first only).",
+)
 def run(
     model_spec: str,
     defines: tuple[str, ...],
@@ -100,6 +113,8 @@ def run(
     keep_going: bool,
     full: bool,
     quiet: bool,
+    fingerprint: bool,
+    workers: int,
 ) -> None:
     """Check MODEL (a .py file, or FILE:attr) and print the verdict.
 
@@ -115,6 +130,8 @@ def run(
             "time_limit": time_limit,
             "deadlock": not no_deadlock,
             "keep_going": keep_going,
+            "storage": "fingerprint" if fingerprint else "exact",
+            "workers": workers,
         }
         result = check(model, **options)
     except KlpcheckError as err:
@@ -122,4 +139,6 @@ def run(
         return
     console = Console(highlight=False)
     print_result(console, result, full=full, quiet=quiet)
+    for note in result.notes:
+        console.print(note, soft_wrap=True)
     sys.exit(result.verdict.exit_code)

@@ -72,7 +72,9 @@ class Options:
                 f"workers must be a whole number ≥ 1, not {self.workers!r}"
             )
         if self.workers > 1 and self.order != "bfs":
-            raise UsageError("workers > 1 needs breadth-first order; drop order='dfs'")
+            raise UsageError(
+                "workers > 1 needs breadth-first order (no --dfs, no order='dfs')"
+            )
         for name in ("max_depth", "max_states"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
@@ -144,6 +146,10 @@ def check(model: Model[Any], **options: Any) -> Result:
     opts.validate()
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    if opts.workers > 1:
+        from klpcheck.parallel import search
+
+        return search(model, opts)
     return _Search(model, opts).run()
 
 
