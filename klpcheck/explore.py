@@ -23,7 +23,13 @@ from klpcheck.fingerprint import collision_note
 from klpcheck.model import Instance, Model, Property
 from klpcheck.result import Result, StepStats, Trace, Verdict, Violation
 from klpcheck.state import describe_unhashable
-from klpcheck.storage import STORAGES, rebuild_trace, state_key
+from klpcheck.storage import (
+    STORAGES,
+    Visited,
+    new_visited,
+    rebuild_trace,
+    state_key,
+)
 
 __all__ = ["Options", "Progress", "check"]
 
@@ -162,7 +168,7 @@ class _Search:
         self.instances = model.instances()
         self.key = state_key(model, opts.storage)
         self.calls = _calls(self.instances)
-        self.parent: dict[Hashable, Hashable | None] = {}
+        self.parent: Visited = new_visited(opts.storage)
         self.fired = [0] * len(self.instances)
         self.new = [0] * len(self.instances)
         self.violations: dict[str, tuple[Property | None, Hashable]] = {}

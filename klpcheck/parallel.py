@@ -41,7 +41,7 @@ from klpcheck.errors import ModelError, UsageError
 from klpcheck.fingerprint import collision_note, encode
 from klpcheck.model import Model, Property
 from klpcheck.result import Result, StepStats, Trace, Verdict, Violation
-from klpcheck.storage import Key, rebuild_trace, state_key
+from klpcheck.storage import Key, Visited, new_visited, rebuild_trace, state_key
 
 __all__ = ["Partition", "owner_of", "search"]
 
@@ -121,7 +121,7 @@ class _Worker:
         self.index, self.workers = index, workers
         self.calls = _calls(model.instances())
         self.key: Key = state_key(model, opts.storage) or (lambda s: s)
-        self.visited: dict[Hashable, Hashable | None] = {}
+        self.visited: Visited = new_visited(opts.storage)
         self.frontier: list[tuple[Any, Hashable]] = []
         # per owner: the states sent to it, their keys and the steps that found them
         self.pending: dict[int, tuple[list[Any], list[Hashable], list[int]]] = {}
@@ -278,7 +278,8 @@ class _Worker:
         return self.report()
 
     def parent(self, kn: Hashable) -> Hashable | None:
-        return self.visited[kn]
+        parent: Hashable | None = self.visited[kn]
+        return parent
 
     def totals(self) -> tuple[list[int], list[int]]:
         return self.fired, self.new

@@ -2,7 +2,8 @@
 
 Exact storage (the default) keys the visited map by the states themselves, or by an
 equivalent tuple of their fields (:func:`exact_key`); nothing can be missed. Fingerprint storage keys it by :mod:`klpcheck.fingerprint` values and links each
-fingerprint to its parent's, so a state costs one dict slot and one int whatever its size;
+fingerprint to its parent's in a :class:`~klpcheck.fptable.FingerprintTable`, so a state
+costs about 32 bytes whatever its size;
 traces are rebuilt by re-executing steps from an initial state along the recorded
 fingerprints. A collision of two fingerprints would hide a state: the result carries TLC's
 estimate of that probability as a note.
@@ -13,17 +14,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Hashable
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 from klpcheck.errors import ModelError
 from klpcheck.fingerprint import fingerprint, fingerprinter
+from klpcheck.fptable import FingerprintTable
 from klpcheck.model import Model
 from klpcheck.result import Trace, TraceStep
 
 __all__ = [
     "STORAGES",
+    "Visited",
     "exact_key",
     "fingerprint_function",
+    "new_visited",
     "rebuild_trace",
     "state_key",
 ]
@@ -31,6 +35,20 @@ __all__ = [
 STORAGES = ("exact", "fingerprint")
 
 Key = Callable[[Any], Hashable]
+
+
+class Visited(Protocol):
+    """The visited map: each visited key with its parent's key (None for initial states)."""
+
+    def __contains__(self, key: Any) -> bool: ...
+    def __setitem__(self, key: Any, parent: Any) -> None: ...
+    def __getitem__(self, key: Any) -> Any: ...
+    def __len__(self) -> int: ...
+
+
+def new_visited(storage: str) -> Visited:
+    """An empty visited map: a dict, or a :class:`FingerprintTable` for fingerprints."""
+    return FingerprintTable() if storage == "fingerprint" else {}
 
 
 def state_key(model: Model[Any], storage: str) -> Key | None:

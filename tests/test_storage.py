@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from klpcheck import Model, ModelError, Result, check
 from klpcheck.fingerprint import encode, fingerprint, fingerprinter
+from klpcheck.fptable import FingerprintTable
 from klpcheck.manifest import Entry, compare, load_manifest, run_entry
 from tests.conftest import MODELS, ROOT
 from tests.toy_models import chain, counters, flag_race, pair_target
@@ -139,3 +141,18 @@ def test_a_nondeterministic_step_is_named_when_its_trace_is_rebuilt() -> None:
             ModelError, match="is not deterministic: no step leads again"
         ):
             check(m, storage=storage)
+
+
+def test_the_fingerprint_table_grows_and_keeps_every_parent() -> None:
+    table = FingerprintTable(capacity=4)
+    fps = [(i * 0x9E3779B97F4A7C15) % 2**64 for i in range(1, 5000)]
+    table[0] = None  # stored as 1: the one value the table cannot tell apart
+    for parent, fp in itertools.pairwise(fps):
+        table[fp] = parent
+    assert len(table) == len(fps)
+    assert all(fp in table for fp in fps[1:])
+    assert table[fps[-1]] == fps[-2]
+    assert table[0] is None
+    assert 12345 not in table
+    with pytest.raises(KeyError):
+        table[12345]
