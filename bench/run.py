@@ -401,7 +401,7 @@ def table(rows: list[Row], procs: int) -> str:
 
 OTHER_MODELS = [
     ("two_phase_commit.py", ["rms=6"]),
-    ("seed_rfc2015.py", []),
+    ("seed_rfc2015.py", ["scenario=stacked", "tasks=4"]),
 ]
 
 
