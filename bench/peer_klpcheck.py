@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 from klpcheck import check, load_model
 
@@ -31,6 +32,9 @@ def main() -> None:
                 "states": result.distinct_states,
                 "transitions": result.transitions,
                 "verdict": result.verdict.value,
+                "elapsed": result.elapsed,
+                "cpu": time.process_time(),
+                "notes": result.notes,
             }
         )
     )

@@ -277,12 +277,30 @@ class _Worker:
         self.pending = {}
         return self.report()
 
+    def give(self, count: int) -> list[tuple[Any, Hashable]]:
+        """Hand the last ``count`` frontier states to the coordinator, for another worker."""
+        if count <= 0:
+            return []
+        out = self.frontier[-count:]
+        del self.frontier[-count:]
+        return out
+
+    def take(self, parcels: list[list[tuple[Any, Hashable]]]) -> _LevelReport:
+        """Add frontier states handed over from other workers."""
+        for parcel in parcels:
+            self.frontier.extend(parcel)
+        return self.report()
+
     def parent(self, kn: Hashable) -> Hashable | None:
         parent: Hashable | None = self.visited[kn]
         return parent
 
     def totals(self) -> tuple[list[int], list[int]]:
         return self.fired, self.new
+
+    def cpu(self) -> float:
+        """CPU seconds this worker has used."""
+        return time.process_time()
 
 
 def _serve(conn: Connection, model: Model[Any], opts: Any, index: int, n: int) -> None:
@@ -457,8 +475,46 @@ class _Coordinator:
             self.note(self.ask([("admit_flagged", flags[s], depth) for s in range(n)]))
             if any(self.frontier):
                 self.max_depth = depth + 1
+            self.balance()
             depth += 1
             self.tick(depth, deadline)
+
+    def balance(self) -> None:
+        """Move frontier states from the fullest workers to the emptiest.
+
+        A worker expands the new states it found, so without this the worker that owns
+        the initial state would expand everything. Once shares are even they stay about
+        even, since each worker finds new states in proportion to its frontier; only
+        the first levels and drift move states.
+        """
+        target = sum(self.frontier) // self.n
+        slack = max(64, target // 10)
+        surplus = [f - target for f in self.frontier]
+        gives = [0] * self.n
+        takes: list[list[int]] = [[] for _ in range(self.n)]  # donors per receiver
+        for r in range(self.n):
+            need = -surplus[r]
+            for d in range(self.n):
+                if need <= slack:
+                    break
+                give = min(need, surplus[d] - gives[d])
+                if give > slack:
+                    gives[d] += give
+                    takes[r] += [d, give]
+                    need -= give
+        if not any(gives):
+            return
+        shipped = self.ask([("give", g) for g in gives])
+        for d, g in enumerate(gives):
+            self.frontier[d] -= g
+        parcels: list[list[Any]] = [[] for _ in range(self.n)]
+        for r in range(self.n):
+            it = iter(takes[r])
+            for d, count in zip(it, it, strict=True):
+                parcels[r].append(shipped[d][:count])
+                shipped[d] = shipped[d][count:]
+        for r, report in enumerate(self.ask([("take", p) for p in parcels])):
+            self.frontier[r] = report.frontier
 
     def tick(self, depth: int, deadline: float | None) -> None:
         now = time.perf_counter()
@@ -538,7 +594,11 @@ class _Coordinator:
             st.fired += fired[inst.index]
             st.new_states += new[inst.index]
         distinct, transitions = sum(self.visited), sum(fired)
-        notes = [f"{self.n} workers (level-synchronous breadth-first search)"]
+        cpu = ", ".join(f"{c:.2f}" for c in self.ask([("cpu",)] * self.n))
+        notes = [
+            f"{self.n} workers (level-synchronous breadth-first search); "
+            f"CPU seconds per worker: {cpu}"
+        ]
         if self.opts.storage == "fingerprint":
             notes.append(collision_note(distinct, transitions))
         return Result(
