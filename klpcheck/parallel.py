@@ -1,19 +1,23 @@
 """Breadth-first search with several worker processes, level by level.
 
-Every visited state belongs to one partition, chosen by a stable hash of its key
-(:func:`owner_of`): its fingerprint with fingerprint storage, a CRC-32 of the same canonical
-encoding with exact storage. Each worker process holds one partition of the visited map
+Every visited state belongs to one partition, chosen by a hash of its key
+(:func:`local_owner`): its fingerprint with fingerprint storage, Python's ``hash()``
+(shared by forked processes) with exact storage; :func:`owner_of` is the
+process-independent choice a partition elsewhere would need. Each worker process holds one partition of the visited map
 and one share of the frontier. A level runs in three rounds, each a message to every
 worker and one reply:
 
 1. ``expand``: each worker fires every step in each of its frontier states. Successors of
    its own partition are looked up and admitted at once; the keys of the others are sent,
-   with their parents' keys, to their owners. The states themselves never travel: the
+   with their parents' keys, to their owners. The states themselves do not travel: the
    worker that found a state keeps it until its owner says whether it is new.
 2. ``check``: each owner inserts the keys it was sent that it has not seen, and answers
    one flag per key.
 3. ``admit``: each worker admits the states flagged new, checks the invariants and
    reachable targets on them, and makes them its next frontier.
+
+Between levels the coordinator moves frontier states from the fullest workers to the
+emptiest (``give``/``take``), the only time states travel; shares then stay about even.
 
 All states of depth d are admitted before any of depth d + 1, so every violation found is
 at its shortest depth, as in the single-process search; counts and verdicts are the same.
@@ -32,7 +36,7 @@ import signal
 import sys
 import time
 import zlib
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -43,7 +47,7 @@ from klpcheck.model import Model, Property
 from klpcheck.result import Result, StepStats, Trace, Verdict, Violation
 from klpcheck.storage import Key, Visited, new_visited, rebuild_trace, state_key
 
-__all__ = ["Partition", "owner_of", "search"]
+__all__ = ["Partition", "local_owner", "owner_of", "search"]
 
 _CLOCK_EVERY = 1024
 _DEADLOCK_DOC = "A state that is not terminal has no enabled step."
@@ -69,6 +73,19 @@ def owner_of(key: Hashable, workers: int) -> int:
     if b"<" in data or b">" in data:  # maybe a set, whose order is not canonical
         data = encode(body)
     return zlib.crc32(data) % workers
+
+
+def local_owner(key: Hashable, workers: int, storage: str) -> int:
+    """The owner of ``key`` among forked workers, which share this process's hash seed.
+
+    A fingerprint is its own stable hash. An exact key is partitioned by Python's
+    ``hash()``, several times cheaper than :func:`owner_of`; that is sound only because
+    forked workers inherit the coordinator's hash seed and object addresses. A partition
+    in another process or on another machine must use :func:`owner_of`.
+    """
+    if storage == "fingerprint":
+        return key % workers  # type: ignore[operator]
+    return hash(key) % workers
 
 
 class Partition(Protocol):
@@ -121,6 +138,9 @@ class _Worker:
         self.index, self.workers = index, workers
         self.calls = _calls(model.instances())
         self.key: Key = state_key(model, opts.storage) or (lambda s: s)
+        self.owner: Callable[[Hashable], int] = lambda k: local_owner(
+            k, workers, opts.storage
+        )
         self.visited: Visited = new_visited(opts.storage)
         self.frontier: list[tuple[Any, Hashable]] = []
         # per owner: the states sent to it, their keys and the steps that found them
@@ -175,9 +195,7 @@ class _Worker:
         for s in self.model.init:
             self.current = s
             ks = self.key(s)
-            if owner_of(ks, self.workers) == self.index and self.insert(
-                ks, None, False
-            ):
+            if self.owner(ks) == self.index and self.insert(ks, None, False):
                 self.admit(s, ks, 0)
         return self.report()
 
@@ -210,7 +228,7 @@ class _Worker:
                 ns = effect(s, a)
                 fired[k] += 1
                 kn = key(ns)
-                o = kn % workers if by_fingerprint else owner_of(kn, workers)  # type: ignore[operator]
+                o = kn % workers if by_fingerprint else hash(kn) % workers  # type: ignore[operator]
                 if o == me:
                     if kn in visited:
                         continue
@@ -547,7 +565,7 @@ class _Coordinator:
         """Walk parent keys through their owners, then re-execute the steps."""
         chain = [kn]
         while True:
-            part = self.parts[owner_of(chain[-1], self.n)]
+            part = self.parts[local_owner(chain[-1], self.n, self.opts.storage)]
             part.send(("parent", chain[-1]))
             reply = part.receive()
             if reply[1] is None:
