@@ -262,6 +262,7 @@ class _Worker:
                 self.bound = f"time limit of {self.opts.time_limit:g} s reached"
                 break
         self.current = None
+        gc.freeze()  # see explore.frozen_gc: the visited keys need no re-scanning
         self.sent = (sent, sent1)
         to = [o for o in range(workers) if keys[o]]
         self.pending = {o: (states[o], keys[o], steps[o]) for o in to}

@@ -123,3 +123,22 @@ def test_owners_are_stable_and_spread() -> None:
     assert owner_of(("a", frozenset({"b", "c"})), 7) == owner_of(
         ("a", frozenset({"c", "b"})), 7
     )
+
+
+def test_an_interrupt_gives_an_incomplete_result() -> None:
+    def interrupt(progress: object) -> None:
+        raise KeyboardInterrupt
+
+    r = check(counters(4, 10), progress=interrupt, progress_interval=0.0, workers=2)
+    assert r.verdict is Verdict.INCOMPLETE
+    assert r.incomplete_reason == "interrupted"
+    assert r.distinct_states < 10**4
+
+
+def test_the_frontier_is_shared_between_workers() -> None:
+    r = check(counters(4, 8), workers=2)
+    assert r.distinct_states == 8**4
+    (note,) = r.notes
+    cpu = [float(c) for c in note.rpartition(": ")[2].split(", ")]
+    assert len(cpu) == 2
+    assert min(cpu) > 0.2 * max(cpu)

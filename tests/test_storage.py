@@ -156,3 +156,11 @@ def test_the_fingerprint_table_grows_and_keeps_every_parent() -> None:
     assert 12345 not in table
     with pytest.raises(KeyError):
         table[12345]
+
+
+def test_the_search_leaves_the_collector_as_it_found_it() -> None:
+    import gc
+
+    check(counters(3, 12))
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
