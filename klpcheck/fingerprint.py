@@ -44,19 +44,37 @@ def _canonical(value: Any) -> Any:
     if kind in _PLAIN:
         return value
     if kind is tuple:
+        if set(map(type, value)) <= _PLAIN:  # the common case, checked in C
+            return value
         return tuple(map(_canonical, value))
-    if isinstance(value, enum.Enum):
-        return (..., "enum", kind.__qualname__, value.name)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = (
-            getattr(value, f.name) for f in dataclasses.fields(value) if f.compare
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS.setdefault(kind, _converter(kind, value))
+    return convert(value)
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _converter(kind: type, value: Any) -> Callable[[Any], Any]:
+    """How to make values of ``kind`` plain; built once per type."""
+    name = kind.__qualname__
+    if issubclass(kind, enum.Enum):
+        return lambda v: (..., "enum", name, v._name_)
+    if dataclasses.is_dataclass(kind):
+        compared = [f.name for f in dataclasses.fields(kind) if f.compare]
+        get = attrgetter(*compared) if compared else (lambda v: ())
+        if len(compared) == 1:
+            return lambda v: (..., "dataclass", name, _canonical(get(v)))
+        return lambda v: (..., "dataclass", name, *map(_canonical, get(v)))
+    if issubclass(kind, tuple):  # NamedTuple and other tuple subclasses
+        return lambda v: (..., "tuple", name, *map(_canonical, v))
+    if issubclass(kind, frozenset):
+        return lambda v: (
+            ...,
+            "frozenset",
+            *sorted(marshal.dumps(_canonical(x), 2) for x in v),
         )
-        return (..., "dataclass", kind.__qualname__, *map(_canonical, fields))
-    if isinstance(value, tuple):  # NamedTuple and other tuple subclasses
-        return (..., "tuple", kind.__qualname__, *map(_canonical, value))
-    if isinstance(value, frozenset):
-        items = sorted(marshal.dumps(_canonical(v), 2) for v in value)
-        return (..., "frozenset", *items)
     raise ModelError(
         f"fingerprints cannot encode a {kind.__name__} ({value!r:.60}); states for "
         "fingerprint storage hold ints, bools, floats, strings, bytes, None, enums, "
@@ -119,10 +137,15 @@ def fingerprinter(state_type: type) -> Callable[[Any], int]:
     dumps = marshal.dumps
     from_bytes = int.from_bytes
 
+    plain = [True]  # False once a state was not: its type's states seldom are
+
     def fast(state: Any) -> int:
+        if not plain[0]:
+            return _slow(state)
         try:
             data = dumps(fields(state), 2)
         except ValueError:  # an enum or nested object: not plain
+            plain[0] = False
             return _slow(state)
         if b"<" in data or b">" in data:  # maybe a set; redo to be sure
             return _slow(state)
