@@ -32,6 +32,7 @@ import contextlib
 import gc
 import marshal
 import multiprocessing
+import pickle
 import signal
 import sys
 import time
@@ -50,6 +51,7 @@ from klpcheck.storage import Key, Visited, new_visited, rebuild_trace, state_key
 __all__ = ["Partition", "local_owner", "owner_of", "search"]
 
 _CLOCK_EVERY = 1024
+_PICKLE = pickle.HIGHEST_PROTOCOL
 _DEADLOCK_DOC = "A state that is not terminal has no enabled step."
 
 
@@ -150,7 +152,7 @@ class _Worker:
         self.invariants: list[Property] = list(model.invariants)
         self.targets: list[Property] = list(model.reachables)
         self.found: list[_Found] = []
-        self.sent: tuple[set[Hashable], set[Hashable]] = (set(), set())
+        self.sent: tuple[dict[int, Hashable], dict[int, Hashable]] = ({}, {})
         self.allowance = sys.maxsize
         self.deadlock = bool(opts.deadlock)
         self.bound: str | None = None
@@ -201,7 +203,7 @@ class _Worker:
 
     def expand(
         self, depth: int, at_bound: bool, allowance: int, deadline: float | None
-    ) -> tuple[_LevelReport, dict[int, tuple[list[Hashable], list[Hashable]]]]:
+    ) -> tuple[_LevelReport, dict[int, bytes]]:
         """Fire every step in every frontier state; admit own successors, route others."""
         self.allowance = allowance
         key, me, workers = self.key, self.index, self.workers
@@ -210,9 +212,12 @@ class _Worker:
         terminal = self.model.terminal_property
         types = self.model.state_types
         frontier, self.frontier = self.frontier, []
-        # Keys sent in this level and the two before: most duplicates a breadth-first
-        # search finds are that recent, and need not travel to their owners again.
-        sent: set[Hashable] = set()
+        # Keys sent in this level and the two before, by hash: most duplicates a
+        # breadth-first search finds are that recent, and need not travel to their
+        # owners again. Hashing an exact key (a tuple) once instead of at every lookup
+        # is most of what this costs; a key is skipped only if it is equal, not just
+        # of equal hash.
+        sent: dict[int, Hashable] = {}
         sent1, sent2 = self.sent
         keys: list[list[Hashable]] = [[] for _ in range(workers)]
         parents: list[list[Hashable]] = [[] for _ in range(workers)]
@@ -228,7 +233,8 @@ class _Worker:
                 ns = effect(s, a)
                 fired[k] += 1
                 kn = key(ns)
-                o = kn % workers if by_fingerprint else hash(kn) % workers  # type: ignore[operator]
+                h = kn if by_fingerprint else hash(kn)
+                o = h % workers  # type: ignore[operator]
                 if o == me:
                     if kn in visited:
                         continue
@@ -238,9 +244,13 @@ class _Worker:
                         new[k] += 1
                         self.admit(ns, kn, depth + 1)
                     continue
-                if kn in sent or kn in sent1 or kn in sent2:
+                if (
+                    sent.get(h) == kn  # type: ignore[call-overload]
+                    or sent1.get(h) == kn  # type: ignore[call-overload]
+                    or sent2.get(h) == kn  # type: ignore[call-overload]
+                ):
                     continue  # sent already, so visited now: a duplicate
-                sent.add(kn)
+                sent[h] = kn  # type: ignore[index]
                 keys[o].append(kn)
                 parents[o].append(ks)
                 states[o].append(ns)
@@ -254,32 +264,34 @@ class _Worker:
                 self.deadlock = (
                     False  # the first is a shortest; later levels are deeper
                 )
-            if (
-                deadline is not None
-                and not expanded % _CLOCK_EVERY
-                and time.perf_counter() >= deadline
-            ):
-                self.bound = f"time limit of {self.opts.time_limit:g} s reached"
-                break
+            if not expanded % _CLOCK_EVERY:
+                gc.freeze()  # see explore.frozen_gc; what a level makes is long-lived too
+                if deadline is not None and time.perf_counter() >= deadline:
+                    self.bound = f"time limit of {self.opts.time_limit:g} s reached"
+                    break
         self.current = None
         gc.freeze()  # see explore.frozen_gc: the visited keys need no re-scanning
         self.sent = (sent, sent1)
         to = [o for o in range(workers) if keys[o]]
         self.pending = {o: (states[o], keys[o], steps[o]) for o in to}
-        return self.report(), {o: (keys[o], parents[o]) for o in to}
+        # Pickled here, so the coordinator forwards bytes without decoding them.
+        out = {o: pickle.dumps((keys[o], parents[o]), _PICKLE) for o in to}
+        return self.report(), out
 
     def check(
-        self, batches: list[tuple[int, list[Hashable], list[Hashable]]], at_bound: bool
+        self, batches: list[tuple[int, bytes]], at_bound: bool
     ) -> tuple[_LevelReport, dict[int, bytes]]:
         """Insert the keys other workers found; one flag per key, 1 when it was new."""
         flags: dict[int, bytes] = {}
         visited, insert = self.visited, self.insert
-        for sender, keys, parents in batches:
+        for sender, blob in batches:
+            keys, parents = pickle.loads(blob)
             marks = bytearray(len(keys))
             for i, kn in enumerate(keys):
                 if kn not in visited and insert(kn, parents[i], at_bound):
                     marks[i] = 1
             flags[sender] = bytes(marks)
+        gc.freeze()
         return self.report(), flags
 
     def admit_flagged(self, flags: dict[int, bytes], depth: int) -> _LevelReport:
@@ -479,12 +491,10 @@ class _Coordinator:
                 [("expand", depth, at_bound, a, deadline) for a in self.allowances()]
             )
             self.note([r for r, _ in replies])
-            batches: list[list[tuple[int, list[Hashable], list[Hashable]]]] = [
-                [] for _ in range(n)
-            ]
+            batches: list[list[tuple[int, bytes]]] = [[] for _ in range(n)]
             for sender, (_, out) in enumerate(replies):
-                for owner, (keys, parents) in out.items():
-                    batches[owner].append((sender, keys, parents))
+                for owner, blob in out.items():
+                    batches[owner].append((sender, blob))
             checked = self.ask([("check", batches[o], at_bound) for o in range(n)])
             self.note([r for r, _ in checked])
             flags = [
