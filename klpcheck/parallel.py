@@ -261,9 +261,8 @@ class _Worker:
                 and (terminal is None or not terminal.predicate(s))
             ):
                 self.found.append(_Found("deadlock", depth, ks))
-                self.deadlock = (
-                    False  # the first is a shortest; later levels are deeper
-                )
+                # the first one found is a shortest; later levels are deeper
+                self.deadlock = False
             if not expanded % _CLOCK_EVERY:
                 gc.freeze()  # see explore.frozen_gc; what a level makes is long-lived too
                 if deadline is not None and time.perf_counter() >= deadline:
@@ -421,16 +420,19 @@ class _Coordinator:
         self.found: dict[str, _Found] = {}
         self.incomplete: str | None = None
         self.max_depth = 0
+        self.waiting: list[Partition] = []  # sent a request, reply not yet received
 
     def ask(self, requests: list[tuple[Any, ...]]) -> list[Any]:
         """Send one request to every partition, then collect the replies in order."""
         for part, request in zip(self.parts, requests, strict=True):
             part.send(request)
+        self.waiting = list(self.parts)
         replies = []
         failure: Exception | None = None
         for part in self.parts:
             try:
                 reply = part.receive()
+                self.waiting.remove(part)
             except EOFError:
                 raise ModelError(
                     "a worker process died (are the states picklable?)"
@@ -470,6 +472,9 @@ class _Coordinator:
             self.levels()
         except KeyboardInterrupt:
             self.incomplete = "interrupted"
+            for part in self.waiting:  # replies still due would answer the next request
+                part.receive()
+            self.waiting = []
         except _ModelFailure as e:
             from klpcheck.explore import Options, _Search
 
