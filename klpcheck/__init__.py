@@ -9,6 +9,7 @@ from klpcheck.explore import Options, Progress, check
 from klpcheck.loader import load_model
 from klpcheck.model import Model
 from klpcheck.result import (
+    Reduction,
     Result,
     StepStats,
     Trace,
@@ -27,6 +28,7 @@ __all__ = [
     "ModelError",
     "Options",
     "Progress",
+    "Reduction",
     "Result",
     "StepStats",
     "Trace",

@@ -12,7 +12,9 @@ properties on the state that was being expanded. The hot loop pays nothing for i
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import dataclasses
 import gc
 import sys
 import time
@@ -23,7 +25,15 @@ from typing import Any
 from klpcheck.errors import ModelError, UsageError
 from klpcheck.fingerprint import collision_note
 from klpcheck.model import Instance, Model, Property
-from klpcheck.result import Result, StepStats, Trace, Verdict, Violation
+from klpcheck.por import Auditing, Expander, plan
+from klpcheck.result import (
+    Reduction,
+    Result,
+    StepStats,
+    Trace,
+    Verdict,
+    Violation,
+)
 from klpcheck.state import describe_unhashable
 from klpcheck.storage import (
     STORAGES,
@@ -62,8 +72,15 @@ class Options:
     keep_going: bool = False
     progress: Callable[[Progress], None] | None = None
     progress_interval: float = 1.0
+    por: bool | None = None
+    audit: bool = False
+    shortest: bool = False
     storage: str = "exact"
     workers: int = 1
+
+    def but(self, **changes: Any) -> Options:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
         """Raise UsageError on an impossible option value."""
@@ -112,6 +129,17 @@ def check(model: Model[Any], **options: Any) -> Result:
         Report a non-terminal state without an enabled step as a violation (default True).
     keep_going
         Do not stop at the first violation; report one trace per broken property.
+    por
+        Partial-order reduction (:mod:`klpcheck.por`). ``None`` (default): on when a step
+        declares ``reads=`` or ``writes=``; ``False``: off. Verdicts are the same; traces
+        are shortest in the reduced state graph only. Off (when not asked for) with
+        fingerprint storage or several workers, which search the full state graph.
+    audit
+        Check every fired step against its declared footprints (:mod:`klpcheck.audit`);
+        a wrong declaration raises ModelError.
+    shortest
+        After a reduced search found violations, search again without reduction for
+        each, so that its trace is a shortest one.
     storage
         ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
         (see :mod:`klpcheck.storage`).
@@ -154,11 +182,25 @@ def check(model: Model[Any], **options: Any) -> Result:
     opts.validate()
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    if opts.storage != "exact" or opts.workers > 1:
+        if opts.por or opts.audit or opts.shortest:
+            raise UsageError(
+                "partial-order reduction, --audit and --shortest run with exact storage "
+                "and one worker; drop the fingerprint or workers option"
+            )
+        opts = opts.but(por=False)
     if opts.workers > 1:
         from klpcheck.parallel import search
 
         return search(model, opts)
-    return _Search(model, opts).run()
+    result = _Search(model, opts).run()
+    if opts.shortest and result.reduction.used:
+        from klpcheck.por import shortest_traces
+
+        result = shortest_traces(
+            model, result, lambda m, **o: _Search(m, opts.but(**o)).run()
+        )
+    return result
 
 
 class _Search:
@@ -184,6 +226,9 @@ class _Search:
         self.next_report = self.start + opts.progress_interval
         self.queue_size: Callable[[], int] = lambda: 0
         self.freeze: Callable[[], None] = lambda: None
+        self.expander = self.reduced_expander()
+        if self.expander is not None:
+            self.key = None  # the reduced search keys its visited map by state
 
     # -- driver ---------------------------------------------------------------------
 
@@ -197,7 +242,9 @@ class _Search:
                 for s in self.model.init:
                     self.parent[self.key_of(s)] = None
                     self.on_new(s)
-                if self.opts.order == "bfs":
+                if self.expander is not None:
+                    self.reduced_search(current)
+                elif self.opts.order == "bfs":
                     self.bfs(current)
                 else:
                     self.dfs(current)
@@ -233,7 +280,9 @@ class _Search:
             return
         self.violations[name] = (prop, s)
         if prop is not None:
-            self.invariants.remove(prop)
+            # A new list: on_new may be iterating over the old one, and another
+            # invariant violated in the same state must still be seen there.
+            self.invariants = [p for p in self.invariants if p is not prop]
         if not self.opts.keep_going:
             raise _Stop
 
@@ -394,6 +443,117 @@ class _Search:
                 if not expanded % _CLOCK_EVERY:
                     self.tick(depth)
 
+    # -- reduced search (partial-order reduction, or the footprint audit) -------------
+
+    def reduced_expander(self) -> Expander | None:
+        """The expander of the reduced search; None for the plain loops above."""
+        reducer, self.por_reason = plan(self.model, self.opts.por)
+        self.auditor: Auditing | None = None
+        if self.opts.audit:
+            from klpcheck.audit import Auditor
+
+            self.auditor = Auditor(self.model)
+        if reducer is None and self.auditor is None:
+            return None
+        return Expander(
+            self.instances,
+            reducer,
+            lambda: self.invariants + self.pending,
+            self.fired,
+            self.auditor,
+        )
+
+    def reduced_search(self, current: list[Any]) -> None:
+        """Breadth- or depth-first search firing what the expander chooses."""
+        assert self.expander is not None
+        parent, new, successors = self.parent, self.new, self.expander.successors
+        types = self.model.state_types
+        max_states = (
+            self.opts.max_states if self.opts.max_states is not None else sys.maxsize
+        )
+        max_depth = (
+            self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
+        )
+        terminal = self.model.terminal_property
+        unexpanded = set(self.model.init)  # C3: a state in parent is closed unless here
+
+        def closed(ns: Hashable) -> bool:
+            return ns in parent and ns not in unexpanded
+
+        bfs = self.opts.order == "bfs"
+        # BFS: a FIFO of (state, depth); DFS: a stack of [state, successors, next, depth].
+        fifo = collections.deque((s, 0) for s in self.model.init)
+        stack: list[list[Any]] = []
+        self.queue_size = lambda: len(fifo) + len(stack)
+
+        def expand(s: Hashable) -> list[tuple[int, Hashable]]:
+            current[0] = s
+            unexpanded.discard(s)
+            succs = successors(s, closed)
+            if (
+                not succs
+                and self.opts.deadlock
+                and (terminal is None or not terminal.predicate(s))
+            ):
+                self.violate(None, s)
+            if not self.expander.expanded % _CLOCK_EVERY:  # type: ignore[union-attr]
+                self.tick(len(stack))
+            return succs
+
+        while fifo or stack:
+            if stack:
+                frame = stack[-1]
+                s, succs, pos, depth = frame
+                if pos == len(succs):
+                    stack.pop()
+                    continue
+                frame[2] = pos + 1
+                todo = [succs[pos]]
+            else:
+                s, depth = fifo.popleft()
+                if bfs:
+                    todo = expand(s)
+                else:
+                    stack.append([s, expand(s), 0, depth])
+                    continue
+            for k, ns in todo:
+                if ns in parent:
+                    continue
+                if type(ns) not in types:
+                    raise self.wrong_type(k, s, ns)
+                if depth >= max_depth:
+                    self.bound_hit(f"depth bound of {max_depth} reached")
+                    continue
+                if len(parent) >= max_states:
+                    self.bound_hit(f"state bound of {max_states} reached")
+                    raise _Stop
+                parent[ns] = s
+                new[k] += 1
+                self.max_depth = max(self.max_depth, depth + 1)
+                self.on_new(ns)
+                if bfs:
+                    unexpanded.add(ns)
+                    fifo.append((ns, depth + 1))
+                else:
+                    stack.append([ns, expand(ns), 0, depth + 1])
+
+    def reduction(self) -> Reduction:
+        exp = self.expander
+        if exp is None or exp.reducer is None:
+            return Reduction(False, self.por_reason)
+        return Reduction(
+            True,
+            "",
+            exp.expanded,
+            exp.reduced,
+            exp.proviso,
+            exp.enabled,
+            sum(self.fired),
+        )
+
+    def audit_notes(self) -> tuple[str, ...]:
+        return (self.auditor.summary(),) if self.auditor is not None else ()
+
     # -- results ------------------------------------------------------------------
 
     def result(self) -> Result:
@@ -434,7 +594,8 @@ class _Search:
             step_stats=stats,
             witnesses={n: self.trace_to(s) for n, s in self.witnesses.items()},
             incomplete_reason=self.incomplete,
-            notes=self.notes(),
+            reduction=self.reduction(),
+            notes=self.audit_notes() + self.notes(),
         )
 
     def notes(self) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any
 
 __all__ = [
+    "Reduction",
     "Result",
     "StepStats",
     "Trace",
@@ -88,6 +89,45 @@ class StepStats:
     new_states: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Reduction:
+    """What partial-order reduction did in one search.
+
+    ``used`` is False when the search was not reduced; ``reason`` then says why. Counts:
+    states ``expanded``, of which ``reduced`` fired a proper subset of their enabled steps
+    and ``proviso`` were expanded fully by the cycle proviso; ``enabled`` and ``fired``
+    sum the enabled and the fired step instances over expanded states.
+    """
+
+    used: bool
+    reason: str = ""
+    expanded: int = 0
+    reduced: int = 0
+    proviso: int = 0
+    enabled: int = 0
+    fired: int = 0
+
+    def summary(self) -> str:
+        """One line for the CLI, e.g. ``partial-order reduction: … 60% of … not fired``."""
+        if not self.used:
+            return f"partial-order reduction off: {self.reason}"
+        if not self.reduced:
+            return (
+                "partial-order reduction cut nothing: every stubborn set held every "
+                "enabled step (a property whose reads= names a whole field makes every "
+                "step writing into it visible), or the cycle proviso expanded the state "
+                f"fully ({self.proviso:,} times)"
+            )
+        skipped = self.enabled - self.fired
+        share = f" ({skipped / self.enabled:.0%})" if self.enabled else ""
+        return (
+            f"partial-order reduction: {self.reduced:,} of {self.expanded:,} states "
+            f"expanded with a stubborn subset, {skipped:,} of {self.enabled:,} enabled "
+            f"steps not fired{share}; cycle proviso expanded {self.proviso:,} fully "
+            "(--no-por for the full search)"
+        )
+
+
 @dataclass(frozen=True)
 class Result:
     """The outcome of :func:`klpcheck.check`."""
@@ -104,6 +144,7 @@ class Result:
     witnesses: dict[str, Trace] = field(default_factory=dict)
     incomplete_reason: str | None = None
     notes: tuple[str, ...] = ()
+    reduction: Reduction = field(default_factory=lambda: Reduction(False, "not asked"))
 
     @property
     def holds(self) -> bool:

@@ -48,6 +48,12 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counterexamples are saved under ./counterexamples: keep them out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def flag_file(tmp_path: Path) -> Path:
     path = tmp_path / "flag.py"
@@ -62,10 +68,19 @@ def write(tmp_path: Path, text: str, name: str = "m.py") -> str:
 
 
 def test_holds_exits_0_with_the_summary_line() -> None:
-    code, out = run("run", str(MODELS / "two_phase_commit.py"))
+    code, out = run("run", str(MODELS / "two_phase_commit.py"), "--no-por")
     assert code == 0
     assert out.startswith("holds — 288 distinct states, 1,145 transitions, depth 10, ")
-    assert out.rstrip().endswith("states/s)")
+    (summary,) = out.splitlines()
+    assert summary.endswith("states/s)")
+
+
+def test_the_summary_says_what_reduction_did() -> None:
+    code, out = run("run", str(MODELS / "two_phase_commit.py"))
+    assert code == 0
+    summary, reduction = out.split("\n", 1)
+    assert summary.startswith("holds — 288 distinct states")
+    assert reduction.startswith("partial-order reduction cut nothing")
 
 
 def test_a_violation_exits_1_with_the_trace(flag_file: Path) -> None:
@@ -87,7 +102,9 @@ def test_parameters_reach_build(flag_file: Path) -> None:
 
 
 def test_a_bound_exits_3_and_says_incomplete() -> None:
-    code, out = run("run", str(MODELS / "two_phase_commit.py"), "--max-states", "100")
+    code, out = run(
+        "run", str(MODELS / "two_phase_commit.py"), "--no-por", "--max-states", "100"
+    )
     assert code == 3
     assert out.startswith("incomplete — 100 distinct states")
     assert "incomplete: state bound of 100 reached" in out

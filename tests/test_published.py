@@ -13,7 +13,7 @@ from tests.conftest import MODELS, ROOT
 
 def test_two_phase_commit_with_three_rms_has_288_states() -> None:
     """TLC's examples manifest (TwoPhase, 3 RMs) and stateright's 2pc example: 288."""
-    r = check(load_model(MODELS / "two_phase_commit.py", {"rms": 3}))
+    r = check(load_model(MODELS / "two_phase_commit.py", {"rms": 3}), por=False)
     assert (r.verdict, r.distinct_states) == (Verdict.HOLDS, 288)
     # 3 prepares, 3 receipts by the TM, the commit, 3 receipts by the RMs
     assert len(r.witnesses["all_committed"]) == 10
@@ -21,12 +21,12 @@ def test_two_phase_commit_with_three_rms_has_288_states() -> None:
 
 def test_two_phase_commit_with_five_rms() -> None:
     """stateright asserts 8,832 states for 5 RMs without symmetry reduction."""
-    r = check(load_model(MODELS / "two_phase_commit.py", {"rms": 5}))
+    r = check(load_model(MODELS / "two_phase_commit.py", {"rms": 5}), por=False)
     assert (r.verdict, r.distinct_states) == (Verdict.HOLDS, 8832)
 
 
 def test_water_jug_shortest_solution_is_six_steps() -> None:
-    r = check(load_model(MODELS / "water_jug.py"))
+    r = check(load_model(MODELS / "water_jug.py"), por=False)
     (v,) = r.violations
     assert v.trace is not None
     assert len(v.trace) == 6
@@ -36,7 +36,7 @@ def test_water_jug_shortest_solution_is_six_steps() -> None:
 SCRIPT = """
 import klpcheck
 m = klpcheck.load_model("models/{file}", {{}})
-r = klpcheck.check(m, keep_going=True)
+r = klpcheck.check(m, keep_going=True, por=False)
 print(r.distinct_states, r.transitions, r.max_depth)
 for v in r.violations:
     print(v.property, [s.label() for s in v.trace.steps] if v.trace else None)

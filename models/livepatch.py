@@ -1,0 +1,1902 @@
+"""Today's upstream livepatch per-task consistency model (v6.x), with its known races as variants.
+
+The model follows ``kernel/livepatch/{core,patch,transition}.c`` of a 2025 tree (the
+reference is ``shared/livepatch-protocol.md``, §1 for the protocol and §3 for the races).
+
+Actors
+------
+- **The admin** holds ``klp_mutex`` for everything it does: enable, disable, reverse, force
+  and the delayed transition work (``klp_transition_work_fn``). It runs one operation at a
+  time; an operation is a program of micro-steps (``prog``), one per kernel statement that
+  another actor can observe. Loops over tasks take one step per task. The admin runs on a
+  CPU of its own that is not modelled (it is never the target of a stack check and takes no
+  part in ``klp_synchronize_transition``).
+- **Tasks** ``0 … tasks-1`` (plus a fork slot with ``fork=true``) and one **idle task per
+  CPU**. A task runs only while it is some CPU's ``curr``. Running tasks call patched
+  functions through the ftrace handler (H1, H3, H5, H6 are separate steps, the handler runs
+  with preemption disabled), return, exit to user space (``klp_update_patch_state``), and
+  may go through the scheduler hook (``__klp_sched_try_switch``). Idle tasks switch in the
+  idle loop. ``schedule`` puts any runnable task on a CPU whose current task is outside a
+  preemption-disabled region.
+
+Ground truth: every task carries its call ``stack`` of frames ``(function, code)`` where
+code is ``ORIG`` or the patch whose ``new_func`` runs (a nop entry runs ``ORIG``). The
+invariants (I1–I8 of reference §4) compare that ground truth with what the protocol
+decides; the two sticky ghost bits ``wrong_call`` and ``unsafe_switch`` record the moment a
+call or a switch went wrong, since those are properties of a step, not of a state.
+
+Scenarios (``scenario=``) fix the patches and the admin's script, so each variant explores
+a focused space:
+
+============== ============================================================================
+enable         patch 0 is enabled
+disable        patch 0 starts enabled and is disabled
+enable_disable patch 0 is enabled, then disabled (both directions complete)
+reverse        patch 0 is enabled and the admin may reverse the transition once
+stacked        patches 0 and 1 are enabled (1 on top); patch 1 is disabled (the seed's case)
+stack_enable   patch 0 is enabled; patch 1 is enabled on top of it
+replace        patch 0 is enabled; patch 1 (atomic replace, nop on the functions it does
+               not patch, all of them when ``funcs=1``) replaces it
+immediate      patch 0 is "immediate" (v4.12–4.15, no per-task transition); then patch 1
+               (normal) is enabled on top of it
+force          patch 0 is enabled and the admin may write ``force`` once
+============== ============================================================================
+
+Variants (reference §3). Every prediction of the issue holds; the violated properties are
+those of the full search, pinned in models/manifest.toml:
+
+============================== ============================ ==========================
+variant                        predicted                    measured (violated)
+============================== ============================ ==========================
+#2c ``clear_first=true``        I1                           I1, I2
+#3  ``sync="rcu"``              I1 or I2                     I1, I2, I3, I7 (stacked);
+                                                             I3 (enable); I3, I4
+                                                             (reverse); holds (disable)
+#4  ``fork_recopy=false``       I4/I5; fixed holds           I4, I5; fixed holds
+#5  ``s2=false``                I3, not I1                   I3 only
+#7  ``stack_buffer="shared"``   I7; per-CPU holds            I7; per-CPU holds
+#8  ``scenario=immediate``      I7                           I7
+#9  ``exiting=true``            I3 or I8                     I3, I8, I1 (+ I2, I7 with
+                                                             replace)
+#9 + ``exit_wait=true``         (candidate fix)              I3 only
+#10 ``idle_maps_target=true``   I1                           I1
+force ``scenario=force``        I1/I7                        I1, I7
+default (every scenario)        holds                        holds
+#6  ``reverse_order="4.12"``    (both orders, SC)            holds
+============================== ============================ ==========================
+
+- ``clear_first=true`` (#2c) clears ``func->transition`` before ``klp_unpatch_objects``.
+- ``sync="rcu"`` (#3) makes ``klp_synchronize_transition`` a ``synchronize_rcu`` that does
+  not wait for the idle tasks (RCU is not watching there); needs ``idle_calls=true``. The
+  race needs a patch *below* the removed one (``scenario=stacked``): when the removed func
+  is the last entry, ``unregister_ftrace_function`` waits for every handler on its own,
+  which is why 842c08846420 is titled "Fix stacking of patches with respect to RCU".
+  On the reverse side, an idle task's ``klp_update_patch_state`` that cleared TIF before
+  the reverse is not waited for and writes its ``patch_state`` after the completion's
+  reset to IDLE (I4; the next ``klp_init_transition`` would WARN).
+- ``fork_recopy=false`` (#4): ``klp_copy_process`` copies only ``patch_state``; the child's
+  TIF_PATCH_PENDING is the one ``dup_task_struct`` copied earlier (before 747f7a290117).
+  The reference's interleaving uses a reverse; the shortest one does not: the parent is
+  stack-checked and switched while it sleeps inside ``copy_process`` (what the fix's
+  comment says: "The parent process may have gone through a KLP transition since the
+  thread flag was copied"). The reverse interleaving is also a trace of this model.
+- ``s2=false`` (#5) drops the sync before the ``patch_state = IDLE`` loop when patching.
+- ``stack_buffer="shared"`` (#7): one stack-trace buffer for everyone (before e92606fa172f)
+  with the lockless scheduler hook.
+- ``scenario=immediate`` (#8). One immediate patch below a normal one is enough: a task
+  in the original function is invisible to a check that looks for patch 0's func.
+- ``exiting=true`` (#9): the last task may leave the tasklist and keep running ``do_exit``.
+  Besides I3/I8 it breaks I1: a task unhashed while pending stays UNPATCHED forever and,
+  once ``func->transition`` is cleared, runs the new code (it was never switched).
+  ``exit_wait=true`` is the reference's candidate fix (completion waits until every
+  unhashed task is dead): it removes I1, I2, I7 and I8, but not the IDLE WARN (I3) of a
+  task that was unhashed before ``klp_init_transition`` and is never initialized.
+- ``idle_maps_target=true`` (#10): new tasks start IDLE and the handler reads
+  ``klp_target_state`` when it sees IDLE (the rejected 2025 proposal). It needs two
+  functions (a call chain to mix). Petr's counterexample uses a reverse; the shortest one
+  does not: a child that joins after the init loop enters the original f0 before
+  ``klp_patch_object``, then calls f1 and is mapped to PATCHED. Under this design an IDLE
+  task is in the target's universe, so I4 and I7 read IDLE as the target here.
+- ``scenario=force``: ``klp_force_transition``.
+- ``reverse_order="4.12"``: the v4.12–v6.3 order of ``klp_reverse_transition`` (flip the
+  target first, then clear TIF and sync). Under sequential consistency both orders verify
+  (reference #6, DERIVED): the task re-reads the target when it writes ``patch_state``.
+
+Sizes. Defaults: 2 tasks, 2 CPUs (so 2 idle tasks), 1 function, call depth 1. Every race
+above needs one victim task and at most one bystander: the victim is in an old function,
+in its handler, or in fork; the bystander is the one the admin checks (#7's clean trace)
+or the fork child (#4). Two CPUs let two tasks be inside preemption-off regions at once
+(two handlers across a sync, two scheduler hooks with their per-CPU buffers). A single
+function suffices for every per-call race; only a mixed call chain (#10, and the
+``chains`` entry) needs two nested functions. Variants with fork or idle-task calls use
+one CPU to stay under ~100k states; their races involve one running task and the admin.
+
+Footprints are declared per task and per CPU wherever the kernel touches only that task
+(the handler, switch points, the admin's per-task loop iterations, ``schedule``) and are
+checked over every reachable state by tests/test_livepatch_model.py (and pass
+``klpcheck run --audit``). Even so, klpcheck's stubborn-set reduction cuts nothing here:
+``reverse`` with 3 tasks on 1 CPU keeps all 36,992 states, and still 36,961 with every
+property removed, so visibility is not the cause. The admin is always enabled, and its
+later micro-steps write what every handler step reads (``func_stack``,
+``func->transition``, ``klp_target_state``), so every stubborn set pulls in the admin's
+current step and, through it and the guards' reads, the other tasks.
+Symmetry between the interchangeable tasks would be the reduction that fits this model.
+
+Abstractions, and why:
+
+- The admin's loops are one step per task, and the tasklist part of a loop excludes
+  ``klp_copy_process`` and ``__unhash_process`` (``tasklist_lock``), nothing else.
+- ``klp_patch_object``/``klp_unpatch_objects`` and the ``func->transition`` writes are one
+  step per patch (all functions at once): see the steps' docstrings for why no reader can
+  tell the difference.
+- The stack check of another task (``task_call_func``) is one step; the scheduler hook's
+  save and scan are two, because the buffer is shared state.
+- A sleeping task's stack is its frames of patched functions only; unpatched frames never
+  matter to ``klp_check_stack_func``.
+- ``func->transition`` is one flag per patch: all of a patch's funcs are set and cleared
+  together.
+- The delayed work has no timer and the transition never gives up: only safety is checked.
+- The ghost bits ``wrong_call``/``unsafe_switch`` and the ``freed`` flag are ground truth,
+  not kernel state.
+
+Out of scope: memory-barrier mutants (reference #14, B1–B4) need weak memory; every step
+here is sequentially consistent, so dropping an ``smp_wmb``/``smp_rmb`` changes nothing.
+Liveness (L1/L2: #11 idle CPUs, #12 busy kthreads) is not checked; fake signals and
+``wake_up_if_idle`` only help liveness and are left out. CPU hotplug, callbacks,
+``klp_cancel_transition`` and the sysfs ``signal`` file (#13) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from klpcheck import Model, set_at
+
+ORIG = -1
+"""Code version of the original function (``func->old_func``)."""
+
+NULL = -1
+"""``klp_transition_patch == NULL``; also "no CPU" in ``on_cpu``."""
+
+Frame = tuple[int, int]
+"""One stack frame: (function index, code version: ORIG or a patch index)."""
+
+
+class KlpState(Enum):
+    """``KLP_TRANSITION_IDLE/_UNPATCHED/_PATCHED`` (-1/0/1); ``!state`` flips 0 and 1."""
+
+    def __repr__(self) -> str:
+        return self.name
+
+    IDLE = -1
+    UNPATCHED = 0
+    PATCHED = 1
+
+
+class Life(Enum):
+    """Where a task is in its life, as the tasklist sees it."""
+
+    def __repr__(self) -> str:
+        return self.name
+
+    UNBORN = "unborn"  # fork slot not used yet
+    FORKING = "forking"  # dup_task_struct done, not on the tasklist yet
+    LIVE = "live"  # on the tasklist
+    EXITING = "exiting"  # __unhash_process done, still running do_exit()
+    DEAD = "dead"  # do_task_dead(): never runs again
+
+
+class Hpc(Enum):
+    """Where a task is inside a preemption-disabled livepatch region.
+
+    The ``H*`` values name the handler read the task does next.
+    """
+
+    def __repr__(self) -> str:
+        return self.name
+
+    NONE = "none"
+    H3 = "read func->transition"
+    H5 = "read current->patch_state"
+    H6 = "read the next func_stack entry"
+    WARNED = "WARN: saw KLP_TRANSITION_IDLE"
+    UPS = "klp_update_patch_state: TIF cleared"
+    HOOK = "__klp_sched_try_switch: trace saved"
+
+
+PREEMPT_OFF = frozenset(Hpc) - {Hpc.NONE}
+
+
+class Op(Enum):
+    """The admin's micro-steps (kernel statement groups done under klp_mutex)."""
+
+    def __repr__(self) -> str:
+        return self.name
+
+    INIT = "klp_init_transition: set klp_transition_patch, klp_target_state"
+    INIT_TASK = "klp_init_transition: task->patch_state = initial"
+    INIT_FUNCS = "klp_init_transition: func->transition = true"
+    PATCH = "klp_patch_object: list_add_rcu to func_stack"
+    START_TASK = "klp_start_transition: set TIF_PATCH_PENDING"
+    START_DONE = "klp_start_transition: enable the sched hook; patch->enabled"
+    TRY_TASK = "klp_try_complete_transition: klp_try_switch_task"
+    TRY_DONE = "klp_try_complete_transition: complete or retry later"
+    REPLACE = "klp_unpatch_replaced_patches + klp_discard_nops"
+    UNPATCH = "klp_unpatch_objects: list_del_rcu from func_stack"
+    SYNC = "klp_synchronize_transition: schedule_on_each_cpu begins"
+    SYNC_WAIT = "klp_synchronize_transition: wait for every CPU"
+    CLEAR = "klp_complete_transition: func->transition = false"
+    RESET_TASK = "klp_complete_transition: task->patch_state = IDLE"
+    COMPLETE_DONE = "klp_complete_transition: target = IDLE, transition_patch = NULL"
+    REVERSE_CLEAR_TASK = "klp_reverse_transition: clear TIF_PATCH_PENDING"
+    REVERSE_FLIP = "klp_reverse_transition: flip patch->enabled and klp_target_state"
+    FORCE_TASK = "klp_force_transition: klp_update_patch_state(task)"
+    IMMEDIATE = "immediate patch: klp_patch_object, no per-task transition"
+
+
+TASK_LOOPS = frozenset(
+    {
+        Op.INIT_TASK,
+        Op.START_TASK,
+        Op.TRY_TASK,
+        Op.RESET_TASK,
+        Op.REVERSE_CLEAR_TASK,
+        Op.FORCE_TASK,
+    }
+)
+
+AdminOp = tuple[Op, int]
+"""A micro-step and its argument (a patch index where one is needed, else 0)."""
+
+
+class Program(tuple[AdminOp, ...]):
+    """The admin's remaining micro-steps, next first; shown on one line in traces.
+
+    Only the remaining steps are kept (no program counter), so that two operations that
+    end alike (the first try of an enable and a later retry) reach the same states.
+    """
+
+    __slots__ = ()
+    _fields = ()  # klpcheck's trace renderer shows a value with _fields as one cell
+
+    def __repr__(self) -> str:
+        return "[" + " ".join(op.name for op, _ in self) + "]"
+
+
+IDLE_ADMIN = Program()
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """One state of the system. Field names follow the kernel's."""
+
+    # -- the admin (klp_mutex holder) -------------------------------------------------
+    prog: Program  # remaining micro-steps of the admin's current operation
+    cursor: int  # loop cursor over the task order (normal tasks, then idle tasks)
+    complete: bool  # klp_try_complete_transition's local `complete`
+    script: int  # next operation of the scenario's script
+    reverses: int  # reverses the admin may still do
+    forces: int  # force writes the admin may still do
+    # -- livepatch globals ------------------------------------------------------------
+    transition_patch: int  # klp_transition_patch (NULL = -1)
+    target: KlpState  # klp_target_state
+    enabled: tuple[bool, ...]  # patch->enabled
+    forced: tuple[bool, ...]  # patch->forced: its module is never put
+    freed: tuple[bool, ...]  # the patch's module is gone (klp_free_patch_async + rmmod)
+    transition: tuple[bool, ...]  # func->transition of every func of the patch
+    func_stack: tuple[
+        tuple[int, ...], ...
+    ]  # ops->func_stack per function, newest first
+    sched_key: bool  # klp_sched_try_switch_key
+    sync_wait: tuple[bool, ...]  # per task: the running sync still waits for its CPU
+    stack_buf: tuple[
+        tuple[Frame, ...] | None, ...
+    ]  # klp_stack_entries per CPU (or one)
+    curr: tuple[int, ...]  # per CPU: the task running there
+    # -- per task ---------------------------------------------------------------------
+    life: tuple[Life, ...]
+    on_cpu: tuple[int, ...]  # CPU the task runs on, NULL when it sleeps
+    patch_state: tuple[KlpState, ...]  # task->patch_state
+    patch_pending: tuple[bool, ...]  # TIF_PATCH_PENDING
+    stack: tuple[
+        tuple[Frame, ...], ...
+    ]  # ground truth: the frames of patched functions
+    hpc: tuple[Hpc, ...]  # position inside a preemption-disabled livepatch region
+    h_func: tuple[int, ...]  # the function whose handler runs (NULL when none)
+    h_entry: tuple[int, ...]  # the func_stack entry the handler holds (NULL when none)
+    wrong_call: tuple[bool, ...]  # ghost: a call resolved against the caller's universe
+    unsafe_switch: tuple[bool, ...]  # ghost: patch_state changed under a live frame
+
+
+@dataclass(frozen=True)
+class Config:
+    """The static part of a scenario: patches, their functions, and the admin's script."""
+
+    ntasks: int  # normal task slots (including the fork slot)
+    ncpus: int
+    nfuncs: int
+    funcs: tuple[frozenset[int], ...]  # per patch: the functions it has a klp_func for
+    nops: tuple[frozenset[int], ...]  # per patch: which of those are nops
+    replace: tuple[bool, ...]  # per patch: atomic replace
+    script: tuple[tuple[str, int], ...]  # ("enable" | "disable" | "immediate", patch)
+    initially_enabled: tuple[int, ...]  # patches enabled before the run, oldest first
+
+    @property
+    def all_tasks(self) -> range:
+        return range(self.ntasks + self.ncpus)
+
+    def idle(self, cpu: int) -> int:
+        return self.ntasks + cpu
+
+    def is_idle(self, t: int) -> bool:
+        return t >= self.ntasks
+
+    def code(self, p: int, f: int) -> int:
+        """What runs when the handler picks patch p's func for f: a nop runs the original."""
+        return ORIG if f in self.nops[p] else p
+
+
+def _config(scenario: str, ntasks: int, ncpus: int, nfuncs: int) -> Config:
+    every = frozenset(range(nfuncs))
+    none: frozenset[int] = frozenset()
+    scripts: dict[str, tuple[tuple[tuple[str, int], ...], tuple[int, ...]]] = {
+        "enable": ((("enable", 0),), ()),
+        "disable": ((("disable", 0),), (0,)),
+        "enable_disable": ((("enable", 0), ("disable", 0)), ()),
+        "reverse": ((("enable", 0),), ()),
+        "force": ((("enable", 0),), ()),
+        "stacked": ((("disable", 1),), (0, 1)),
+        "stack_enable": ((("enable", 1),), (0,)),
+        "immediate": ((("immediate", 0), ("enable", 1)), ()),
+        "replace": ((("enable", 1),), (0,)),
+    }
+    if scenario not in scripts:
+        raise ValueError(f"scenario is one of {', '.join(scripts)}, not {scenario!r}")
+    script, initial = scripts[scenario]
+    npatches = 1 + max(p for _, p in script)
+    funcs = (every,) * npatches
+    nops = (none,) * npatches
+    replace = (False,) * npatches
+    if scenario == "replace":
+        # Patch 1 has a real func for function 0 and nops for the rest; with one function
+        # it is all nops ("revert everything" as a cumulative patch).
+        real = frozenset({0}) if nfuncs > 1 else none
+        nops = (none, every - real)
+        replace = (False, True)
+    return Config(ntasks, ncpus, nfuncs, funcs, nops, replace, script, initial)
+
+
+# ----------------------------------------------------------------------------------------
+# Ground truth helpers: which code a universe selects.
+
+
+def prev_code(c: Config, s: State, p: int, f: int) -> int:
+    """The code below patch p's func for f in ``func_stack[f]``: the previous version.
+
+    This is what an UNPATCHED task runs (handler H6) and what the PATCHED-direction stack
+    check looks for (``list_next_entry``). When p's func is not on the stack (not yet
+    added, or already removed), the entries below it are the ones older than p.
+    """
+    for q in s.func_stack[f]:
+        if q < p:
+            return c.code(q, f)
+    return ORIG
+
+
+def top_code(c: Config, s: State, f: int) -> int:
+    """What the handler gives a task that ignores the transition: the top entry."""
+    st = s.func_stack[f]
+    return c.code(st[0], f) if st else ORIG
+
+
+def chosen_code(c: Config, s: State, state: KlpState, f: int) -> int | None:
+    """The code a task in ``state`` must run for f while the transition patch is set.
+
+    None when the transition patch does not touch f or is not set: then every task runs
+    the top entry and there is no per-task universe to check against.
+    """
+    p = s.transition_patch
+    if p == NULL or f not in c.funcs[p]:
+        return None
+    if state is KlpState.PATCHED:
+        return c.code(p, f)
+    if state is KlpState.UNPATCHED:
+        return prev_code(c, s, p, f)
+    return None
+
+
+def call_is_right(c: Config, s: State, t: int, f: int, code: int) -> bool:
+    """I1, per call: the code entered is the one the caller's patch_state selects.
+
+    A task in IDLE has no universe of its own (it runs whatever is on top); for it only
+    ``handler_never_sees_idle`` and the mixed-chain half of ``no_wrong_universe_call``
+    apply. Without a transition patch for f, the right code is the top entry.
+    """
+    if s.patch_state[t] is KlpState.IDLE:
+        return True
+    want = chosen_code(c, s, s.patch_state[t], f)
+    return code == (want if want is not None else top_code(c, s, f))
+
+
+def switch_is_safe(c: Config, s: State, t: int, new: KlpState) -> bool:
+    """I7: every frame of the transition patch's functions is code that ``new`` selects."""
+    if s.hpc[t] in (Hpc.H6, Hpc.WARNED):
+        return False  # between H5 and the function entry (Petr's design rule, §1.10)
+    for f, code in s.stack[t]:
+        want = chosen_code(c, s, new, f)
+        if want is not None and code != want:
+            return False
+    return True
+
+
+def trace_is_clean(c: Config, s: State, trace: tuple[Frame, ...]) -> bool:
+    """``klp_check_stack``: no to-be-(un)patched function in the saved trace.
+
+    ``klp_check_stack_func`` looks for the patch's own code when unpatching, and when
+    patching for the original (singular func_stack) or the entry right below (one level
+    down, ``list_next_entry``). A nop's ``new_func`` is ``old_func``.
+    """
+    p = s.transition_patch
+    if p == NULL:
+        return False
+    for f in c.funcs[p]:
+        if s.target is KlpState.UNPATCHED:
+            bad = c.code(p, f)
+        elif s.func_stack[f] == (p,):
+            bad = ORIG
+        else:
+            bad = prev_code(c, s, p, f)
+        if (f, bad) in trace:
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def build(
+    scenario: str = "enable",
+    tasks: int = 2,
+    cpus: int = 2,
+    funcs: int = 1,
+    fork: bool = False,
+    exiting: bool = False,
+    idle_calls: bool = False,
+    sched_hook: bool = True,
+    depth: int = 1,
+    clear_first: bool = False,
+    sync: str = "sched",
+    fork_recopy: bool = True,
+    s2: bool = True,
+    stack_buffer: str = "percpu",
+    idle_maps_target: bool = False,
+    reverse_order: str = "6.4",
+    exit_wait: bool = False,
+) -> Model[State]:
+    """Build the model.
+
+    Parameters
+    ----------
+    scenario
+        The admin's script (see the module docstring).
+    tasks, cpus, funcs
+        Normal tasks, CPUs (each with an idle task) and patchable functions.
+    fork
+        Add a task slot that task 0 may fork (``dup_task_struct`` then ``klp_copy_process``).
+    exiting
+        The last normal task may exit: leave the tasklist, keep running, then die.
+    idle_calls
+        Idle tasks call patched functions too (needed for #3: RCU does not watch idle).
+    sched_hook
+        Model ``__klp_sched_try_switch`` (v6.4+).
+    depth
+        Deepest call chain; calls nest in function order (f calls g only when f < g).
+    clear_first, sync, fork_recopy, s2, stack_buffer, idle_maps_target, reverse_order
+        The race variants (module docstring).
+    exit_wait
+        A candidate fix for #9: the transition does not complete while a task that left
+        the tasklist still runs.
+    """
+    if sync not in ("sched", "rcu"):
+        raise ValueError("sync is 'sched' (schedule_on_each_cpu) or 'rcu'")
+    if stack_buffer not in ("percpu", "shared"):
+        raise ValueError("stack_buffer is 'percpu' or 'shared'")
+    if reverse_order not in ("6.4", "4.12"):
+        raise ValueError("reverse_order is '6.4' or '4.12'")
+    nslots = tasks + (1 if fork else 0)
+    c = _config(scenario, nslots, cpus, funcs)
+    npatches = len(c.funcs)
+    child = tasks  # the fork slot
+    exiter = tasks - 1 if exiting else NULL
+    everyone = c.all_tasks
+    normal = range(nslots)
+
+    stacks: list[tuple[int, ...]] = [() for _ in range(funcs)]
+    for p in c.initially_enabled:
+        for f in sorted(c.funcs[p]):
+            stacks[f] = (p, *stacks[f])
+    init = State(
+        prog=IDLE_ADMIN,
+        cursor=0,
+        complete=True,
+        script=0,
+        reverses=1 if scenario == "reverse" else 0,
+        forces=1 if scenario == "force" else 0,
+        transition_patch=NULL,
+        target=KlpState.IDLE,
+        enabled=tuple(p in c.initially_enabled for p in range(npatches)),
+        forced=(False,) * npatches,
+        freed=(False,) * npatches,
+        transition=(False,) * npatches,
+        func_stack=tuple(stacks),
+        sched_key=False,
+        sync_wait=(False,) * len(everyone),
+        stack_buf=(None,) * (cpus if stack_buffer == "percpu" else 1),
+        curr=tuple(c.idle(cpu) for cpu in range(cpus)),
+        life=tuple(Life.UNBORN if fork and t == child else Life.LIVE for t in normal)
+        + (Life.LIVE,) * cpus,
+        on_cpu=(NULL,) * nslots + tuple(range(cpus)),
+        patch_state=(KlpState.IDLE,) * len(everyone),
+        patch_pending=(False,) * len(everyone),
+        stack=((),) * len(everyone),
+        hpc=(Hpc.NONE,) * len(everyone),
+        h_func=(NULL,) * len(everyone),
+        h_entry=(NULL,) * len(everyone),
+        wrong_call=(False,) * len(everyone),
+        unsafe_switch=(False,) * len(everyone),
+    )
+    name = f"livepatch[{scenario}]"
+    model = Model(name, init=init, doc=__doc__)
+
+    # ------------------------------------------------------------------------------------
+    # Small helpers shared by steps.
+
+    def on_tasklist(s: State, t: int) -> bool:
+        """Idle tasks are walked by every loop; normal tasks only while on the tasklist."""
+        return c.is_idle(t) or s.life[t] is Life.LIVE
+
+    def tasklist_locked(s: State) -> bool:
+        """The admin is inside a ``read_lock(&tasklist_lock)`` loop over normal tasks.
+
+        The lock is taken by the first iteration, so it is held while the cursor is past
+        task 0 and still on a normal task; it is dropped before the idle tasks.
+
+        ``klp_copy_process`` and ``__unhash_process`` take the write lock, so they wait.
+        The #10 proposal walks the tasklist under RCU instead and excludes nothing.
+        """
+        if idle_maps_target:
+            return False
+        return bool(s.prog) and s.prog[0][0] in TASK_LOOPS and 0 < s.cursor < nslots
+
+    def head(s: State) -> Op | None:
+        return s.prog[0][0] if s.prog else None
+
+    def advance(s: State, **changes: object) -> State:
+        """Finish one loop iteration: next task, or the next micro-step after the last."""
+        s = replace(s, **changes)  # type: ignore[arg-type]
+        if s.cursor + 1 < len(everyone):
+            return replace(s, cursor=s.cursor + 1)
+        return replace(s, prog=Program(s.prog[1:]), cursor=0)
+
+    def pop(s: State, **changes: object) -> State:
+        """Finish a micro-step that is not a loop."""
+        return replace(s, prog=Program(s.prog[1:]), **changes)  # type: ignore[arg-type]
+
+    def leave_region(s: State, t: int, **changes: object) -> State:
+        """Leave a preemption-disabled region: the sync stops waiting for this CPU."""
+        return replace(
+            s,
+            hpc=set_at(s.hpc, t, Hpc.NONE),
+            h_func=set_at(s.h_func, t, NULL),
+            h_entry=set_at(s.h_entry, t, NULL),
+            sync_wait=set_at(s.sync_wait, t, False),
+            **changes,  # type: ignore[arg-type]
+        )
+
+    def switch(s: State, t: int, new: KlpState) -> State:
+        """Write ``task->patch_state``; record in the ghost when the switch was unsafe."""
+        unsafe = s.unsafe_switch
+        if new is not s.patch_state[t] and not switch_is_safe(c, s, t, new):
+            unsafe = set_at(unsafe, t, True)
+        return replace(
+            s, patch_state=set_at(s.patch_state, t, new), unsafe_switch=unsafe
+        )
+
+    def enter(s: State, t: int, f: int, code: int) -> State:
+        """The handler returns (H9) and the task enters ``code`` for f."""
+        ok = call_is_right(c, s, t, f, code)
+        s = leave_region(s, t, stack=set_at(s.stack, t, (*s.stack[t], (f, code))))
+        if not ok:
+            s = replace(s, wrong_call=set_at(s.wrong_call, t, True))
+        return s
+
+    life_t = {"life[t]"} | ({f"life[{child}]"} if fork else set())
+    """What ``runs(s, t)`` reads of ``life``: the task's own, and the fork child's."""
+
+    def runs(s: State, t: int) -> bool:
+        """Task t is some CPU's current task, outside any livepatch region, and alive."""
+        return (
+            s.hpc[t] is Hpc.NONE
+            and s.on_cpu[t] != NULL
+            and s.life[t] in (Life.LIVE, Life.EXITING)
+            and not (fork and t == 0 and s.life[child] is Life.FORKING)
+        )
+
+    def complete_prog(s: State) -> tuple[AdminOp, ...]:
+        """``klp_complete_transition`` in kernel order (variants reorder or drop syncs)."""
+        p = s.transition_patch
+        ops: list[AdminOp] = []
+        sync_ops: list[AdminOp] = [(Op.SYNC, 0), (Op.SYNC_WAIT, 0)]
+        if s.target is KlpState.PATCHED:
+            if c.replace[p]:
+                ops.append((Op.REPLACE, p))
+            ops.append((Op.CLEAR, p))
+            if s2:
+                ops += sync_ops
+        elif clear_first:
+            ops += [(Op.CLEAR, p), (Op.UNPATCH, p), *sync_ops]
+        else:
+            ops += [(Op.UNPATCH, p), *sync_ops, (Op.CLEAR, p)]
+        return (*ops, (Op.RESET_TASK, 0), (Op.COMPLETE_DONE, p))
+
+    try_prog: tuple[AdminOp, ...] = ((Op.TRY_TASK, 0), (Op.TRY_DONE, 0))
+
+    # ------------------------------------------------------------------------------------
+    # The admin: operations it may start when it does not hold klp_mutex.
+
+    admin_global = {"prog", "cursor", "script", "transition_patch"}
+
+    @model.step(
+        when=lambda s: (
+            not s.prog and s.transition_patch == NULL and s.script < len(c.script)
+        ),
+        reads=admin_global,
+        writes={"prog", "cursor", "script", "complete"},
+    )
+    def enabled_store(s: State) -> State:
+        """The admin runs the next operation of the scenario's script.
+
+        kernel/livepatch/core.c: klp_enable_patch() -> __klp_enable_patch(), and
+        enabled_store() -> __klp_disable_patch(). Both return -EBUSY while
+        klp_transition_patch is set, so the script only moves on between transitions.
+
+        Why one step for the decision: taking klp_mutex and the -EBUSY check touch nothing
+        a task reads.
+        """
+        kind, p = c.script[s.script]
+        prog: tuple[AdminOp, ...]
+        if kind == "immediate":
+            prog = ((Op.IMMEDIATE, p),)
+        elif kind == "enable":
+            prog = (
+                (Op.INIT, p),
+                (Op.INIT_TASK, 0),
+                (Op.INIT_FUNCS, p),
+                (Op.PATCH, p),
+                (Op.START_TASK, 0),
+                (Op.START_DONE, 1),
+                *try_prog,
+            )
+        else:
+            prog = (
+                (Op.INIT, p),
+                (Op.INIT_TASK, 0),
+                (Op.INIT_FUNCS, p),
+                (Op.START_TASK, 0),
+                (Op.START_DONE, 1),
+                *try_prog,
+            )
+        return replace(
+            s, prog=Program(prog), cursor=0, script=s.script + 1, complete=True
+        )
+
+    @model.step(
+        when=lambda s: not s.prog and s.transition_patch != NULL,
+        reads={"prog", "transition_patch"},
+        writes={"prog", "cursor", "complete"},
+    )
+    def klp_transition_work_fn(s: State) -> State:
+        """The delayed work retries: ``klp_try_complete_transition()`` under klp_mutex.
+
+        kernel/livepatch/transition.c: klp_transition_work_fn()
+
+        Why no timer: only safety is checked, so "about one second later" is "any time".
+        """
+        return replace(s, prog=Program(try_prog), cursor=0, complete=True)
+
+    @model.step(
+        when=lambda s: not s.prog and s.transition_patch != NULL and s.reverses > 0,
+        reads={"prog", "transition_patch", "reverses"},
+        writes={"prog", "cursor", "reverses"},
+    )
+    def klp_reverse_transition(s: State) -> State:
+        """Writing ``enabled`` during a transition reverses it.
+
+        kernel/livepatch/transition.c: klp_reverse_transition(), v6.4+ order: clear every
+        TIF_PATCH_PENDING, klp_synchronize_transition(), flip enabled and the target,
+        smp_wmb (B4), klp_start_transition(). v4.12–v6.3 flipped first.
+        """
+        body: tuple[AdminOp, ...]
+        clear: tuple[AdminOp, ...] = (
+            (Op.REVERSE_CLEAR_TASK, 0),
+            (Op.SYNC, 0),
+            (Op.SYNC_WAIT, 0),
+        )
+        flip: tuple[AdminOp, ...] = ((Op.REVERSE_FLIP, 0),)
+        start: tuple[AdminOp, ...] = ((Op.START_TASK, 0), (Op.START_DONE, 0))
+        body = (
+            (*clear, *flip, *start)
+            if reverse_order == "6.4"
+            else (*flip, *clear, *start)
+        )
+        return replace(s, prog=Program(body), cursor=0, reverses=s.reverses - 1)
+
+    if scenario == "force":
+
+        @model.step(
+            when=lambda s: not s.prog and s.transition_patch != NULL and s.forces > 0,
+            reads={"prog", "transition_patch", "forces"},
+            writes={"prog", "cursor", "forces"},
+        )
+        def force_store(s: State) -> State:
+            """The admin writes 1 to ``/sys/kernel/livepatch/<patch>/force``.
+
+            kernel/livepatch/core.c: force_store() -> klp_force_transition(). It calls
+            klp_update_patch_state() on every task, running or not, which the documentation
+            says can break the consistency model.
+            """
+            return replace(
+                s, prog=Program(((Op.FORCE_TASK, 0),)), cursor=0, forces=s.forces - 1
+            )
+
+    # ------------------------------------------------------------------------------------
+    # The admin's micro-steps.
+
+    if any(kind == "immediate" for kind, _ in c.script):
+
+        @model.step(
+            when=lambda s: head(s) is Op.IMMEDIATE,
+            reads={"prog"},
+            writes={"prog", "func_stack", "enabled"},
+        )
+        def klp_enable_immediate(s: State) -> State:
+            """An immediate patch goes live at once: no task states, no transition flags.
+
+            kernel/livepatch/core.c (v4.12–4.15): __klp_enable_patch() with patch->immediate;
+            klp_init_transition(), klp_start_transition() and the stack checks skip the
+            per-task work, so the new func is simply pushed on every func_stack.
+            """
+            p = s.prog[0][1]
+            stacks = tuple(
+                (p, *st) if f in c.funcs[p] else st for f, st in enumerate(s.func_stack)
+            )
+            return pop(s, func_stack=stacks, enabled=set_at(s.enabled, p, True))
+
+    @model.step(
+        when=lambda s: head(s) is Op.INIT,
+        reads={"prog", "enabled"},
+        writes={"prog", "transition_patch", "target"},
+    )
+    def klp_init_transition(s: State) -> State:
+        """Set ``klp_transition_patch`` and ``klp_target_state``.
+
+        kernel/livepatch/transition.c: klp_init_transition(), first part. Enabling
+        targets PATCHED; disabling targets UNPATCHED (the patch is enabled iff the
+        script says "disable").
+        """
+        p = s.prog[0][1]
+        target = KlpState.UNPATCHED if s.enabled[p] else KlpState.PATCHED
+        return pop(s, transition_patch=p, target=target)
+
+    @model.step(
+        when=lambda s, t: head(s) is Op.INIT_TASK and s.cursor == t,
+        over=everyone,
+        reads={"prog", "cursor", "target", "life[t]"},
+        writes={"prog", "cursor", "patch_state[t]"},
+    )
+    def klp_init_transition_task(s: State, t: int) -> State:
+        """One task of the loop ``task->patch_state = initial`` (``!target``).
+
+        kernel/livepatch/transition.c: klp_init_transition(), for_each_process_thread
+        then the idle tasks. Why one step per task: the handler and the TIF tests run
+        concurrently with the loop (only fork and exit are excluded by tasklist_lock).
+        """
+        if not on_tasklist(s, t):
+            return advance(s)
+        initial = (
+            KlpState.PATCHED if s.target is KlpState.UNPATCHED else KlpState.UNPATCHED
+        )
+        return advance(s, patch_state=set_at(s.patch_state, t, initial))
+
+    @model.step(
+        when=lambda s: head(s) is Op.INIT_FUNCS,
+        reads={"prog"},
+        writes={"prog", "transition"},
+    )
+    def klp_init_transition_funcs(s: State) -> State:
+        """``func->transition = true`` for every func of the patch (after smp_wmb, B1).
+
+        kernel/livepatch/transition.c: klp_init_transition(), last loop. Why one step for
+        all funcs: the handler reads one func's flag per call, and all of them are written
+        before anything else the handler reads changes.
+        """
+        p = s.prog[0][1]
+        return pop(s, transition=set_at(s.transition, p, True))
+
+    @model.step(
+        when=lambda s: head(s) is Op.PATCH,
+        reads={"prog", "func_stack"},
+        writes={"prog", "func_stack"},
+    )
+    def klp_patch_object(s: State) -> State:
+        """``list_add_rcu`` the patch's funcs at the head of each ``func_stack``.
+
+        kernel/livepatch/patch.c: klp_patch_object() -> klp_patch_func(); the first func
+        of a function also registers the ftrace ops. Why one step for all functions: the
+        tasks are all still in the initial state (start has not run), so every call
+        resolves to the previous code whether or not a sibling function is already added.
+        """
+        p = s.prog[0][1]
+        stacks = tuple(
+            (p, *st) if f in c.funcs[p] else st for f, st in enumerate(s.func_stack)
+        )
+        return pop(s, func_stack=stacks)
+
+    @model.step(
+        when=lambda s, t: head(s) is Op.START_TASK and s.cursor == t,
+        over=everyone,
+        reads={"prog", "cursor", "target", "life[t]", "patch_state[t]"},
+        writes={"prog", "cursor", "patch_pending[t]"},
+    )
+    def klp_start_transition_task(s: State, t: int) -> State:
+        """Set TIF_PATCH_PENDING on one task whose ``patch_state != klp_target_state``.
+
+        kernel/livepatch/transition.c: klp_start_transition(), tasklist loop then idle
+        tasks.
+        """
+        if not on_tasklist(s, t) or s.patch_state[t] is s.target:
+            return advance(s)
+        return advance(s, patch_pending=set_at(s.patch_pending, t, True))
+
+    @model.step(
+        when=lambda s: head(s) is Op.START_DONE,
+        reads={"prog", "transition_patch", "target", "enabled"},
+        writes={"prog", "sched_key", "enabled"},
+    )
+    def klp_start_transition_done(s: State) -> State:
+        """Enable the scheduler hook; ``patch->enabled`` follows the direction.
+
+        kernel/livepatch/transition.c: klp_start_transition() (klp_resched_enable()), then
+        core.c: __klp_enable_patch()/__klp_disable_patch() set patch->enabled. After a
+        reverse, enabled was already flipped (argument 0).
+        """
+        enabled = s.enabled
+        if s.prog[0][1]:
+            enabled = set_at(enabled, s.transition_patch, s.target is KlpState.PATCHED)
+        return pop(s, sched_key=sched_hook, enabled=enabled)
+
+    @model.step(
+        when=lambda s, t: head(s) is Op.TRY_TASK and s.cursor == t,
+        over=everyone,
+        reads={
+            "prog",
+            "cursor",
+            "complete",
+            "life[t]",
+            "patch_state[t]",
+            "target",
+            "on_cpu[t]",
+            "stack[t]",
+            "hpc[t]",
+            *({"hpc"} if stack_buffer == "shared" else set()),
+            "transition_patch",
+            "func_stack",
+            "stack_buf",
+        },
+        writes={
+            "prog",
+            "cursor",
+            "complete",
+            "patch_state[t]",
+            "patch_pending[t]",
+            "unsafe_switch[t]",
+            "stack_buf",
+        },
+    )
+    def klp_try_switch_task(s: State, t: int) -> State:
+        """Try to switch one task: ``klp_try_switch_task()`` -> ``klp_check_and_switch_task()``.
+
+        kernel/livepatch/transition.c: klp_try_complete_transition(), one loop iteration.
+        Already at the target: true (TIF is *not* cleared). Running (``task_curr``):
+        -EBUSY. Otherwise save a reliable trace and check it; if clean, clear TIF and set
+        ``patch_state = klp_target_state``.
+
+        Why atomic: ``task_call_func`` holds the task's pi/rq lock, so it cannot run, and
+        the admin's trace buffer is its own CPU's. With the shared buffer of #7 the saved
+        trace is left in the buffer for a hook that is between its save and its scan.
+        """
+        if not on_tasklist(s, t) or s.patch_state[t] is s.target:
+            return advance(s)
+        if s.on_cpu[t] != NULL:
+            return advance(s, complete=False)
+        trace = s.stack[t]
+        if stack_buffer == "shared" and any(h is Hpc.HOOK for h in s.hpc):
+            s = replace(s, stack_buf=(trace,))
+        if not trace_is_clean(c, s, trace):
+            return advance(s, complete=False)
+        s = switch(s, t, s.target)
+        return advance(s, patch_pending=set_at(s.patch_pending, t, False))
+
+    @model.step(
+        when=lambda s: head(s) is Op.TRY_DONE,
+        reads={"prog", "complete", "transition_patch", "target"}
+        | ({"life"} if exit_wait else set()),
+        writes={"prog", "cursor", "complete", "sched_key"},
+    )
+    def klp_try_complete_transition(s: State) -> State:
+        """All tasks switched: disable the hook and complete; else retry later.
+
+        kernel/livepatch/transition.c: klp_try_complete_transition(), tail. With
+        ``exit_wait`` (a candidate fix for #9, not upstream) an exiting task that is not
+        dead yet counts as not switched.
+        """
+        if exit_wait and any(life is Life.EXITING for life in s.life):
+            return replace(s, prog=IDLE_ADMIN, cursor=0, complete=True)
+        if not s.complete:
+            # `complete` is a local of the function: reset it so it splits no states.
+            return replace(s, prog=IDLE_ADMIN, cursor=0, complete=True)
+        return replace(s, prog=Program(complete_prog(s)), cursor=0, sched_key=False)
+
+    def unregister_waits(s: State, f: int, gone: int) -> bool:
+        """``unregister_ftrace_function`` runs (and waits) when the last entry goes.
+
+        kernel/livepatch/patch.c: klp_unpatch_func(): for a singular func_stack the ftrace
+        ops is unregistered first, and ftrace_shutdown() waits for every handler in flight
+        (schedule_on_each_cpu-strength, RCU or not). Modelled as: the removal is blocked
+        while a handler of f is running.
+        """
+        return s.func_stack[f] == (gone,) and any(
+            s.h_func[t] == f and s.hpc[t] in PREEMPT_OFF for t in everyone
+        )
+
+    def unpatch(s: State, p: int, only: frozenset[int] | None = None) -> State:
+        stacks = tuple(
+            tuple(q for q in st if q != p) if only is None or f in only else st
+            for f, st in enumerate(s.func_stack)
+        )
+        return replace(s, func_stack=stacks)
+
+    def unpatch_blocked(s: State) -> bool:
+        op, p = s.prog[0]
+        if op is Op.UNPATCH:
+            return any(unregister_waits(s, f, p) for f in c.funcs[p])
+        # REPLACE: the replaced patches go first (not singular: the new patch is on top),
+        # then the nops, which are by then the only entry of their function.
+        return any(unregister_waits(unpatch_replaced(s, p), f, p) for f in c.nops[p])
+
+    def unpatch_replaced(s: State, p: int) -> State:
+        for q in range(npatches):
+            if q != p and s.enabled[q]:
+                s = unpatch(s, q)
+        return s
+
+    @model.step(
+        when=lambda s: head(s) is Op.UNPATCH and not unpatch_blocked(s),
+        reads={"prog", "func_stack", "h_func", "hpc"},
+        writes={"prog", "func_stack"},
+    )
+    def klp_unpatch_objects(s: State) -> State:
+        """``list_del_rcu`` this patch's funcs from every ``func_stack``.
+
+        kernel/livepatch/patch.c: klp_unpatch_objects() -> klp_unpatch_func(). A handler
+        that read the entry before keeps using it (RCU); the removed entry's ``next``
+        still leads to the entries below it.
+        """
+        return pop(unpatch(s, s.prog[0][1]))
+
+    if any(c.replace):
+
+        @model.step(
+            when=lambda s: head(s) is Op.REPLACE and not unpatch_blocked(s),
+            reads={"prog", "func_stack", "enabled", "h_func", "hpc"},
+            writes={"prog", "func_stack", "enabled"},
+        )
+        def klp_unpatch_replaced_patches(s: State) -> State:
+            """Atomic replace completes: unpatch the replaced patches, then discard the nops.
+
+            kernel/livepatch/core.c: klp_unpatch_replaced_patches() and klp_discard_nops(),
+            called first by klp_complete_transition() when patching with ``replace``. No sync
+            here: every task is PATCHED and uses the top entry.
+            """
+            p = s.prog[0][1]
+            s = unpatch_replaced(s, p)
+            enabled = tuple(e and q == p for q, e in enumerate(s.enabled))
+            s = unpatch(s, p, only=c.nops[p])
+            return pop(s, enabled=enabled)
+
+    @model.step(
+        when=lambda s: head(s) is Op.SYNC,
+        reads={"prog", "hpc"},
+        writes={"prog", "sync_wait"},
+    )
+    def klp_synchronize_transition(s: State) -> State:
+        """The sync begins: it must wait for every CPU now in a preemption-off region.
+
+        kernel/transition.c: klp_synchronize_transition() = schedule_on_each_cpu(klp_sync).
+        A CPU runs the work only after it leaves the region it is in. A task cannot
+        migrate while preemption is off, so "this CPU" is "the task running there".
+
+        ``sync="rcu"`` (before 842c08846420): synchronize_rcu(), which ignores readers on
+        CPUs where RCU is not watching; here the idle tasks.
+        """
+        wait = tuple(
+            s.hpc[t] in PREEMPT_OFF and not (sync == "rcu" and c.is_idle(t))
+            for t in everyone
+        )
+        return pop(s, sync_wait=wait)
+
+    @model.step(
+        when=lambda s: head(s) is Op.SYNC_WAIT and not any(s.sync_wait),
+        reads={"prog", "sync_wait"},
+        writes={"prog"},
+    )
+    def klp_synchronize_transition_done(s: State) -> State:
+        """Every CPU that was in a preemption-off region has left it: the sync returns.
+
+        kernel/workqueue.c: schedule_on_each_cpu() -> flush_work() on each CPU.
+        """
+        return pop(s)
+
+    @model.step(
+        when=lambda s: head(s) is Op.CLEAR,
+        reads={"prog"},
+        writes={"prog", "transition"},
+    )
+    def klp_complete_transition_clear(s: State) -> State:
+        """``func->transition = false`` for every func of the transition patch.
+
+        kernel/livepatch/transition.c: klp_complete_transition().
+        """
+        return pop(s, transition=set_at(s.transition, s.prog[0][1], False))
+
+    @model.step(
+        when=lambda s, t: head(s) is Op.RESET_TASK and s.cursor == t,
+        over=everyone,
+        reads={"prog", "cursor", "life[t]"},
+        writes={"prog", "cursor", "patch_state[t]"},
+    )
+    def klp_complete_transition_task(s: State, t: int) -> State:
+        """``WARN_ON_ONCE(TIF_PATCH_PENDING); task->patch_state = IDLE`` for one task.
+
+        kernel/livepatch/transition.c: klp_complete_transition(), tasklist then idle
+        tasks. The WARN is invariant I4 (``completion_finds_all_switched``).
+        """
+        if not on_tasklist(s, t):
+            return advance(s)
+        return advance(s, patch_state=set_at(s.patch_state, t, KlpState.IDLE))
+
+    @model.step(
+        when=lambda s: head(s) is Op.COMPLETE_DONE,
+        reads={"prog", "enabled", "forced", "freed"},
+        writes={"prog", "target", "transition_patch", "freed"},
+    )
+    def klp_complete_transition_done(s: State) -> State:
+        """``klp_target_state = IDLE; klp_transition_patch = NULL``; free unused patches.
+
+        kernel/livepatch/transition.c: klp_complete_transition() tail, then
+        klp_try_complete_transition(): klp_free_patch_async() for a disabled patch,
+        klp_free_replaced_patches_async() for replace. Forced patches keep their module.
+
+        Why free right here: the module can be removed any time after this, so "freed
+        now" is the earliest (most demanding) moment ``rmmod`` could free the code.
+        """
+        p = s.prog[0][1]
+        freed = tuple(
+            f
+            or (q == p and not s.enabled[q] and not s.forced[q])
+            or (
+                c.replace[p]
+                and q != p
+                and q in c.initially_enabled
+                and not s.enabled[q]
+                and not s.forced[q]
+                and s.enabled[p]
+            )
+            for q, f in enumerate(s.freed)
+        )
+        return pop(s, target=KlpState.IDLE, transition_patch=NULL, freed=freed)
+
+    @model.step(
+        when=lambda s, t: head(s) is Op.REVERSE_CLEAR_TASK and s.cursor == t,
+        over=everyone,
+        reads={"prog", "cursor", "life[t]"},
+        writes={"prog", "cursor", "patch_pending[t]"},
+    )
+    def klp_reverse_transition_task(s: State, t: int) -> State:
+        """``clear_tsk_thread_flag(task, TIF_PATCH_PENDING)`` for one task.
+
+        kernel/livepatch/transition.c: klp_reverse_transition(), tasklist then idle tasks.
+        """
+        if not on_tasklist(s, t):
+            return advance(s)
+        return advance(s, patch_pending=set_at(s.patch_pending, t, False))
+
+    @model.step(
+        when=lambda s: head(s) is Op.REVERSE_FLIP,
+        reads={"prog", "transition_patch", "enabled", "target"},
+        writes={"prog", "enabled", "target"},
+    )
+    def klp_reverse_transition_flip(s: State) -> State:
+        """``patch->enabled = !enabled; klp_target_state = !klp_target_state``.
+
+        kernel/livepatch/transition.c: klp_reverse_transition(). func->transition stays
+        set and func_stack is not touched.
+        """
+        p = s.transition_patch
+        flipped = (
+            KlpState.PATCHED if s.target is KlpState.UNPATCHED else KlpState.UNPATCHED
+        )
+        return pop(s, enabled=set_at(s.enabled, p, not s.enabled[p]), target=flipped)
+
+    if scenario == "force":
+
+        @model.step(
+            when=lambda s, t: head(s) is Op.FORCE_TASK and s.cursor == t,
+            over=everyone,
+            reads={
+                "prog",
+                "cursor",
+                "life[t]",
+                "patch_pending[t]",
+                "target",
+                "transition_patch",
+                "stack[t]",
+                "hpc[t]",
+                "patch_state[t]",
+                "func_stack",
+                "forced",
+            },
+            writes={
+                "prog",
+                "cursor",
+                "patch_pending[t]",
+                "patch_state[t]",
+                "unsafe_switch[t]",
+                "forced",
+            },
+        )
+        def klp_force_transition_task(s: State, t: int) -> State:
+            """``klp_update_patch_state(task)`` on one task, running or not.
+
+            kernel/livepatch/transition.c: klp_force_transition(). The last iteration also
+            marks the patch being removed (or the replaced ones) ``forced``.
+            """
+            if on_tasklist(s, t) and s.patch_pending[t]:
+                s = switch(s, t, s.target)
+                s = replace(s, patch_pending=set_at(s.patch_pending, t, False))
+            if s.cursor + 1 == len(everyone):
+                p = s.transition_patch
+                forced = tuple(
+                    f
+                    or (q == p and s.target is KlpState.UNPATCHED)
+                    or (q != p and c.replace[p])
+                    for q, f in enumerate(s.forced)
+                )
+                s = replace(s, forced=forced)
+            return advance(s)
+
+    # ------------------------------------------------------------------------------------
+    # Tasks: calls through the ftrace handler.
+
+    def may_call(s: State, t: int, f: int) -> bool:
+        if c.is_idle(t) and not idle_calls:
+            return False
+        st = s.stack[t]
+        return runs(s, t) and len(st) < depth and (not st or st[-1][0] < f)
+
+    @model.step(
+        when=may_call,
+        over=[(t, f) for t in everyone for f in range(funcs)],
+        reads={
+            "on_cpu[t]",
+            "hpc[t]",
+            *life_t,
+            "stack[t]",
+            "func_stack[f]",
+            "patch_state[t]",
+            "transition_patch",
+        },
+        writes={
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "sync_wait[t]",
+            "stack[t]",
+            "wrong_call[t]",
+        },
+    )
+    def klp_ftrace_handler(s: State, t: int, f: int) -> State:
+        """Task t calls f. H0 trylock (preemption off), H1 ``list_first_or_null_rcu``.
+
+        kernel/livepatch/patch.c: klp_ftrace_handler(). With an empty func_stack the
+        ftrace ops is not registered and the original runs directly.
+        """
+        st = s.func_stack[f]
+        if not st:
+            return enter(s, t, f, ORIG)
+        return replace(
+            s,
+            hpc=set_at(s.hpc, t, Hpc.H3),
+            h_func=set_at(s.h_func, t, f),
+            h_entry=set_at(s.h_entry, t, st[0]),
+        )
+
+    def handler_at(pc: Hpc) -> Callable[[State, int], bool]:
+        return lambda s, t: s.hpc[t] is pc
+
+    @model.step(
+        when=handler_at(Hpc.H3),
+        over=everyone,
+        reads={
+            "stack[t]",
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "transition",
+            "patch_state[t]",
+            "transition_patch",
+            "func_stack",
+            "target",
+        },
+        writes={
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "sync_wait[t]",
+            "stack[t]",
+            "wrong_call[t]",
+        },
+    )
+    def klp_ftrace_handler_transition(s: State, t: int) -> State:
+        """H2 smp_rmb, H3 read ``func->transition``. Clear: H7–H9 with the top entry.
+
+        kernel/livepatch/patch.c: klp_ftrace_handler(). Why H7–H9 and the function entry
+        fold into this step: ``func->nop`` never changes, and between the unlock and the
+        first instruction the task is running (``task_curr``) and at no switch point.
+        """
+        p, f = s.h_entry[t], s.h_func[t]
+        if s.transition[p]:
+            return replace(s, hpc=set_at(s.hpc, t, Hpc.H5))
+        return enter(s, t, f, c.code(p, f))
+
+    @model.step(
+        when=handler_at(Hpc.H5),
+        over=everyone,
+        reads={
+            "stack[t]",
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "patch_state[t]",
+            "target",
+            "transition_patch",
+            "func_stack",
+        },
+        writes={
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "sync_wait[t]",
+            "stack[t]",
+            "wrong_call[t]",
+        },
+    )
+    def klp_ftrace_handler_patch_state(s: State, t: int) -> State:
+        """H4 smp_rmb, H5 read ``current->patch_state``.
+
+        kernel/livepatch/patch.c: klp_ftrace_handler(). UNPATCHED goes on to H6; PATCHED
+        keeps the top entry; IDLE hits ``WARN_ON_ONCE`` and keeps the top entry.
+        With ``idle_maps_target`` (the #10 proposal) IDLE reads ``klp_target_state``
+        instead (folded into this read: fewer interleavings, so a violation is real).
+        """
+        p, f = s.h_entry[t], s.h_func[t]
+        state = s.patch_state[t]
+        if state is KlpState.IDLE and idle_maps_target:
+            state = s.target
+        if state is KlpState.UNPATCHED:
+            return replace(s, hpc=set_at(s.hpc, t, Hpc.H6))
+        if state is KlpState.IDLE:
+            return replace(s, hpc=set_at(s.hpc, t, Hpc.WARNED))
+        return enter(s, t, f, c.code(p, f))
+
+    @model.step(
+        when=handler_at(Hpc.H6),
+        over=everyone,
+        reads={
+            "stack[t]",
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "func_stack",
+            "patch_state[t]",
+            "transition_patch",
+            "target",
+        },
+        writes={
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "sync_wait[t]",
+            "stack[t]",
+            "wrong_call[t]",
+        },
+    )
+    def klp_ftrace_handler_prev(s: State, t: int) -> State:
+        """H6 ``func = list_entry_rcu(func->stack_node.next)``; the list head means original.
+
+        kernel/livepatch/patch.c: klp_ftrace_handler().
+        """
+        p, f = s.h_entry[t], s.h_func[t]
+        return enter(s, t, f, prev_code(c, s, p, f))
+
+    @model.step(
+        when=handler_at(Hpc.WARNED),
+        over=everyone,
+        reads={
+            "stack[t]",
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "patch_state[t]",
+            "transition_patch",
+            "func_stack",
+            "target",
+        },
+        writes={
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "sync_wait[t]",
+            "stack[t]",
+            "wrong_call[t]",
+        },
+    )
+    def klp_ftrace_handler_after_warn(s: State, t: int) -> State:
+        """After the IDLE WARN the handler goes on with the top entry it read at H1.
+
+        kernel/livepatch/patch.c: klp_ftrace_handler(); IDLE is not UNPATCHED, so H6 is
+        skipped.
+        """
+        p, f = s.h_entry[t], s.h_func[t]
+        return enter(s, t, f, c.code(p, f))
+
+    @model.step(
+        when=lambda s, t: runs(s, t) and bool(s.stack[t]),
+        over=everyone,
+        reads={"on_cpu[t]", "hpc[t]", *life_t, "stack[t]"},
+        writes={"stack[t]"},
+    )
+    def function_return(s: State, t: int) -> State:
+        """Task t returns from its innermost patched function."""
+        return replace(s, stack=set_at(s.stack, t, s.stack[t][:-1]))
+
+    # ------------------------------------------------------------------------------------
+    # Tasks: switch points.
+
+    def at_switch_point(s: State, t: int) -> bool:
+        """Exit to user space (normal tasks) or the top of the idle loop (idle tasks)."""
+        if not s.patch_pending[t] or s.stack[t] or not runs(s, t):
+            return False
+        return c.is_idle(t) or s.life[t] is Life.LIVE
+
+    @model.step(
+        when=at_switch_point,
+        over=everyone,
+        reads={"on_cpu[t]", "hpc[t]", *life_t, "stack[t]", "patch_pending[t]"},
+        writes={"patch_pending[t]", "hpc[t]"},
+    )
+    def klp_update_patch_state(s: State, t: int) -> State:
+        """``test_and_clear_tsk_thread_flag(TIF_PATCH_PENDING)`` with preemption off.
+
+        kernel/livepatch/transition.c: klp_update_patch_state(current), called from
+        exit_to_user_mode_loop() and do_idle(). The target is read in a second step, so a
+        reverse or a completion can run in between (what its syncs are for). Without TIF
+        the call does nothing, so it is not a step.
+        """
+        return replace(
+            s,
+            patch_pending=set_at(s.patch_pending, t, False),
+            hpc=set_at(s.hpc, t, Hpc.UPS),
+        )
+
+    @model.step(
+        when=handler_at(Hpc.UPS),
+        over=everyone,
+        reads={
+            "hpc[t]",
+            "target",
+            "stack[t]",
+            "patch_state[t]",
+            "transition_patch",
+            "func_stack",
+        },
+        writes={
+            "patch_state[t]",
+            "unsafe_switch[t]",
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "sync_wait[t]",
+        },
+    )
+    def klp_update_patch_state_write(s: State, t: int) -> State:
+        """``task->patch_state = READ_ONCE(klp_target_state)``; preemption back on.
+
+        kernel/livepatch/transition.c: klp_update_patch_state().
+        """
+        return leave_region(switch(s, t, s.target), t)
+
+    @model.step(
+        when=lambda s, t: (
+            sched_hook
+            and not c.is_idle(t)
+            and runs(s, t)
+            and s.sched_key
+            and s.patch_pending[t]
+            and s.patch_state[t] is not s.target
+        ),
+        over=normal,
+        reads={
+            "on_cpu[t]",
+            "hpc[t]",
+            *life_t,
+            "sched_key",
+            "patch_pending[t]",
+            "patch_state[t]",
+            "target",
+            "stack[t]",
+        },
+        writes={"hpc[t]", "stack_buf"},
+    )
+    def klp_sched_try_switch(s: State, t: int) -> State:
+        """The scheduler hook: TIF set, smp_rmb, then save current's stack trace.
+
+        kernel/livepatch/transition.c: __klp_sched_try_switch() -> klp_try_switch_task()
+        -> klp_check_stack(): stack_trace_save_tsk_reliable() into klp_stack_entries,
+        from __schedule() with preemption off and without klp_mutex. Already at the
+        target: nothing to do (not a step).
+
+        Why any running task may take it at any time: from 6.4 to 6.15 it ran from
+        cond_resched(), and since 676e8cf70cb0 from any TASK_FREEZABLE sleep; both can
+        come anywhere in kernel code.
+
+        Why the save and the scan are two steps: the buffer is shared state; before
+        e92606fa172f (``stack_buffer="shared"``) it was one static array, so another
+        CPU's check could overwrite it in between (#7).
+        """
+        b = s.on_cpu[t] if stack_buffer == "percpu" else 0
+        return replace(
+            s,
+            hpc=set_at(s.hpc, t, Hpc.HOOK),
+            stack_buf=set_at(s.stack_buf, b, s.stack[t]),
+        )
+
+    @model.step(
+        when=handler_at(Hpc.HOOK),
+        over=normal,
+        reads={
+            "hpc[t]",
+            "on_cpu[t]",
+            "stack_buf",
+            "transition_patch",
+            "target",
+            "func_stack",
+            "stack[t]",
+            "patch_state[t]",
+        },
+        writes={
+            "hpc[t]",
+            "h_func[t]",
+            "h_entry[t]",
+            "sync_wait[t]",
+            "stack_buf",
+            "patch_pending[t]",
+            "patch_state[t]",
+            "unsafe_switch[t]",
+        },
+    )
+    def klp_sched_try_switch_scan(s: State, t: int) -> State:
+        """Scan the saved trace; if clean, clear TIF and set ``patch_state = target``.
+
+        kernel/livepatch/transition.c: klp_check_stack() -> klp_check_stack_func(), then
+        klp_check_and_switch_task(). The buffer is dead after the scan; it is reset so
+        that stale contents do not split states.
+        """
+        b = s.on_cpu[t] if stack_buffer == "percpu" else 0
+        trace = s.stack_buf[b]
+        s = replace(s, stack_buf=set_at(s.stack_buf, b, None))
+        if trace is not None and trace_is_clean(c, s, trace):
+            s = switch(s, t, s.target)
+            s = replace(s, patch_pending=set_at(s.patch_pending, t, False))
+        return leave_region(s, t)
+
+    # ------------------------------------------------------------------------------------
+    # Scheduling, fork, exit.
+
+    def may_schedule(s: State, cpu: int, prev: int, t: int) -> bool:
+        if s.hpc[prev] is not Hpc.NONE or s.curr[cpu] != prev or s.on_cpu[t] != NULL:
+            return False
+        return c.is_idle(t) or s.life[t] in (Life.LIVE, Life.EXITING)
+
+    @model.step(
+        when=may_schedule,
+        over=[
+            (cpu, prev, t)
+            for cpu in range(cpus)
+            for prev in everyone
+            for t in everyone
+            if prev != t
+            and (not c.is_idle(prev) or prev == c.idle(cpu))
+            and (not c.is_idle(t) or t == c.idle(cpu))
+        ],
+        reads={"curr[cpu]", "hpc[prev]", "on_cpu[t]", "life[t]"},
+        writes={"curr[cpu]", "on_cpu[prev]", "on_cpu[t]"},
+    )
+    def schedule(s: State, cpu: int, prev: int, t: int) -> State:
+        """CPU ``cpu`` switches from its current task ``prev`` to task t.
+
+        kernel/sched/core.c: __schedule(). Not from inside a preemption-disabled region.
+        The previous task keeps its stack (it may sleep inside a patched function).
+        """
+        on_cpu = set_at(set_at(s.on_cpu, prev, NULL), t, cpu)
+        return replace(s, curr=set_at(s.curr, cpu, t), on_cpu=on_cpu)
+
+    if fork:
+
+        @model.step(
+            when=lambda s: (
+                runs(s, 0) and s.life[child] is Life.UNBORN and not s.stack[0]
+            ),
+            reads={
+                "on_cpu[0]",
+                "hpc[0]",
+                "life",
+                "stack[0]",
+                "patch_pending[0]",
+                "patch_state[0]",
+            },
+            writes={
+                f"life[{child}]",
+                f"patch_pending[{child}]",
+                f"patch_state[{child}]",
+            },
+        )
+        def dup_task_struct(s: State) -> State:
+            """Task 0 forks: the child's task_struct and thread flags are copied.
+
+            kernel/fork.c: copy_process() -> dup_task_struct() (arch_dup_task_struct,
+            setup_thread_stack): TIF_PATCH_PENDING and patch_state come with the copy.
+            The child is not on the tasklist yet.
+            """
+            return replace(
+                s,
+                life=set_at(s.life, child, Life.FORKING),
+                patch_pending=set_at(s.patch_pending, child, s.patch_pending[0]),
+                patch_state=set_at(s.patch_state, child, s.patch_state[0]),
+            )
+
+        @model.step(
+            when=lambda s: (
+                s.on_cpu[0] != NULL
+                and s.hpc[0] is Hpc.NONE
+                and s.life[child] is Life.FORKING
+                and not tasklist_locked(s)
+            ),
+            reads={
+                "on_cpu[0]",
+                "hpc[0]",
+                f"life[{child}]",
+                "prog",
+                "cursor",
+                "patch_pending[0]",
+                f"patch_pending[{child}]",
+                "patch_state[0]",
+            },
+            writes={
+                f"life[{child}]",
+                f"patch_pending[{child}]",
+                f"patch_state[{child}]",
+            },
+        )
+        def klp_copy_process(s: State) -> State:
+            """Under ``write_lock(tasklist_lock)``: bring TIF and patch_state up to date, join.
+
+            kernel/livepatch/transition.c: klp_copy_process(), from copy_process(). Since
+            747f7a290117 (v6.1) TIF is re-copied from current; before (``fork_recopy=
+            false``) only patch_state was. With ``idle_maps_target`` the child starts
+            IDLE with TIF clear (#10 proposal).
+            """
+            if idle_maps_target:
+                pending, state = False, KlpState.IDLE
+            else:
+                pending = s.patch_pending[0] if fork_recopy else s.patch_pending[child]
+                state = s.patch_state[0]
+            return replace(
+                s,
+                life=set_at(s.life, child, Life.LIVE),
+                patch_pending=set_at(s.patch_pending, child, pending),
+                patch_state=set_at(s.patch_state, child, state),
+            )
+
+    if exiting:
+
+        @model.step(
+            when=lambda s: (
+                runs(s, exiter)
+                and s.life[exiter] is Life.LIVE
+                and not tasklist_locked(s)
+            ),
+            reads={f"on_cpu[{exiter}]", f"hpc[{exiter}]", "life", "prog", "cursor"},
+            writes={f"life[{exiter}]"},
+        )
+        def release_task(s: State) -> State:
+            """The exiting task leaves the tasklist but keeps running ``do_exit()``.
+
+            kernel/exit.c: do_exit() -> exit_notify() -> release_task() ->
+            __unhash_process(), under write_lock(tasklist_lock). Its frames stay: it may be
+            inside a patched do_exit(), and it can still call patched functions.
+            """
+            return replace(s, life=set_at(s.life, exiter, Life.EXITING))
+
+        @model.step(
+            when=lambda s: runs(s, exiter) and s.life[exiter] is Life.EXITING,
+            reads={f"on_cpu[{exiter}]", f"hpc[{exiter}]", "life"},
+            writes={
+                f"life[{exiter}]",
+                f"stack[{exiter}]",
+                f"on_cpu[{exiter}]",
+                "curr",
+                f"patch_state[{exiter}]",
+                f"patch_pending[{exiter}]",
+            },
+        )
+        def do_task_dead(s: State) -> State:
+            """The exiting task schedules away for the last time; its stack is freed.
+
+            kernel/sched/core.c: do_task_dead(). Its fields are reset only to keep dead
+            tasks from splitting states.
+            """
+            cpu = s.on_cpu[exiter]
+            return replace(
+                s,
+                life=set_at(s.life, exiter, Life.DEAD),
+                stack=set_at(s.stack, exiter, ()),
+                on_cpu=set_at(s.on_cpu, exiter, NULL),
+                curr=set_at(s.curr, cpu, c.idle(cpu)),
+                patch_state=set_at(s.patch_state, exiter, KlpState.IDLE),
+                patch_pending=set_at(s.patch_pending, exiter, False),
+            )
+
+    # ------------------------------------------------------------------------------------
+    # Invariants I1–I8 (reference §4).
+
+    @model.invariant(reads={"wrong_call", "stack", "transition_patch", "func_stack"})
+    def no_wrong_universe_call(s: State) -> bool:
+        """I1: every call resolves to the code of the caller's universe; no mixed stack.
+
+        While ``klp_transition_patch`` P is set, a call of a function f that P patches
+        runs P's func (a nop: the original) if ``current->patch_state == PATCHED``, and the
+        entry below it in ``func_stack`` (or the original) if UNPATCHED; any other call
+        runs the top entry. And no task's stack holds both a frame that only P's version
+        has and a frame that only the previous version has (a mixed call chain).
+        """
+        if any(s.wrong_call):
+            return False
+        p = s.transition_patch
+        if p == NULL:
+            return True
+        for frames in s.stack:
+            new = old = False
+            for f, code in frames:
+                if f not in c.funcs[p]:
+                    continue
+                mine, prev = c.code(p, f), prev_code(c, s, p, f)
+                new |= code == mine and code != prev
+                old |= code == prev and code != mine
+            if new and old:
+                return False
+        return True
+
+    @model.invariant(reads={"freed", "stack", "hpc", "h_entry"})
+    def no_removed_function_called(s: State) -> bool:
+        """I2: no code or klp_func of a freed patch is in use.
+
+        Once a patch's module is freed (after its funcs were ``list_del_rcu``'d and a
+        ``klp_synchronize_transition`` ran), no task has a frame of its code, and no
+        ftrace handler still holds one of its klp_funcs.
+        """
+        for t in everyone:
+            if any(code != ORIG and s.freed[code] for _, code in s.stack[t]):
+                return False
+            if (
+                s.hpc[t] in PREEMPT_OFF
+                and s.h_entry[t] != NULL
+                and s.freed[s.h_entry[t]]
+            ):
+                return False
+        return True
+
+    @model.invariant(reads={"hpc"})
+    def handler_never_sees_idle(s: State) -> bool:
+        """I3: a handler that read ``func->transition == true`` never reads IDLE.
+
+        kernel/livepatch/patch.c: ``WARN_ON_ONCE(patch_state == KLP_TRANSITION_IDLE)``.
+        """
+        return all(h is not Hpc.WARNED for h in s.hpc)
+
+    def in_complete(s: State) -> bool:
+        return (
+            bool(s.prog)
+            and s.prog[0][0]
+            in (
+                Op.REPLACE,
+                Op.UNPATCH,
+                Op.SYNC,
+                Op.SYNC_WAIT,
+                Op.CLEAR,
+                Op.RESET_TASK,
+                Op.COMPLETE_DONE,
+            )
+            and s.transition_patch != NULL
+            and any(o is Op.COMPLETE_DONE for o, _ in s.prog)
+        )
+
+    @model.invariant(
+        reads={
+            "prog",
+            "cursor",
+            "transition_patch",
+            "life",
+            "patch_state",
+            "patch_pending",
+            "target",
+        }
+    )
+    def completion_finds_all_switched(s: State) -> bool:
+        """I4: when ``klp_complete_transition`` runs, every task has switched.
+
+        Every task on the tasklist and every idle task has ``patch_state ==
+        klp_target_state`` (or IDLE once the reset loop passed it) and TIF_PATCH_PENDING
+        clear (the reset loop's ``WARN_ON_ONCE``). In the #10 proposal an IDLE task is by
+        design in the target's universe, so IDLE counts as switched there.
+        """
+        if not in_complete(s):
+            return True
+        for t in everyone:
+            if not on_tasklist(s, t):
+                continue
+            if s.patch_pending[t]:
+                return False
+            reset = s.prog[0][0] is Op.COMPLETE_DONE or (
+                s.prog[0][0] is Op.RESET_TASK and t < s.cursor
+            )
+            want = KlpState.IDLE if reset else s.target
+            state = s.patch_state[t]
+            if idle_maps_target and state is KlpState.IDLE:
+                state = want
+            if state is not want:
+                return False
+        return True
+
+    @model.invariant(
+        reads={
+            "prog",
+            "transition_patch",
+            "target",
+            "life",
+            "patch_pending",
+            "patch_state",
+        }
+    )
+    def no_stale_patch_pending(s: State) -> bool:
+        """I5: outside klp_mutex, TIF_PATCH_PENDING means "still has to switch".
+
+        For every task on the tasklist and every idle task: TIF_PATCH_PENDING implies
+        ``klp_transition_patch != NULL`` and ``patch_state != klp_target_state``.
+        """
+        if s.prog:
+            return True
+        return all(
+            not s.patch_pending[t]
+            or (s.transition_patch != NULL and s.patch_state[t] is not s.target)
+            for t in everyone
+            if on_tasklist(s, t)
+        )
+
+    @model.invariant(reads={"prog", "transition", "transition_patch", "target"})
+    def transition_flag_only_on_transition_patch(s: State) -> bool:
+        """I6: ``func->transition`` is set only on funcs of ``klp_transition_patch``.
+
+        And outside klp_mutex, ``klp_transition_patch == NULL`` iff ``klp_target_state
+        == IDLE``.
+        """
+        if any(flag and p != s.transition_patch for p, flag in enumerate(s.transition)):
+            return False
+        return bool(s.prog) or (s.transition_patch == NULL) == (
+            s.target is KlpState.IDLE
+        )
+
+    @model.invariant(reads={"unsafe_switch", "hpc", "patch_state", "target"})
+    def no_unsafe_switch(s: State) -> bool:
+        """I7: ``patch_state`` changes only when no live frame contradicts the new state.
+
+        A task is switched only if no frame of a function of ``klp_transition_patch`` on
+        its stack is code the new state would not choose, and never while it is between
+        handler step H5 and the entry of the function the handler chose: a handler at H6
+        read UNPATCHED, so the task is still UNPATCHED (with ``idle_maps_target``, an
+        IDLE task's universe is ``klp_target_state``, which is what its handler read).
+        """
+        if any(s.unsafe_switch):
+            return False
+        for h, st in zip(s.hpc, s.patch_state, strict=True):
+            if idle_maps_target and st is KlpState.IDLE:
+                st = s.target
+            if h is Hpc.H6 and st is not KlpState.UNPATCHED:
+                return False
+        return True
+
+    @model.invariant(
+        reads={"prog", "transition_patch", "target", "life", "stack", "func_stack"}
+    )
+    def no_exiting_task_left_behind(s: State) -> bool:
+        """I8: a transition never completes while an unhashed task still runs old code.
+
+        When ``klp_complete_transition`` runs, no task that left the tasklist but still
+        runs ``do_exit()`` has a frame of a function of the transition patch whose code
+        the target state does not choose.
+        """
+        if not in_complete(s):
+            return True
+        for t in normal:
+            if s.life[t] is not Life.EXITING:
+                continue
+            for f, code in s.stack[t]:
+                want = chosen_code(c, s, s.target, f)
+                if want is not None and code != want:
+                    return False
+        return True
+
+    # ------------------------------------------------------------------------------------
+    # Reachable targets: each direction the scenario runs completes.
+
+    def completes(direction: KlpState) -> Callable[[State], bool]:
+        def pred(s: State) -> bool:
+            return head(s) is Op.COMPLETE_DONE and s.target is direction
+
+        return pred
+
+    directions = set()
+    for kind, _ in c.script:
+        if kind == "enable":
+            directions.add(KlpState.PATCHED)
+        elif kind == "disable":
+            directions.add(KlpState.UNPATCHED)
+    if scenario == "reverse":
+        directions.add(KlpState.UNPATCHED)
+    if KlpState.PATCHED in directions:
+        model.reachable(reads={"prog", "target"})(
+            _named(completes(KlpState.PATCHED), "patching_completes")
+        )
+    if KlpState.UNPATCHED in directions:
+        model.reachable(reads={"prog", "target"})(
+            _named(completes(KlpState.UNPATCHED), "unpatching_completes")
+        )
+    return model
+
+
+def _named(fn: Callable[[State], bool], name: str) -> Callable[[State], bool]:
+    fn.__name__ = name
+    fn.__doc__ = f"A transition in this direction reaches klp_complete_transition's end ({name})."
+    return fn

@@ -1,0 +1,509 @@
+"""models/livepatch.py: upstream verifies, every known race shows up, footprints are honest.
+
+The sizes here are one CPU (plus its idle task) so the whole file runs in seconds; the
+manifest pins the default sizes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Any
+
+import pytest
+
+import klpcheck
+from klpcheck import Model
+from tests.conftest import MODELS
+
+LIVEPATCH = MODELS / "livepatch.py"
+
+
+def build(**params: object) -> Model[Any]:
+    """The model with ``params`` given as ``-D`` would give them."""
+    text = {
+        k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()
+    }
+    return klpcheck.load_model(LIVEPATCH, text)
+
+
+def outcome(**params: object) -> tuple[str, int, dict[str, int]]:
+    """Verdict, distinct states and shortest trace length per violated property.
+
+    A full search (breadth-first, no reduction), as the manifest pins them.
+    """
+    r = klpcheck.check(build(**params), keep_going=True, por=False)
+    lengths = {v.property: len(v.trace) for v in r.violations if v.trace is not None}
+    return r.verdict.name, r.distinct_states, lengths
+
+
+def shortest(prop: str, **params: object) -> list[str]:
+    """The step labels of the BFS-shortest trace that violates ``prop``."""
+    r = klpcheck.check(build(**params), keep_going=True, por=False)
+    (trace,) = [v.trace for v in r.violations if v.property == prop]
+    assert trace is not None
+    return [s.label() for s in trace.steps]
+
+
+def replay(model: Model[Any], labels: list[str]) -> Any:
+    """Fire the steps named by ``labels`` from the initial state; each must be enabled."""
+    (s,) = model.init
+    by_label = {i.label(): i for i in model.instances()}
+    for label in labels:
+        inst = by_label[label]
+        guard = inst.step.guard
+        assert guard is None or guard(s, *inst.args), f"{label} is not enabled"
+        s = inst.step.effect(s, *inst.args)
+    return s
+
+
+def holds(model: Model[Any], prop: str, s: Any) -> bool:
+    (inv,) = [p for p in model.invariants if p.name == prop]
+    return bool(inv.predicate(s))
+
+
+# ------------------------------------------------------------------------------------------
+# Upstream verifies.
+
+UPSTREAM = {
+    "enable": 1972,
+    "disable": 1972,
+    "enable_disable": 3928,
+    "reverse": 5776,
+    "stacked": 2032,
+    "stack_enable": 2048,
+    "replace": 2020,
+}
+
+
+@pytest.mark.parametrize(("scenario", "states"), UPSTREAM.items())
+def test_upstream_holds_and_completes_every_direction(
+    scenario: str, states: int
+) -> None:
+    assert outcome(scenario=scenario, cpus=1) == ("HOLDS", states, {})
+
+
+def test_reachable_targets_follow_the_scenario() -> None:
+    names = {p.name for p in build(scenario="enable_disable").reachables}
+    assert names == {"patching_completes", "unpatching_completes"}
+    assert {p.name for p in build(scenario="disable").reachables} == {
+        "unpatching_completes"
+    }
+
+
+def test_both_reverse_orders_hold_under_sequential_consistency() -> None:
+    assert outcome(scenario="reverse", cpus=1, reverse_order="4.12") == (
+        "HOLDS",
+        6660,
+        {},
+    )
+
+
+def test_the_fixes_hold() -> None:
+    assert outcome(scenario="reverse", cpus=1, fork=True) == ("HOLDS", 53618, {})
+    assert outcome(scenario="stacked", cpus=1, idle_calls=True) == ("HOLDS", 4660, {})
+
+
+def test_an_unknown_scenario_is_rejected() -> None:
+    with pytest.raises(klpcheck.ModelError, match="scenario is one of"):
+        build(scenario="livepatch")
+
+
+# ------------------------------------------------------------------------------------------
+# Every race of reference §3 shows up.
+
+RACES: list[tuple[str, dict[str, object], int, dict[str, int]]] = [
+    (
+        "#2c clear_first",
+        {"scenario": "stacked", "clear_first": True},
+        2681,
+        {"no_wrong_universe_call": 18, "no_removed_function_called": 25},
+    ),
+    (
+        "#3 rcu",
+        {"scenario": "stacked", "sync": "rcu", "idle_calls": True},
+        5028,
+        {
+            "no_wrong_universe_call": 22,
+            "no_removed_function_called": 25,
+            "handler_never_sees_idle": 26,
+            "no_unsafe_switch": 26,
+        },
+    ),
+    (
+        "#4 fork",
+        {"scenario": "enable", "fork": True, "fork_recopy": False},
+        24908,
+        {"no_stale_patch_pending": 23, "completion_finds_all_switched": 23},
+    ),
+    (
+        "#5 no S2",
+        {"scenario": "enable", "s2": False},
+        1962,
+        {"handler_never_sees_idle": 21},
+    ),
+    (
+        "#7 shared",
+        {"scenario": "enable", "stack_buffer": "shared"},
+        3726,
+        {"no_unsafe_switch": 16},
+    ),
+    ("#8 immediate", {"scenario": "immediate"}, 6544, {"no_unsafe_switch": 17}),
+    (
+        "#9 exiting",
+        {"scenario": "enable", "exiting": True},
+        7356,
+        {
+            "handler_never_sees_idle": 12,
+            "no_exiting_task_left_behind": 18,
+            "no_wrong_universe_call": 20,
+        },
+    ),
+    (
+        "#10 idle maps to target",
+        {
+            "scenario": "reverse",
+            "fork": True,
+            "idle_maps_target": True,
+            "funcs": 2,
+            "depth": 2,
+            "tasks": 1,
+        },
+        64189,
+        {"no_wrong_universe_call": 15},
+    ),
+    (
+        "force",
+        {"scenario": "force"},
+        8003,
+        {"no_unsafe_switch": 19, "no_wrong_universe_call": 22},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "states", "violated"),
+    [pytest.param(p, n, v, id=name) for name, p, n, v in RACES],
+)
+def test_each_race_violates_what_history_predicts(
+    params: dict[str, object], states: int, violated: dict[str, int]
+) -> None:
+    assert outcome(cpus=1, **params) == ("VIOLATED", states, violated)
+
+
+def test_the_rcu_hole_needs_a_patch_below_the_removed_one() -> None:
+    params = {"sync": "rcu", "idle_calls": True, "cpus": 1}
+    assert outcome(scenario="disable", **params) == ("HOLDS", 4480, {})
+    assert outcome(scenario="reverse", **params) == (
+        "VIOLATED",
+        13470,
+        {"handler_never_sees_idle": 26, "completion_finds_all_switched": 40},
+    )
+
+
+def test_waiting_for_exiting_tasks_fixes_all_of_9_but_the_idle_warn() -> None:
+    params = {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1}
+    assert outcome(exit_wait=True, **params) == (
+        "VIOLATED",
+        16857,
+        {"handler_never_sees_idle": 12},
+    )
+
+
+def test_fixed_by_per_cpu_buffers_the_hook_race_is_gone() -> None:
+    verdict, _, violated = outcome(scenario="enable", stack_buffer="percpu", cpus=2)
+    assert (verdict, violated) == ("HOLDS", {})
+
+
+def test_with_one_function_the_idle_to_target_proposal_cannot_mix_code() -> None:
+    params = {"scenario": "reverse", "fork": True, "idle_maps_target": True, "tasks": 1}
+    assert outcome(cpus=1, **params) == ("HOLDS", 13846, {})
+
+
+# ------------------------------------------------------------------------------------------
+# The shortest counterexamples are the races as the kernel history tells them.
+
+
+def loop(step: str, tasks: int = 3) -> list[str]:
+    """One admin loop over every task (normal tasks, then idle tasks)."""
+    return [f"{step}(t={t})" for t in range(tasks)]
+
+
+ENABLE_HEAD = [
+    "enabled_store",
+    "klp_init_transition",
+    *loop("klp_init_transition_task"),
+    "klp_init_transition_funcs",
+]
+
+
+def test_shared_stack_buffer_trace_is_the_overwritten_trace() -> None:
+    """#7: task 1 saves its trace (orig f), the admin's check of task 0 overwrites the
+    one buffer with a clean trace, task 1 scans it and switches inside old code."""
+    assert shortest(
+        "no_unsafe_switch", scenario="enable", cpus=1, stack_buffer="shared"
+    ) == [
+        *ENABLE_HEAD,
+        "schedule(cpu=0, prev=2, t=1)",
+        "klp_ftrace_handler(t=1, f=0)",
+        "klp_patch_object",
+        *START,
+        "klp_sched_try_switch(t=1)",
+        "klp_try_switch_task(t=0)",
+        "klp_sched_try_switch_scan(t=1)",
+    ]
+
+
+def test_without_s2_the_handler_reads_idle_after_the_reset() -> None:
+    """#5: H3 reads transition=1, completion clears it and resets the task, H5 reads IDLE."""
+    assert shortest("handler_never_sees_idle", scenario="enable", cpus=1, s2=False) == [
+        *ENABLE_HEAD,
+        "klp_patch_object",
+        *START,
+        "klp_try_switch_task(t=0)",
+        "klp_try_switch_task(t=1)",
+        "schedule(cpu=0, prev=2, t=0)",
+        "klp_try_switch_task(t=2)",
+        "klp_try_complete_transition",
+        "klp_ftrace_handler(t=0, f=0)",
+        "klp_ftrace_handler_transition(t=0)",
+        "klp_complete_transition_clear",
+        "klp_complete_transition_task(t=0)",
+        "klp_ftrace_handler_patch_state(t=0)",
+    ]
+
+
+def test_clear_first_sends_an_unpatched_task_into_the_top_func() -> None:
+    """#2c: transition is cleared while patch 1's func is still on top of func_stack."""
+    assert shortest(
+        "no_wrong_universe_call", scenario="stacked", cpus=1, clear_first=True
+    ) == [
+        *ENABLE_HEAD,
+        *START,
+        "klp_try_switch_task(t=0)",
+        "klp_try_switch_task(t=1)",
+        "schedule(cpu=0, prev=2, t=0)",
+        "klp_try_switch_task(t=2)",
+        "klp_try_complete_transition",
+        "klp_complete_transition_clear",
+        "klp_ftrace_handler(t=0, f=0)",
+        "klp_ftrace_handler_transition(t=0)",
+    ]
+
+
+START = [*loop("klp_start_transition_task"), "klp_start_transition_done"]
+
+
+def test_petrs_reverse_counterexample_to_the_idle_proposal_is_a_trace() -> None:
+    """#10 as Petr Mladek told it: a new IDLE task runs the new funcA (target PATCHED),
+    the admin reverses, and inside funcA it gets the original funcB."""
+    params = {"scenario": "reverse", "fork": True, "funcs": 2, "depth": 2, "tasks": 1}
+    labels = [
+        *ENABLE_HEAD,
+        "klp_patch_object",
+        *START,
+        "schedule(cpu=0, prev=2, t=0)",
+        "dup_task_struct",
+        "klp_copy_process",
+        "schedule(cpu=0, prev=0, t=1)",
+        "klp_ftrace_handler(t=1, f=0)",
+        "klp_ftrace_handler_transition(t=1)",
+        "klp_ftrace_handler_patch_state(t=1)",  # IDLE -> target PATCHED: new funcA
+        *loop("klp_try_switch_task"),
+        "klp_try_complete_transition",
+        "klp_reverse_transition",
+        *loop("klp_reverse_transition_task"),
+        "klp_synchronize_transition",
+        "klp_synchronize_transition_done",
+        "klp_reverse_transition_flip",
+        *START,
+        "klp_ftrace_handler(t=1, f=1)",
+        "klp_ftrace_handler_transition(t=1)",
+        "klp_ftrace_handler_patch_state(t=1)",  # IDLE -> target UNPATCHED
+        "klp_ftrace_handler_prev(t=1)",  # the original funcB
+    ]
+    model = build(idle_maps_target=True, cpus=1, **params)
+    s = replay(model, labels)
+    assert s.stack[1] == ((0, 0), (1, -1))
+    assert not holds(model, "no_wrong_universe_call", s)
+    # Today's kernel: the child copies the parent's UNPATCHED state, so its handler
+    # steps down (H6) to funcA's original, and the call chain stays in one universe.
+    model = build(cpus=1, **params)
+    s = replay(model, [*labels[:18], "klp_ftrace_handler_prev(t=1)"])
+    assert s.stack[1] == ((0, -1),)
+
+
+def test_the_references_fork_and_reverse_interleaving_leaves_a_stale_tif() -> None:
+    """#4 as the reference tells it: P (pending) forks, the admin reverses so that P's
+    state is the new target, then klp_copy_process gives C that state and an old TIF."""
+    labels = [
+        "enabled_store",
+        "klp_init_transition",
+        *loop("klp_init_transition_task", 4),
+        "klp_init_transition_funcs",
+        "klp_patch_object",
+        *loop("klp_start_transition_task", 4),
+        "klp_start_transition_done",
+        "schedule(cpu=0, prev=3, t=0)",  # P runs, so the first try cannot switch it
+        *loop("klp_try_switch_task", 4),
+        "klp_try_complete_transition",
+        "dup_task_struct",
+        "klp_reverse_transition",
+        *loop("klp_reverse_transition_task", 4),
+        "klp_synchronize_transition",
+        "klp_synchronize_transition_done",
+        "klp_reverse_transition_flip",
+        *loop("klp_start_transition_task", 4),
+        "klp_start_transition_done",
+        "klp_copy_process",
+    ]
+    params = {"scenario": "reverse", "fork": True, "cpus": 1}
+    buggy = build(fork_recopy=False, **params)
+    s = replay(buggy, labels)
+    assert (s.patch_pending[2], s.patch_state[2], s.target.name) == (
+        True,
+        s.patch_state[0],
+        "UNPATCHED",
+    )
+    assert not holds(buggy, "no_stale_patch_pending", s)
+    fixed = build(**params)
+    s = replay(fixed, labels)
+    assert not s.patch_pending[2]
+    assert holds(fixed, "no_stale_patch_pending", s)
+
+
+# ------------------------------------------------------------------------------------------
+# Footprints: every declared reads=/writes= is honest over every reachable state.
+
+_LOC = re.compile(r"^(\w+)((?:\[[^\]]+\])*)$")
+Loc = tuple[str, tuple[int, ...]]
+Cell = tuple[str, int | None]
+
+
+def _resolve(item: str, names: dict[str, Any]) -> Loc:
+    m = _LOC.match(item)
+    assert m is not None, item
+    idx = re.findall(r"\[([^\]]+)\]", m.group(2))
+    return m.group(1), tuple(
+        int(i) if i.lstrip("-").isdigit() else names[i] for i in idx
+    )
+
+
+def _get(s: Any, loc: Loc) -> Any:
+    v = getattr(s, loc[0])
+    for i in loc[1]:
+        v = v[i]
+    return v
+
+
+def _changed(s: Any, n: Any) -> set[Cell]:
+    out: set[Cell] = set()
+    for f in type(s).__dataclass_fields__:
+        a, b = getattr(s, f), getattr(n, f)
+        if a == b:
+            continue
+        if isinstance(a, tuple) and len(a) == len(b) and not hasattr(a, "_fields"):
+            out |= {(f, i) for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y}
+        else:
+            out.add((f, None))
+    return out
+
+
+def _cell(s: Any, c: Cell) -> Any:
+    v = getattr(s, c[0])
+    return v if c[1] is None else v[c[1]]
+
+
+def _reachable(model: Model[Any]) -> list[Any]:
+    seen = dict.fromkeys(model.init)
+    todo = deque(model.init)
+    while todo:
+        s = todo.popleft()
+        for inst in model.instances():
+            g = inst.step.guard
+            if g is None or g(s, *inst.args):
+                n = inst.step.effect(s, *inst.args)
+                if n not in seen:
+                    seen[n] = None
+                    todo.append(n)
+    return list(seen)
+
+
+def audit(model: Model[Any]) -> list[str]:
+    """Check every footprint against every reachable state.
+
+    Writes: every changed cell is declared. Reads: two states that agree on the declared
+    reads agree on the guard and on the new value of every cell either one changes.
+    Properties: two states that agree on the declared reads agree on the verdict.
+    """
+    states = _reachable(model)
+    problems: set[str] = set()
+    for inst in model.instances():
+        step, names = inst.step, inst.step.params(inst.args)
+        assert step.reads is not None, inst.label()
+        assert step.writes is not None, inst.label()
+        reads = [_resolve(x, names) for x in step.reads]
+        writes = [_resolve(x, names) for x in step.writes]
+        groups: dict[tuple[Any, ...], tuple[bool, Any, Any]] = {}
+        for s in states:
+            g = step.guard is None or bool(step.guard(s, *inst.args))
+            n = step.effect(s, *inst.args) if g else None
+            if n is not None:
+                for f, i in _changed(s, n):
+                    idx = () if i is None else (i,)
+                    if not any(w == f and idx[: len(j)] == j for w, j in writes):
+                        problems.add(f"{inst.label()} writes {f}{list(idx)}")
+            key = tuple(_get(s, r) for r in reads)
+            if key not in groups:
+                groups[key] = (g, s, n)
+                continue
+            g0, s0, n0 = groups[key]
+            if g0 != g:
+                problems.add(f"{inst.label()}: guard reads more")
+            elif n is not None:
+                cells = _changed(s0, n0) | _changed(s, n)
+                if any(_cell(n0, c) != _cell(n, c) for c in cells):
+                    problems.add(f"{inst.label()}: effect reads more")
+    for prop in model.invariants + model.reachables:
+        assert prop.reads is not None, prop.name
+        locs = [_resolve(x, {}) for x in prop.reads]
+        verdicts: dict[tuple[Any, ...], bool] = {}
+        for s in states:
+            key = tuple(_get(s, r) for r in locs)
+            verdict = bool(prop.predicate(s))
+            if verdicts.setdefault(key, verdict) != verdict:
+                problems.add(f"{prop.name} reads more")
+    return sorted(problems)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"scenario": "reverse", "fork": True, "cpus": 2, "tasks": 1},
+        {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1},
+        {"scenario": "stacked", "idle_calls": True, "sync": "rcu", "cpus": 1},
+        {"scenario": "enable", "stack_buffer": "shared", "cpus": 2, "tasks": 1},
+        {"scenario": "force", "cpus": 1},
+        {"scenario": "immediate", "cpus": 1},
+        {"scenario": "enable_disable", "funcs": 2, "depth": 2, "cpus": 1, "tasks": 1},
+    ],
+    ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
+)
+def test_footprints_are_honest(params: dict[str, object]) -> None:
+    assert audit(build(**params)) == []
+
+
+def test_the_audit_catches_a_missing_read() -> None:
+    import dataclasses
+
+    model = build(scenario="enable", cpus=1, tasks=1)
+    for i, step in enumerate(model.steps):
+        if step.name == "klp_ftrace_handler_patch_state":
+            assert step.reads is not None
+            model.steps[i] = dataclasses.replace(
+                step, reads=step.reads - {"patch_state[t]"}
+            )
+    model._instances = None
+    assert audit(model) == [
+        "klp_ftrace_handler_patch_state(t=0): effect reads more",
+    ]
