@@ -23,7 +23,13 @@ def test_workers_keep_counts_and_exit_codes(tmp_path: Path) -> None:
     flag = tmp_path / "flag.py"
     flag.write_text(FLAG)
     code, out = run(
-        "run", str(flag), "--workers", "2", "--fingerprint", "--no-deadlock"
+        "run",
+        str(flag),
+        "--workers",
+        "2",
+        "--fingerprint",
+        "--no-deadlock",
+        "--no-save",
     )
     assert code == 1
     assert "mutual_exclusion" in out
