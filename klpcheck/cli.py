@@ -190,6 +190,19 @@ def main() -> None:
     help="Write each counterexample as a Mermaid sequence diagram.",
 )
 @click.option("--progress-interval", type=float, default=None, hidden=True)
+@click.option(
+    "--fingerprint",
+    is_flag=True,
+    help="Keep 64-bit fingerprints instead of states (far less memory; "
+    "prints the estimated collision probability).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    metavar="N",
+    help="Explore with N processes (breadth-first only).",
+)
 def run(
     model_spec: str,
     defines: tuple[str, ...],
@@ -213,6 +226,8 @@ def run(
     dot_file: Path | None,
     mermaid_file: Path | None,
     progress_interval: float | None,
+    fingerprint: bool,
+    workers: int,
 ) -> None:
     """Check MODEL (a .py file, or FILE:attr) and print the verdict.
 
@@ -233,6 +248,8 @@ def run(
             "por": False if no_por else None,
             "shortest": shortest,
             "audit": audit,
+            "storage": "fingerprint" if fingerprint else "exact",
+            "workers": workers,
         }
         if dot_file is not None:
             _write_dot(model, dot_file)

@@ -13,15 +13,17 @@ properties on the state that was being expanded. The hot loop pays nothing for i
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
-import itertools
+import gc
 import sys
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from klpcheck.errors import ModelError, UsageError
+from klpcheck.fingerprint import collision_note
 from klpcheck.model import Instance, Model, Property
 from klpcheck.por import Auditing, Expander, plan
 from klpcheck.result import (
@@ -29,11 +31,17 @@ from klpcheck.result import (
     Result,
     StepStats,
     Trace,
-    TraceStep,
     Verdict,
     Violation,
 )
 from klpcheck.state import describe_unhashable
+from klpcheck.storage import (
+    STORAGES,
+    Visited,
+    new_visited,
+    rebuild_trace,
+    state_key,
+)
 
 __all__ = ["Options", "Progress", "check"]
 
@@ -67,6 +75,8 @@ class Options:
     por: bool | None = None
     audit: bool = False
     shortest: bool = False
+    storage: str = "exact"
+    workers: int = 1
 
     def but(self, **changes: Any) -> Options:
         """A copy with ``changes``."""
@@ -77,6 +87,18 @@ class Options:
         if self.order not in ORDERS:
             raise UsageError(
                 f"order must be one of {', '.join(ORDERS)}, not {self.order!r}"
+            )
+        if self.storage not in STORAGES:
+            raise UsageError(
+                f"storage must be one of {', '.join(STORAGES)}, not {self.storage!r}"
+            )
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise UsageError(
+                f"workers must be a whole number ≥ 1, not {self.workers!r}"
+            )
+        if self.workers > 1 and self.order != "bfs":
+            raise UsageError(
+                "workers > 1 needs breadth-first order (no --dfs, no order='dfs')"
             )
         for name in ("max_depth", "max_states"):
             value = getattr(self, name)
@@ -110,13 +132,20 @@ def check(model: Model[Any], **options: Any) -> Result:
     por
         Partial-order reduction (:mod:`klpcheck.por`). ``None`` (default): on when a step
         declares ``reads=`` or ``writes=``; ``False``: off. Verdicts are the same; traces
-        are shortest in the reduced state graph only.
+        are shortest in the reduced state graph only. Off (when not asked for) with
+        fingerprint storage or several workers, which search the full state graph.
     audit
         Check every fired step against its declared footprints (:mod:`klpcheck.audit`);
         a wrong declaration raises ModelError.
     shortest
         After a reduced search found violations, search again without reduction for
         each, so that its trace is a shortest one.
+    storage
+        ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
+        (see :mod:`klpcheck.storage`).
+    workers
+        Explore with this many processes (level-synchronous breadth-first search; see
+        :mod:`klpcheck.parallel`). Counts, verdicts and trace lengths are those of one.
     progress, progress_interval
         A callback given a :class:`Progress` about every ``progress_interval`` seconds.
 
@@ -153,6 +182,17 @@ def check(model: Model[Any], **options: Any) -> Result:
     opts.validate()
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    if opts.storage != "exact" or opts.workers > 1:
+        if opts.por or opts.audit or opts.shortest:
+            raise UsageError(
+                "partial-order reduction, --audit and --shortest run with exact storage "
+                "and one worker; drop the fingerprint or workers option"
+            )
+        opts = opts.but(por=False)
+    if opts.workers > 1:
+        from klpcheck.parallel import search
+
+        return search(model, opts)
     result = _Search(model, opts).run()
     if opts.shortest and result.reduction.used:
         from klpcheck.por import shortest_traces
@@ -170,7 +210,9 @@ class _Search:
         self.model = model
         self.opts = opts
         self.instances = model.instances()
-        self.parent: dict[Hashable, Hashable | None] = {}
+        self.key = state_key(model, opts.storage)
+        self.calls = _calls(self.instances)
+        self.parent: Visited = new_visited(opts.storage)
         self.fired = [0] * len(self.instances)
         self.new = [0] * len(self.instances)
         self.violations: dict[str, tuple[Property | None, Hashable]] = {}
@@ -183,7 +225,10 @@ class _Search:
         self.start = time.perf_counter()
         self.next_report = self.start + opts.progress_interval
         self.queue_size: Callable[[], int] = lambda: 0
+        self.freeze: Callable[[], None] = lambda: None
         self.expander = self.reduced_expander()
+        if self.expander is not None:
+            self.key = None  # the reduced search keys its visited map by state
 
     # -- driver ---------------------------------------------------------------------
 
@@ -192,26 +237,31 @@ class _Search:
             None,
             None,
         ]  # state being expanded, its successor (diagnosis)
-        try:
-            for s in self.model.init:
-                self.parent[s] = None
-                self.on_new(s)
-            if self.expander is not None:
-                self.reduced_search(current)
-            elif self.opts.order == "bfs":
-                self.bfs(current)
-            else:
-                self.dfs(current)
-            self.exhausted = self.incomplete is None
-        except _Stop:
-            pass
-        except KeyboardInterrupt:
-            self.incomplete = "interrupted"
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise self.diagnose(current[0], exc) from exc
+        with frozen_gc() as self.freeze:
+            try:
+                for s in self.model.init:
+                    self.parent[self.key_of(s)] = None
+                    self.on_new(s)
+                if self.expander is not None:
+                    self.reduced_search(current)
+                elif self.opts.order == "bfs":
+                    self.bfs(current)
+                else:
+                    self.dfs(current)
+                self.exhausted = self.incomplete is None
+            except _Stop:
+                pass
+            except KeyboardInterrupt:
+                self.incomplete = "interrupted"
+            except ModelError:
+                raise
+            except Exception as exc:
+                raise self.diagnose(current[0], exc) from exc
         return self.result()
+
+    def key_of(self, s: Hashable) -> Hashable:
+        """The key of ``s`` in the visited map."""
+        return s if self.key is None else self.key(s)
 
     def on_new(self, s: Hashable) -> None:
         """Check invariants and reachable targets on a newly found state."""
@@ -238,6 +288,7 @@ class _Search:
 
     def tick(self, depth: int) -> None:
         """Called every _CLOCK_EVERY expansions: time limit and progress."""
+        self.freeze()
         now = time.perf_counter()
         limit = self.opts.time_limit
         if limit is not None and now - self.start >= limit:
@@ -261,7 +312,7 @@ class _Search:
     # -- breadth-first ------------------------------------------------------------
 
     def bfs(self, current: list[Any]) -> None:
-        insts = [(i.index, i.step.guard, i.step.effect, i.args) for i in self.instances]
+        insts = self.calls
         parent = self.parent
         fired, new = self.fired, self.new
         types = self.model.state_types
@@ -274,23 +325,27 @@ class _Search:
         deadlock = self.opts.deadlock
         terminal = self.model.terminal_property
         on_new = self.on_new
+        key = self.key
         frontier = list(self.model.init)
+        keys = frontier if key is None else [key(s) for s in frontier]
         depth = 0
         expanded = 0
         while frontier:
             nxt: list[Any] = []
+            nxt_keys = nxt if key is None else []
             self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
             at_bound = depth >= max_depth
-            for s in frontier:
+            for s, ks in zip(frontier, keys, strict=True):
                 current[0] = s
                 enabled = False
-                for k, guard, effect, args in insts:
-                    if guard is not None and not guard(s, *args):
+                for k, guard, effect, a in insts:
+                    if guard is not None and not guard(s, a):
                         continue
                     enabled = True
-                    ns = effect(s, *args)
+                    ns = effect(s, a)
                     fired[k] += 1
-                    if ns in parent:
+                    kn = ns if key is None else key(ns)
+                    if kn in parent:
                         continue
                     if type(ns) not in types:
                         raise self.wrong_type(k, s, ns)
@@ -300,9 +355,11 @@ class _Search:
                     if len(parent) >= max_states:
                         self.bound_hit(f"state bound of {max_states} reached")
                         raise _Stop
-                    parent[ns] = s
+                    parent[kn] = ks
                     new[k] += 1
                     nxt.append(ns)
+                    if key is not None:
+                        nxt_keys.append(kn)
                     self.max_depth = depth + 1
                     on_new(ns)
                 if (
@@ -314,21 +371,24 @@ class _Search:
                 expanded += 1
                 if not expanded % _CLOCK_EVERY:
                     self.tick(depth)
-            frontier = nxt
+            frontier, keys = nxt, nxt_keys
             depth += 1
 
     # -- depth-first --------------------------------------------------------------
 
-    def successors(self, s: Hashable) -> list[tuple[int, Hashable]]:
-        """Fire every enabled instance in ``s``; report a deadlock if there is none."""
+    def successors(self, s: Hashable) -> list[tuple[int, Any, Hashable]]:
+        """Fire every enabled instance in ``s``: ``(index, successor, its key)``.
+
+        Reports a deadlock if no instance is enabled.
+        """
         out = []
-        for inst in self.instances:
-            guard, args = inst.step.guard, inst.args
-            if guard is not None and not guard(s, *args):
+        key = self.key
+        for k, guard, effect, a in self.calls:
+            if guard is not None and not guard(s, a):
                 continue
-            ns = inst.step.effect(s, *args)
-            self.fired[inst.index] += 1
-            out.append((inst.index, ns))
+            ns = effect(s, a)
+            self.fired[k] += 1
+            out.append((k, ns, ns if key is None else key(ns)))
         terminal = self.model.terminal_property
         if (
             not out
@@ -348,21 +408,21 @@ class _Search:
             self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
         )
         expanded = 0
-        # Each frame: the state, its successors, the next successor to try, its depth.
+        # Each frame: the state, its key, its successors, the next one to try, its depth.
         stack: list[list[Any]] = []
         self.queue_size = lambda: len(stack)
         for root in self.model.init:
             current[0] = root
-            stack.append([root, self.successors(root), 0, 0])
+            stack.append([root, self.key_of(root), self.successors(root), 0, 0])
             while stack:
                 frame = stack[-1]
-                s, succs, pos, depth = frame
+                s, ks, succs, pos, depth = frame
                 if pos == len(succs):
                     stack.pop()
                     continue
-                frame[2] = pos + 1
-                k, ns = succs[pos]
-                if ns in parent:
+                frame[3] = pos + 1
+                k, ns, kn = succs[pos]
+                if kn in parent:
                     continue
                 if type(ns) not in types:
                     raise self.wrong_type(k, s, ns)
@@ -372,13 +432,13 @@ class _Search:
                 if len(parent) >= max_states:
                     self.bound_hit(f"state bound of {max_states} reached")
                     raise _Stop
-                parent[ns] = s
+                parent[kn] = ks
                 new[k] += 1
                 if depth + 1 > self.max_depth:
                     self.max_depth = depth + 1
                 self.on_new(ns)
                 current[0] = ns
-                stack.append([ns, self.successors(ns), 0, depth + 1])
+                stack.append([ns, kn, self.successors(ns), 0, depth + 1])
                 expanded += 1
                 if not expanded % _CLOCK_EVERY:
                     self.tick(depth)
@@ -535,34 +595,21 @@ class _Search:
             witnesses={n: self.trace_to(s) for n, s in self.witnesses.items()},
             incomplete_reason=self.incomplete,
             reduction=self.reduction(),
-            notes=self.audit_notes(),
+            notes=self.audit_notes() + self.notes(),
         )
+
+    def notes(self) -> tuple[str, ...]:
+        if self.opts.storage != "fingerprint":
+            return ()
+        return (collision_note(len(self.parent), sum(self.fired)),)
 
     def trace_to(self, target: Hashable) -> Trace:
         """Rebuild the trace from an initial state to ``target`` along parent links."""
-        chain = [target]
+        chain = [self.key_of(target)]
         while (p := self.parent[chain[-1]]) is not None:
             chain.append(p)
         chain.reverse()
-        steps = []
-        for a, b in itertools.pairwise(chain):
-            inst = self.step_between(a, b)
-            steps.append(
-                TraceStep(inst.step.name, inst.step.params(inst.args), b, inst.step.doc)
-            )
-        return Trace(chain[0], tuple(steps))
-
-    def step_between(self, a: Hashable, b: Hashable) -> Instance:
-        for inst in self.instances:
-            guard = inst.step.guard
-            if (guard is None or guard(a, *inst.args)) and inst.step.effect(
-                a, *inst.args
-            ) == b:
-                return inst
-        raise ModelError(
-            f"model `{self.model.name}` is not deterministic: no step leads again from "
-            f"{a!r} to {b!r}; guards and effects must be pure functions of the state"
-        )
+        return rebuild_trace(self.model, self.key, chain)
 
     # -- diagnosis ----------------------------------------------------------------
 
@@ -595,6 +642,8 @@ class _Search:
                     return ModelError(
                         f"step {inst.label()} raised {_exc(e)} in state {state!r}"
                     )
+                if type(ns) not in self.model.state_types:  # a key could not read it
+                    return self.wrong_type(inst.index, state, ns)
                 problem = describe_unhashable(ns)
                 if problem is not None:
                     return ModelError(
@@ -624,6 +673,51 @@ class _Search:
         return ModelError(
             f"the model raised {what} (it could not be traced to one step)"
         )
+
+
+@contextlib.contextmanager
+def frozen_gc() -> Iterator[Callable[[], None]]:
+    """Yield a function that hides every object alive now from the cyclic collector.
+
+    The visited map holds millions of objects that live until the search ends; each full
+    collection would walk them all again, which doubled the time of the lock model at
+    eight processes. The search calls the function every few thousand expansions
+    (``gc.freeze``: the objects stay counted and are freed as usual when unreferenced;
+    only cycles among them wait) and everything is unfrozen at the end. When the
+    process has frozen objects of its own or disabled the collector, nothing is done.
+    """
+    if gc.get_freeze_count() or not gc.isenabled():
+        yield lambda: None
+        return
+    try:
+        yield gc.freeze
+    finally:
+        gc.unfreeze()
+
+
+def _calls(
+    instances: tuple[Instance, ...],
+) -> list[tuple[int, Callable[..., Any] | None, Callable[..., Any], Any]]:
+    """Each instance as ``(index, guard, effect, a)``, both called as ``f(state, a)``.
+
+    Most steps take one parameter after the state, and calling them with it directly is
+    several times cheaper than unpacking an argument tuple on every call; steps with no
+    or several parameters are wrapped to take the same two arguments.
+    """
+    out: list[tuple[int, Callable[..., Any] | None, Callable[..., Any], Any]] = []
+    for inst in instances:
+        guard, effect, args = inst.step.guard, inst.step.effect, inst.args
+        if len(args) == 1:
+            out.append((inst.index, guard, effect, args[0]))
+            continue
+        wrapped = None if guard is None else _spread(guard)
+        out.append((inst.index, wrapped, _spread(effect), args))
+    return out
+
+
+def _spread(fn: Callable[..., Any]) -> Callable[[Any, tuple[Any, ...]], Any]:
+    """``fn`` called as ``f(state, args)`` with its arguments unpacked."""
+    return lambda s, args: fn(s, *args)
 
 
 def _exc(e: BaseException) -> str:

@@ -1,0 +1,1 @@
+"""The benchmark: klpcheck against SPIN, musil, minicheck and a hand-written BFS."""

@@ -1,0 +1,144 @@
+"""Several worker processes: the same counts, verdicts and trace lengths as one."""
+
+from __future__ import annotations
+
+import pytest
+
+from klpcheck import Model, ModelError, UsageError, Verdict, check
+from klpcheck.manifest import Entry, compare, load_manifest, run_entry
+from klpcheck.parallel import owner_of
+from tests.conftest import MODELS
+from tests.toy_models import chain, counters, flag_race, pair_target
+
+# Every model file, at the sizes that run in a second or less.
+ENTRIES = [
+    e for e in load_manifest(MODELS / "manifest.toml") if not e.slow and e.states < 5000
+]
+
+
+@pytest.mark.parametrize("storage", ["exact", "fingerprint"])
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
+def test_two_workers_match_every_pin(entry: Entry, storage: str) -> None:
+    assert compare(entry, run_entry(entry, storage=storage, workers=2)) == []
+
+
+@pytest.mark.parametrize("entry", ENTRIES[:4], ids=lambda e: e.id)
+def test_two_workers_fire_every_step_as_often_as_one(entry: Entry) -> None:
+    one, two = run_entry(entry), run_entry(entry, workers=2)
+    assert (two.transitions, two.max_depth) == (one.transitions, one.max_depth)
+    assert {n: s.fired for n, s in two.step_stats.items()} == {
+        n: s.fired for n, s in one.step_stats.items()
+    }
+    assert sum(s.new_states for s in two.step_stats.values()) == sum(
+        s.new_states for s in one.step_stats.values()
+    )
+    assert {n: len(t) for n, t in two.witnesses.items()} == {
+        n: len(t) for n, t in one.witnesses.items()
+    }
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize(
+    "model", [counters(3, 4), flag_race(), chain(3), pair_target(2, 3)]
+)
+def test_toy_models_agree(model: Model[object], workers: int) -> None:
+    one = check(model, keep_going=True)
+    many = check(model, keep_going=True, workers=workers)
+    assert (many.verdict, many.distinct_states, many.transitions) == (
+        one.verdict,
+        one.distinct_states,
+        one.transitions,
+    )
+    assert [len(v.trace or ()) for v in many.violations] == [
+        len(v.trace or ()) for v in one.violations
+    ]
+
+
+def test_the_first_violation_is_a_shortest_one() -> None:
+    r = check(flag_race(), workers=2)
+    assert r.verdict is Verdict.VIOLATED
+    (v,) = r.violations
+    assert v.trace is not None
+    assert len(v.trace) == 4
+    assert v.trace.last.pc[0].value == v.trace.last.pc[1].value == "critical"
+
+
+def test_bounds_make_the_search_incomplete() -> None:
+    r = check(counters(3, 4), max_states=10, workers=2)
+    assert r.verdict is Verdict.INCOMPLETE
+    assert r.distinct_states <= 10
+    assert r.incomplete_reason == "state bound of 10 reached"
+    r = check(counters(3, 4), max_depth=8, workers=2)
+    assert (r.verdict, r.incomplete_reason) == (
+        Verdict.INCOMPLETE,
+        "depth bound of 8 reached",
+    )
+    assert check(counters(3, 4), max_depth=9, workers=2).holds
+
+
+def test_time_limit_makes_an_endless_search_incomplete() -> None:
+    m = Model[int]("endless", init=0)
+
+    @m.step
+    def grow(s: int) -> int:
+        """Count up forever."""
+        return s + 1
+
+    r = check(m, time_limit=0.3, workers=2)
+    assert r.verdict is Verdict.INCOMPLETE
+    assert r.incomplete_reason == "time limit of 0.3 s reached"
+
+
+def test_an_unreached_target_in_an_incomplete_search_is_not_a_violation() -> None:
+    r = check(pair_target(2, 3), max_states=4, workers=2)
+    assert (r.verdict, r.violations) == (Verdict.INCOMPLETE, ())
+
+
+def test_a_raising_step_is_diagnosed_as_with_one_process() -> None:
+    m = Model[int]("m", init=0)
+
+    @m.step(over=range(2), when=lambda s, t: s < 3)
+    def divide(s: int, t: int) -> int:
+        """Fails once s reaches 1."""
+        return s + 1 + 0 // (1 - s)
+
+    with pytest.raises(ModelError) as one:
+        check(m)
+    with pytest.raises(ModelError) as two:
+        check(m, workers=2)
+    assert str(two.value) == str(one.value)
+
+
+def test_workers_need_breadth_first_order() -> None:
+    with pytest.raises(UsageError, match="breadth-first"):
+        check(counters(2, 2), workers=2, order="dfs")
+    with pytest.raises(UsageError, match="workers must be"):
+        check(counters(2, 2), workers=0)
+
+
+def test_owners_are_stable_and_spread() -> None:
+    keys = [(i, j, "x") for i in range(20) for j in range(20)]
+    owners = [owner_of(k, 2) for k in keys]
+    assert 150 < owners.count(0) < 250
+    assert owner_of(("a", frozenset({"b", "c"})), 7) == owner_of(
+        ("a", frozenset({"c", "b"})), 7
+    )
+
+
+def test_an_interrupt_gives_an_incomplete_result() -> None:
+    def interrupt(progress: object) -> None:
+        raise KeyboardInterrupt
+
+    r = check(counters(4, 10), progress=interrupt, progress_interval=0.0, workers=2)
+    assert r.verdict is Verdict.INCOMPLETE
+    assert r.incomplete_reason == "interrupted"
+    assert r.distinct_states < 10**4
+
+
+def test_the_frontier_is_shared_between_workers() -> None:
+    r = check(counters(4, 8), workers=2)
+    assert r.distinct_states == 8**4
+    (note,) = r.notes
+    cpu = [float(c) for c in note.rpartition(": ")[2].split(", ")]
+    assert len(cpu) == 2
+    assert min(cpu) > 0.2 * max(cpu)
