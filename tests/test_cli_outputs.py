@@ -417,7 +417,9 @@ def test_check_saves_counterexamples_on_request() -> None:
 
 
 def test_the_readme_documents_the_new_commands() -> None:
-    readme = (ROOT / "docs-traces.md").read_text()
+    readme = (ROOT / "README.md").read_text() + (
+        ROOT / "docs" / "traces.md"
+    ).read_text()
     for words in (
         "klpcheck replay",
         "klpcheck check",
