@@ -29,10 +29,10 @@ from klpcheck.por import Auditing, Expander, plan
 from klpcheck.result import (
     Reduction,
     Result,
-    StepStats,
     Trace,
-    Verdict,
     Violation,
+    step_stats,
+    verdict_of,
 )
 from klpcheck.state import describe_unhashable
 from klpcheck.storage import (
@@ -571,17 +571,8 @@ class _Search:
         if self.exhausted:
             for prop in self.pending:
                 violations.append(Violation(prop.name, "reachable", prop.doc, None))
-        if violations:
-            verdict = Verdict.VIOLATED
-        elif self.incomplete is not None:
-            verdict = Verdict.INCOMPLETE
-        else:
-            verdict = Verdict.HOLDS
-        stats: dict[str, StepStats] = {}
-        for inst in self.instances:
-            st = stats.setdefault(inst.step.name, StepStats())
-            st.fired += self.fired[inst.index]
-            st.new_states += self.new[inst.index]
+        verdict = verdict_of(violations, self.incomplete)
+        stats = step_stats(self.instances, self.fired, self.new)
         return Result(
             model=self.model.name,
             verdict=verdict,

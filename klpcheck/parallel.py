@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from klpcheck.errors import ModelError, UsageError
 from klpcheck.fingerprint import collision_note, encode
 from klpcheck.model import Model, Property
-from klpcheck.result import Result, StepStats, Trace, Verdict, Violation
+from klpcheck.result import Result, Trace, Violation, step_stats, verdict_of
 from klpcheck.storage import Key, Visited, new_visited, rebuild_trace, state_key
 
 __all__ = ["Partition", "local_owner", "owner_of", "search"]
@@ -616,17 +616,8 @@ class _Coordinator:
             for p in self.model.reachables:
                 if p.name not in witnesses:
                     violations.append(Violation(p.name, "reachable", p.doc, None))
-        if violations:
-            verdict = Verdict.VIOLATED
-        elif self.incomplete is not None:
-            verdict = Verdict.INCOMPLETE
-        else:
-            verdict = Verdict.HOLDS
-        stats: dict[str, StepStats] = {}
-        for inst in self.model.instances():
-            st = stats.setdefault(inst.step.name, StepStats())
-            st.fired += fired[inst.index]
-            st.new_states += new[inst.index]
+        verdict = verdict_of(violations, self.incomplete)
+        stats = step_stats(self.model.instances(), fired, new)
         distinct, transitions = sum(self.visited), sum(fired)
         cpu = ", ".join(f"{c:.2f}" for c in self.ask([("cpu",)] * self.n))
         notes = [

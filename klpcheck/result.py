@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from klpcheck.model import Instance
 
 __all__ = [
     "Reduction",
@@ -126,6 +130,25 @@ class Reduction:
             f"steps not fired{share}; cycle proviso expanded {self.proviso:,} fully "
             "(--no-por for the full search)"
         )
+
+
+def verdict_of(violations: object, incomplete: str | None) -> Verdict:
+    """VIOLATED when anything was violated, else INCOMPLETE when the search was cut short."""
+    if violations:
+        return Verdict.VIOLATED
+    return Verdict.INCOMPLETE if incomplete is not None else Verdict.HOLDS
+
+
+def step_stats(
+    instances: Iterable[Instance], fired: Sequence[int], new: Sequence[int]
+) -> dict[str, StepStats]:
+    """Per-instance counters summed per step name."""
+    stats: dict[str, StepStats] = {}
+    for inst in instances:
+        st = stats.setdefault(inst.step.name, StepStats())
+        st.fired += fired[inst.index]
+        st.new_states += new[inst.index]
+    return stats
 
 
 @dataclass(frozen=True)
