@@ -138,7 +138,12 @@ def main() -> None:
     help="Check every fired step against its declared writes, and declared reads by "
     "perturbation; a wrong footprint is a model error (exit 2).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print only the summary line.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print only the summary line (and notes that qualify it).",
+)
 @click.option(
     "--layout",
     type=click.Choice(LAYOUTS),

@@ -262,13 +262,17 @@ def print_result(
     quiet: bool = False,
     layout: str = "auto",
 ) -> None:
-    """Print the violations (unless ``quiet``), then the summary on one unwrapped line."""
+    """Print the violations (unless ``quiet``), then the summary on one unwrapped line.
+
+    The reduction line is left out when ``quiet``; notes (a fingerprint collision
+    estimate, worker figures) never are: they qualify the verdict.
+    """
     if not quiet and result.violations:
         console.print(
             render_violations(result, full=full, layout=layout, width=console.width)
         )
     console.print(summary_line(result), soft_wrap=True)
-    lines = [result.reduction.summary()] if result.reduction.used else []
+    lines = [result.reduction.summary()] if result.reduction.used and not quiet else []
     for line in [*lines, *result.notes]:
         console.print(Text(line, style="dim"))
 

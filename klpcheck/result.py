@@ -116,11 +116,15 @@ class Reduction:
         if not self.used:
             return f"partial-order reduction off: {self.reason}"
         if not self.reduced:
+            proviso = (
+                f"; the cycle proviso expanded {self.proviso:,} states fully"
+                if self.proviso
+                else ""
+            )
             return (
                 "partial-order reduction cut nothing: every stubborn set held every "
                 "enabled step (a property whose reads= names a whole field makes every "
-                "step writing into it visible), or the cycle proviso expanded the state "
-                f"fully ({self.proviso:,} times)"
+                f"step writing into it visible){proviso}; --no-por skips the attempt"
             )
         skipped = self.enabled - self.fired
         share = f" ({skipped / self.enabled:.0%})" if self.enabled else ""

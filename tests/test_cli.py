@@ -81,6 +81,9 @@ def test_the_summary_says_what_reduction_did() -> None:
     summary, reduction = out.split("\n", 1)
     assert summary.startswith("holds — 288 distinct states")
     assert reduction.startswith("partial-order reduction cut nothing")
+    assert reduction.strip().endswith("--no-por skips the attempt")
+    code, out = run("run", str(MODELS / "two_phase_commit.py"), "--quiet")
+    assert len(out.splitlines()) == 1
 
 
 def test_a_violation_exits_1_with_the_trace(flag_file: Path) -> None:
