@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from klpcheck.codec import canonical, encode
-from klpcheck.manifest import Entry, load_manifest, run_entry
+from klpcheck.manifest import Entry, load_manifest
 from klpcheck.trace import (
     load_counterexample,
     replay,
     save_counterexample,
 )
-from tests.conftest import MODELS, ROOT
+from tests.conftest import MODELS, ROOT, full_search
 
 CORPUS = sorted((ROOT / "counterexamples").glob("*.json"))
 ENTRIES = [e for e in load_manifest(MODELS / "manifest.toml") if e.violates]
@@ -40,7 +40,7 @@ def _param(entry: Entry) -> object:
 def test_every_manifest_counterexample_round_trips(
     entry: Entry, tmp_path: Path
 ) -> None:
-    result = run_entry(entry)
+    result = full_search(entry)
     traced = [v for v in result.violations if v.trace is not None]
     assert traced, f"{entry.id} pins violations but found no trace"
     model = replay_model = None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from klpcheck.manifest import Entry, compare, load_manifest, run_entry
-from tests.conftest import MODELS
+from klpcheck.manifest import Entry, compare, load_manifest
+from tests.conftest import MODELS, full_search
 
 ENTRIES = load_manifest(MODELS / "manifest.toml")
 
@@ -17,7 +17,7 @@ def _param(entry: Entry) -> object:
 
 @pytest.mark.parametrize("entry", [_param(e) for e in ENTRIES])
 def test_entry_matches_its_pin(entry: Entry) -> None:
-    result = run_entry(entry)
+    result = full_search(entry)
     assert compare(entry, result) == []
 
 
