@@ -1,4 +1,4 @@
-"""The benchmark's lock model, written the way the README teaches (frozen dataclass state).
+"""The benchmark's lock model, written the way the README teaches (a ``Record`` state).
 
 ``procs`` processes each cycle through pc 0..5 and share one lock: 0 → 1 takes the lock if
 it is free, 1 → 2 releases it, and 2 → 3 → 4 → 5 → 0 are local steps. At most one process
@@ -11,13 +11,10 @@ Expected: `mutual_exclusion` holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
-from klpcheck import Model, set_at
+from klpcheck import Model, Record, set_at
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(Record):
     pc: tuple[int, ...]
     locked: bool = False
 
@@ -30,17 +27,17 @@ def build(procs: int = 7) -> Model[State]:
     @model.step(when=lambda s, p: s.pc[p] == 0 and not s.locked, over=every)
     def acquire(s: State, p: int) -> State:
         """Process p takes the free lock."""
-        return replace(s, pc=set_at(s.pc, p, 1), locked=True)
+        return s.replace(pc=set_at(s.pc, p, 1), locked=True)
 
     @model.step(when=lambda s, p: s.pc[p] == 1, over=every)
     def release(s: State, p: int) -> State:
         """Process p releases the lock."""
-        return replace(s, pc=set_at(s.pc, p, 2), locked=False)
+        return s.replace(pc=set_at(s.pc, p, 2), locked=False)
 
     @model.step(when=lambda s, p: s.pc[p] >= 2, over=every)
     def work(s: State, p: int) -> State:
         """Process p takes one local step: 2 → 3 → 4 → 5 → 0."""
-        return replace(s, pc=set_at(s.pc, p, (s.pc[p] + 1) % 6))
+        return s.replace(pc=set_at(s.pc, p, (s.pc[p] + 1) % 6))
 
     @model.invariant
     def mutual_exclusion(s: State) -> bool:

@@ -152,9 +152,18 @@ def find_python312() -> str | None:
             if re.fullmatch(r"3\.(1[2-9])\.\d+", d.name):
                 candidates.append(str(d / "bin" / "python"))
     for c in candidates:
-        if c and Path(c).exists():
+        # A pyenv shim is on PATH even when its version is not selected: try each one.
+        if c and Path(c).exists() and _runs(c):
             return c
     return None
+
+
+def _runs(python: str) -> bool:
+    try:
+        done = subprocess.run([python, "-c", "pass"], capture_output=True, timeout=60)
+    except OSError:
+        return False
+    return done.returncode == 0
 
 
 def setup_musil() -> str:
@@ -244,7 +253,12 @@ def tools() -> list[Tool]:
         Tool(
             "klpcheck --workers 2", _klpcheck("lock.py", "--workers", "2"), _json_counts
         ),
-        Tool("klpcheck, tuple model", _klpcheck("lock_tuple.py"), _json_counts),
+        Tool(
+            "klpcheck dataclasses.replace",
+            _klpcheck("lock_dataclass.py"),
+            _json_counts,
+        ),
+        Tool("klpcheck tuple model", _klpcheck("lock_tuple.py"), _json_counts),
         Tool("tuple BFS (floor)", _python("tuple_bfs.py"), _json_counts),
         Tool(
             "spin -DNOREDUCE",

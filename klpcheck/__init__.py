@@ -8,6 +8,7 @@ from klpcheck.errors import KlpcheckError, ModelError, TraceError, UsageError
 from klpcheck.explore import Options, Progress, check
 from klpcheck.loader import load_model
 from klpcheck.model import Model
+from klpcheck.record import Record
 from klpcheck.result import (
     Reduction,
     Result,
@@ -28,6 +29,7 @@ __all__ = [
     "ModelError",
     "Options",
     "Progress",
+    "Record",
     "Reduction",
     "Result",
     "StepStats",
