@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Hashable
 from typing import Any, TypeVar
 
@@ -45,8 +46,13 @@ def fields_of(state: object) -> dict[str, Any]:
     return {"value": state}
 
 
+@functools.cache
 def field_names(state_type: type) -> tuple[str, ...] | None:
-    """Field names of a dataclass or NamedTuple state type; None when it has none."""
+    """Field names of a dataclass or NamedTuple state type; None when it has none.
+
+    Cached: the reduction asks once per guard it probes, and ``dataclasses.fields``
+    walks every field each time.
+    """
     if dataclasses.is_dataclass(state_type):
         return tuple(f.name for f in dataclasses.fields(state_type))
     names = getattr(state_type, "_fields", None)

@@ -149,10 +149,10 @@ Liveness (L1/L2: #11 idle CPUs, #12 busy kthreads) is not checked; fake signals 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
-from klpcheck import Model, set_at
+from klpcheck import Model, Record, set_at
 
 ORIG = -1
 """Code version of the original function (``func->old_func``)."""
@@ -268,8 +268,7 @@ class Program(tuple[AdminOp, ...]):
 IDLE_ADMIN = Program()
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(Record):
     """One state of the system. Field names follow the kernel's."""
 
     # -- the admin (klp_mutex holder) -------------------------------------------------
@@ -575,19 +574,18 @@ def build(
 
     def advance(s: State, **changes: object) -> State:
         """Finish one loop iteration: next task, or the next micro-step after the last."""
-        s = replace(s, **changes)  # type: ignore[arg-type]
+        s = s.replace(**changes)  # type: ignore[arg-type]
         if s.cursor + 1 < len(everyone):
-            return replace(s, cursor=s.cursor + 1)
-        return replace(s, prog=Program(s.prog[1:]), cursor=0)
+            return s.replace(cursor=s.cursor + 1)
+        return s.replace(prog=Program(s.prog[1:]), cursor=0)
 
     def pop(s: State, **changes: object) -> State:
         """Finish a micro-step that is not a loop."""
-        return replace(s, prog=Program(s.prog[1:]), **changes)  # type: ignore[arg-type]
+        return s.replace(prog=Program(s.prog[1:]), **changes)  # type: ignore[arg-type]
 
     def leave_region(s: State, t: int, **changes: object) -> State:
         """Leave a preemption-disabled region: the sync stops waiting for this CPU."""
-        return replace(
-            s,
+        return s.replace(
             hpc=set_at(s.hpc, t, Hpc.NONE),
             h_func=set_at(s.h_func, t, NULL),
             h_entry=set_at(s.h_entry, t, NULL),
@@ -600,8 +598,8 @@ def build(
         unsafe = s.unsafe_switch
         if new is not s.patch_state[t] and not switch_is_safe(c, s, t, new):
             unsafe = set_at(unsafe, t, True)
-        return replace(
-            s, patch_state=set_at(s.patch_state, t, new), unsafe_switch=unsafe
+        return s.replace(
+            patch_state=set_at(s.patch_state, t, new), unsafe_switch=unsafe
         )
 
     def enter(s: State, t: int, f: int, code: int) -> State:
@@ -609,7 +607,7 @@ def build(
         ok = call_is_right(c, s, t, f, code)
         s = leave_region(s, t, stack=set_at(s.stack, t, (*s.stack[t], (f, code))))
         if not ok:
-            s = replace(s, wrong_call=set_at(s.wrong_call, t, True))
+            s = s.replace(wrong_call=set_at(s.wrong_call, t, True))
         return s
 
     life_t = {"life[t]"} | ({f"life[{child}]"} if fork else set())
@@ -688,8 +686,8 @@ def build(
                 (Op.START_DONE, 1),
                 *try_prog,
             )
-        return replace(
-            s, prog=Program(prog), cursor=0, script=s.script + 1, complete=True
+        return s.replace(
+            prog=Program(prog), cursor=0, script=s.script + 1, complete=True
         )
 
     @model.step(
@@ -704,7 +702,7 @@ def build(
 
         Why no timer: only safety is checked, so "about one second later" is "any time".
         """
-        return replace(s, prog=Program(try_prog), cursor=0, complete=True)
+        return s.replace(prog=Program(try_prog), cursor=0, complete=True)
 
     @model.step(
         when=lambda s: not s.prog and s.transition_patch != NULL and s.reverses > 0,
@@ -731,7 +729,7 @@ def build(
             if reverse_order == "6.4"
             else (*flip, *clear, *start)
         )
-        return replace(s, prog=Program(body), cursor=0, reverses=s.reverses - 1)
+        return s.replace(prog=Program(body), cursor=0, reverses=s.reverses - 1)
 
     if scenario == "force":
 
@@ -747,8 +745,8 @@ def build(
             klp_update_patch_state() on every task, running or not, which the documentation
             says can break the consistency model.
             """
-            return replace(
-                s, prog=Program(((Op.FORCE_TASK, 0),)), cursor=0, forces=s.forces - 1
+            return s.replace(
+                prog=Program(((Op.FORCE_TASK, 0),)), cursor=0, forces=s.forces - 1
             )
 
     # ------------------------------------------------------------------------------------
@@ -923,7 +921,7 @@ def build(
             return advance(s, complete=False)
         trace = s.stack[t]
         if stack_buffer == "shared" and any(h is Hpc.HOOK for h in s.hpc):
-            s = replace(s, stack_buf=(trace,))
+            s = s.replace(stack_buf=(trace,))
         if not trace_is_clean(c, s, trace):
             return advance(s, complete=False)
         s = switch(s, t, s.target)
@@ -943,11 +941,11 @@ def build(
         dead yet counts as not switched.
         """
         if exit_wait and any(life is Life.EXITING for life in s.life):
-            return replace(s, prog=IDLE_ADMIN, cursor=0, complete=True)
+            return s.replace(prog=IDLE_ADMIN, cursor=0, complete=True)
         if not s.complete:
             # `complete` is a local of the function: reset it so it splits no states.
-            return replace(s, prog=IDLE_ADMIN, cursor=0, complete=True)
-        return replace(s, prog=Program(complete_prog(s)), cursor=0, sched_key=False)
+            return s.replace(prog=IDLE_ADMIN, cursor=0, complete=True)
+        return s.replace(prog=Program(complete_prog(s)), cursor=0, sched_key=False)
 
     def unregister_waits(s: State, f: int, gone: int) -> bool:
         """``unregister_ftrace_function`` runs (and waits) when the last entry goes.
@@ -966,7 +964,7 @@ def build(
             tuple(q for q in st if q != p) if only is None or f in only else st
             for f, st in enumerate(s.func_stack)
         )
-        return replace(s, func_stack=stacks)
+        return s.replace(func_stack=stacks)
 
     def unpatch_blocked(s: State) -> bool:
         op, p = s.prog[0]
@@ -1175,7 +1173,7 @@ def build(
             """
             if on_tasklist(s, t) and s.patch_pending[t]:
                 s = switch(s, t, s.target)
-                s = replace(s, patch_pending=set_at(s.patch_pending, t, False))
+                s = s.replace(patch_pending=set_at(s.patch_pending, t, False))
             if s.cursor + 1 == len(everyone):
                 p = s.transition_patch
                 forced = tuple(
@@ -1184,7 +1182,7 @@ def build(
                     or (q != p and c.replace[p])
                     for q, f in enumerate(s.forced)
                 )
-                s = replace(s, forced=forced)
+                s = s.replace(forced=forced)
             return advance(s)
 
     # ------------------------------------------------------------------------------------
@@ -1226,8 +1224,7 @@ def build(
         st = s.func_stack[f]
         if not st:
             return enter(s, t, f, ORIG)
-        return replace(
-            s,
+        return s.replace(
             hpc=set_at(s.hpc, t, Hpc.H3),
             h_func=set_at(s.h_func, t, f),
             h_entry=set_at(s.h_entry, t, st[0]),
@@ -1268,7 +1265,7 @@ def build(
         """
         p, f = s.h_entry[t], s.h_func[t]
         if s.transition[p]:
-            return replace(s, hpc=set_at(s.hpc, t, Hpc.H5))
+            return s.replace(hpc=set_at(s.hpc, t, Hpc.H5))
         return enter(s, t, f, c.code(p, f))
 
     @model.step(
@@ -1306,9 +1303,9 @@ def build(
         if state is KlpState.IDLE and idle_maps_target:
             state = s.target
         if state is KlpState.UNPATCHED:
-            return replace(s, hpc=set_at(s.hpc, t, Hpc.H6))
+            return s.replace(hpc=set_at(s.hpc, t, Hpc.H6))
         if state is KlpState.IDLE:
-            return replace(s, hpc=set_at(s.hpc, t, Hpc.WARNED))
+            return s.replace(hpc=set_at(s.hpc, t, Hpc.WARNED))
         return enter(s, t, f, c.code(p, f))
 
     @model.step(
@@ -1380,7 +1377,7 @@ def build(
     )
     def function_return(s: State, t: int) -> State:
         """Task t returns from its innermost patched function."""
-        return replace(s, stack=set_at(s.stack, t, s.stack[t][:-1]))
+        return s.replace(stack=set_at(s.stack, t, s.stack[t][:-1]))
 
     # ------------------------------------------------------------------------------------
     # Tasks: switch points.
@@ -1405,8 +1402,7 @@ def build(
         reverse or a completion can run in between (what its syncs are for). Without TIF
         the call does nothing, so it is not a step.
         """
-        return replace(
-            s,
+        return s.replace(
             patch_pending=set_at(s.patch_pending, t, False),
             hpc=set_at(s.hpc, t, Hpc.UPS),
         )
@@ -1477,8 +1473,7 @@ def build(
         CPU's check could overwrite it in between (#7).
         """
         b = s.on_cpu[t] if stack_buffer == "percpu" else 0
-        return replace(
-            s,
+        return s.replace(
             hpc=set_at(s.hpc, t, Hpc.HOOK),
             stack_buf=set_at(s.stack_buf, b, s.stack[t]),
         )
@@ -1516,10 +1511,10 @@ def build(
         """
         b = s.on_cpu[t] if stack_buffer == "percpu" else 0
         trace = s.stack_buf[b]
-        s = replace(s, stack_buf=set_at(s.stack_buf, b, None))
+        s = s.replace(stack_buf=set_at(s.stack_buf, b, None))
         if trace is not None and trace_is_clean(c, s, trace):
             s = switch(s, t, s.target)
-            s = replace(s, patch_pending=set_at(s.patch_pending, t, False))
+            s = s.replace(patch_pending=set_at(s.patch_pending, t, False))
         return leave_region(s, t)
 
     # ------------------------------------------------------------------------------------
@@ -1551,7 +1546,7 @@ def build(
         The previous task keeps its stack (it may sleep inside a patched function).
         """
         on_cpu = set_at(set_at(s.on_cpu, prev, NULL), t, cpu)
-        return replace(s, curr=set_at(s.curr, cpu, t), on_cpu=on_cpu)
+        return s.replace(curr=set_at(s.curr, cpu, t), on_cpu=on_cpu)
 
     if fork:
 
@@ -1580,8 +1575,7 @@ def build(
             setup_thread_stack): TIF_PATCH_PENDING and patch_state come with the copy.
             The child is not on the tasklist yet.
             """
-            return replace(
-                s,
+            return s.replace(
                 life=set_at(s.life, child, Life.FORKING),
                 patch_pending=set_at(s.patch_pending, child, s.patch_pending[0]),
                 patch_state=set_at(s.patch_state, child, s.patch_state[0]),
@@ -1623,8 +1617,7 @@ def build(
             else:
                 pending = s.patch_pending[0] if fork_recopy else s.patch_pending[child]
                 state = s.patch_state[0]
-            return replace(
-                s,
+            return s.replace(
                 life=set_at(s.life, child, Life.LIVE),
                 patch_pending=set_at(s.patch_pending, child, pending),
                 patch_state=set_at(s.patch_state, child, state),
@@ -1648,7 +1641,7 @@ def build(
             __unhash_process(), under write_lock(tasklist_lock). Its frames stay: it may be
             inside a patched do_exit(), and it can still call patched functions.
             """
-            return replace(s, life=set_at(s.life, exiter, Life.EXITING))
+            return s.replace(life=set_at(s.life, exiter, Life.EXITING))
 
         @model.step(
             when=lambda s: runs(s, exiter) and s.life[exiter] is Life.EXITING,
@@ -1669,8 +1662,7 @@ def build(
             tasks from splitting states.
             """
             cpu = s.on_cpu[exiter]
-            return replace(
-                s,
+            return s.replace(
                 life=set_at(s.life, exiter, Life.DEAD),
                 stack=set_at(s.stack, exiter, ()),
                 on_cpu=set_at(s.on_cpu, exiter, NULL),

@@ -93,11 +93,11 @@ shared/livepatch-protocol.md §2, §3 #1–#3. RECALLED, not checked here: the R
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from itertools import pairwise
 
-from klpcheck import Model, set_at
+from klpcheck import Model, Record, set_at
 
 
 class Scenario(Enum):
@@ -225,8 +225,7 @@ SETUPS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(Record):
     """The livepatch core's variables for foo, RCU's, and each task's."""
 
     # the livepatch core
@@ -347,9 +346,9 @@ def build(
         stall before `rcu_read_lock()`: Miroslav's first scenario.
         """
         if s.ftrace_ops_registered:
-            return replace(s, pc=set_at(s.pc, t, Pc.HANDLER_ENTRY))
-        return replace(
-            s, pc=set_at(s.pc, t, Pc.RUNNING), target=set_at(s.target, t, Code.FOO)
+            return s.replace(pc=set_at(s.pc, t, Pc.HANDLER_ENTRY))
+        return s.replace(
+            pc=set_at(s.pc, t, Pc.RUNNING), target=set_at(s.target, t, Code.FOO)
         )
 
     @model.step(
@@ -368,7 +367,7 @@ def build(
         lock is honoured is a constant of the run (`rcu_watching`): where RCU is not
         watching, the lock is taken but no grace period waits for it (842c08846420).
         """
-        return replace(s, pc=set_at(s.pc, t, Pc.RCU_LOCKED))
+        return s.replace(pc=set_at(s.pc, t, Pc.RCU_LOCKED))
 
     @model.step(
         when=lambda s, t: s.pc[t] is Pc.RCU_LOCKED,
@@ -386,11 +385,11 @@ def build(
         register, unregister before delete) should make it unreachable.
         """
         if not s.func_stack:
-            return replace(
-                s, pc=set_at(s.pc, t, Pc.PICKED), target=set_at(s.target, t, Code.FOO)
+            return s.replace(
+                pc=set_at(s.pc, t, Pc.PICKED), target=set_at(s.target, t, Code.FOO)
             )
-        return replace(
-            s, pc=set_at(s.pc, t, Pc.HAS_FUNC), func=set_at(s.func, t, s.func_stack[0])
+        return s.replace(
+            pc=set_at(s.pc, t, Pc.HAS_FUNC), func=set_at(s.func, t, s.func_stack[0])
         )
 
     def read_transition_guard(s: State, t: int) -> bool:
@@ -415,8 +414,8 @@ def build(
         func = s.func[t]
         assert func is not None
         seen = s.transition[func.value]
-        return replace(
-            s, pc=set_at(s.pc, t, Pc.SAW_TRANSITION if seen else Pc.SAW_NO_TRANSITION)
+        return s.replace(
+            pc=set_at(s.pc, t, Pc.SAW_TRANSITION if seen else Pc.SAW_NO_TRANSITION)
         )
 
     @model.step(
@@ -435,7 +434,7 @@ def build(
         follow the code and so that a future variant may break that rule.
         """
         old = s.klp_universe[t] is Universe.OLD
-        return replace(s, pc=set_at(s.pc, t, Pc.SAW_OLD if old else Pc.SAW_NEW))
+        return s.replace(pc=set_at(s.pc, t, Pc.SAW_OLD if old else Pc.SAW_NEW))
 
     @model.step(
         when=lambda s, t: s.pc[t] in (Pc.SAW_NO_TRANSITION, Pc.SAW_OLD, Pc.SAW_NEW),
@@ -457,8 +456,7 @@ def build(
         func = s.func[t]
         assert func is not None
         code = _code_of(BELOW[func]) if s.pc[t] is Pc.SAW_OLD else NEW_FUNC[func]
-        return replace(
-            s,
+        return s.replace(
             pc=set_at(s.pc, t, Pc.PICKED),
             func=set_at(s.func, t, None),
             target=set_at(s.target, t, code),
@@ -478,8 +476,7 @@ def build(
         A grace period that was waiting for this reader stops waiting for it; a later
         read-side section of the same task is not waited for by that grace period.
         """
-        return replace(
-            s,
+        return s.replace(
             pc=set_at(s.pc, t, Pc.UNLOCKED),
             gp_waiting=set_at(s.gp_waiting, t, False),
         )
@@ -499,7 +496,7 @@ def build(
         step is separate from `rcu_read_unlock()` because ftrace's own sync waits for
         the whole handler, not only for its read-side section.
         """
-        return replace(s, pc=set_at(s.pc, t, Pc.RUNNING))
+        return s.replace(pc=set_at(s.pc, t, Pc.RUNNING))
 
     @model.step(
         when=lambda s, t: s.pc[t] is Pc.RUNNING,
@@ -515,8 +512,8 @@ def build(
         Calls are not nested: one patched function is enough for every race the seed
         thread discusses, and a task outside foo is at a safe point.
         """
-        return replace(
-            s, pc=set_at(s.pc, t, Pc.OUTSIDE), target=set_at(s.target, t, None)
+        return s.replace(
+            pc=set_at(s.pc, t, Pc.OUTSIDE), target=set_at(s.target, t, None)
         )
 
     @model.step(
@@ -544,7 +541,7 @@ def build(
         is not modelled; under sequential consistency it only says "look at the goal",
         and the guard compares with the goal directly.
         """
-        return replace(s, klp_universe=set_at(s.klp_universe, t, s.klp_universe_goal))
+        return s.replace(klp_universe=set_at(s.klp_universe, t, s.klp_universe_goal))
 
     # -- the livepatch side ------------------------------------------------------
 
@@ -570,8 +567,7 @@ def build(
         (Miroslav's reading of the code in the seed, which Josh corrected).
         """
         on = flag_set(s.func_stack)
-        return replace(
-            s,
+        return s.replace(
             admin=after[s.admin],
             klp_transition_patch=PATCH_OF[setup.func],
             transition=tuple(f in on for f in KlpFunc),
@@ -593,8 +589,7 @@ def build(
             One step: until the ops are registered no handler can look at the list,
             so the moment between the two writes is invisible.
             """
-            return replace(
-                s,
+            return s.replace(
                 admin=after[s.admin],
                 func_stack=(setup.func, *s.func_stack),
                 ftrace_ops_registered=True,
@@ -611,7 +606,7 @@ def build(
 
         kernel/livepatch/transition.c: klp_start_transition() (RFC 6/9; RECALLED)
         """
-        return replace(s, admin=after[s.admin], klp_universe_goal=setup.goal)
+        return s.replace(admin=after[s.admin], klp_universe_goal=setup.goal)
 
     @model.step(
         when=lambda s: (
@@ -631,7 +626,7 @@ def build(
         answer. Failed attempts are retried later and change nothing, so only the
         successful one is a step.
         """
-        return replace(s, admin=after[s.admin])
+        return s.replace(admin=after[s.admin])
 
     def cleared(s: State) -> tuple[bool, ...]:
         off = set(KlpFunc) if flag_all else flagged
@@ -650,7 +645,7 @@ def build(
             Miroslav's proposal in the seed thread ("I think we need to clear
             func->transition before calling klp_unpatch_objects"); never merged.
             """
-            return replace(s, admin=after[s.admin], transition=cleared(s))
+            return s.replace(admin=after[s.admin], transition=cleared(s))
 
     if Admin.UNREGISTER_FTRACE_FUNCTION in after:
 
@@ -667,7 +662,7 @@ def build(
             From here on, calls of foo no longer enter the handler. The wait for the
             handlers already running is the next step.
             """
-            return replace(s, admin=after[s.admin], ftrace_ops_registered=False)
+            return s.replace(admin=after[s.admin], ftrace_ops_registered=False)
 
         @model.step(
             when=lambda s: (
@@ -687,7 +682,7 @@ def build(
             in the handler equals waiting for those inside when the wait began,
             because none can enter once the ops are unregistered.
             """
-            return replace(s, admin=after[s.admin])
+            return s.replace(admin=after[s.admin])
 
     @model.step(
         when=lambda s: s.admin is Admin.KLP_UNPATCH_OBJECTS,
@@ -703,8 +698,7 @@ def build(
         Readers that already hold the func keep a valid pointer to it (and its next
         pointer) until a grace period that begins after this step has ended.
         """
-        return replace(
-            s,
+        return s.replace(
             admin=after[s.admin],
             func_stack=tuple(f for f in s.func_stack if f is not setup.func),
             func_life=set_at(s.func_life, setup.func.value, Life.REMOVED),
@@ -729,7 +723,7 @@ def build(
             """
             life = tuple(Life.RETIRING if x is Life.REMOVED else x for x in s.func_life)
             waiting = tuple(watched[t] and s.pc[t] in READER for t in range(len(s.pc)))
-            return replace(s, admin=after[s.admin], gp_waiting=waiting, func_life=life)
+            return s.replace(admin=after[s.admin], gp_waiting=waiting, func_life=life)
 
         @model.step(
             when=lambda s: s.admin is Admin.RCU_GRACE_PERIOD and not any(s.gp_waiting),
@@ -744,7 +738,7 @@ def build(
             A removed klp_func is free memory from now on (ghost: `func_life`).
             """
             life = tuple(Life.FREED if x is Life.RETIRING else x for x in s.func_life)
-            return replace(s, admin=after[s.admin], func_life=life)
+            return s.replace(admin=after[s.admin], func_life=life)
 
     @model.step(
         when=lambda s: s.admin is Admin.KLP_COMPLETE_TRANSITION,
@@ -759,8 +753,8 @@ def build(
         With `flag_all` it clears every flag it set. After this step nothing changes on
         the livepatch side; tasks keep calling foo.
         """
-        return replace(
-            s, admin=after[s.admin], transition=cleared(s), klp_transition_patch=None
+        return s.replace(
+            admin=after[s.admin], transition=cleared(s), klp_transition_patch=None
         )
 
     # -- properties ----------------------------------------------------------------

@@ -9,10 +9,9 @@ Expected: `consistent` holds; every resource manager can end committed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import Enum
 
-from klpcheck import Model, set_at
+from klpcheck import Model, Record, set_at
 
 
 class Rm(Enum):
@@ -32,8 +31,7 @@ class Tm(Enum):
     ABORTED = "aborted"
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(Record):
     rm: tuple[Rm, ...]
     tm: Tm = Tm.INIT
     tm_prepared: tuple[bool, ...] = ()  # the TM has received Prepared from rm i
@@ -60,7 +58,7 @@ def build(rms: int = 3) -> Model[State]:
     )
     def tm_rcv_prepared(s: State, r: int) -> State:
         """The TM receives a Prepared message from resource manager r."""
-        return replace(s, tm_prepared=set_at(s.tm_prepared, r, True))
+        return s.replace(tm_prepared=set_at(s.tm_prepared, r, True))
 
     @model.step(
         when=lambda s: s.tm is Tm.INIT and all(s.tm_prepared),
@@ -69,14 +67,14 @@ def build(rms: int = 3) -> Model[State]:
     )
     def tm_commit(s: State) -> State:
         """Every RM has prepared: the TM commits and sends Commit."""
-        return replace(s, tm=Tm.COMMITTED, msg_commit=True)
+        return s.replace(tm=Tm.COMMITTED, msg_commit=True)
 
     @model.step(
         when=lambda s: s.tm is Tm.INIT, reads={"tm"}, writes={"tm", "msg_abort"}
     )
     def tm_abort(s: State) -> State:
         """The TM spontaneously aborts and sends Abort."""
-        return replace(s, tm=Tm.ABORTED, msg_abort=True)
+        return s.replace(tm=Tm.ABORTED, msg_abort=True)
 
     @model.step(
         when=lambda s, r: s.rm[r] is Rm.WORKING,
@@ -86,8 +84,7 @@ def build(rms: int = 3) -> Model[State]:
     )
     def rm_prepare(s: State, r: int) -> State:
         """Resource manager r prepares and tells the TM."""
-        return replace(
-            s,
+        return s.replace(
             rm=set_at(s.rm, r, Rm.PREPARED),
             msg_prepared=set_at(s.msg_prepared, r, True),
         )
@@ -100,7 +97,7 @@ def build(rms: int = 3) -> Model[State]:
     )
     def rm_choose_to_abort(s: State, r: int) -> State:
         """Resource manager r spontaneously aborts."""
-        return replace(s, rm=set_at(s.rm, r, Rm.ABORTED))
+        return s.replace(rm=set_at(s.rm, r, Rm.ABORTED))
 
     @model.step(
         when=lambda s, r: s.msg_commit,
@@ -110,7 +107,7 @@ def build(rms: int = 3) -> Model[State]:
     )
     def rm_rcv_commit(s: State, r: int) -> State:
         """Resource manager r receives Commit."""
-        return replace(s, rm=set_at(s.rm, r, Rm.COMMITTED))
+        return s.replace(rm=set_at(s.rm, r, Rm.COMMITTED))
 
     @model.step(
         when=lambda s, r: s.msg_abort,
@@ -120,7 +117,7 @@ def build(rms: int = 3) -> Model[State]:
     )
     def rm_rcv_abort(s: State, r: int) -> State:
         """Resource manager r receives Abort."""
-        return replace(s, rm=set_at(s.rm, r, Rm.ABORTED))
+        return s.replace(rm=set_at(s.rm, r, Rm.ABORTED))
 
     @model.invariant(reads={"rm"})
     def consistent(s: State) -> bool:

@@ -6,13 +6,10 @@ purpose, so the breadth-first counterexample is a shortest solution (6 steps for
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
-from klpcheck import Model
+from klpcheck import Model, Record
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(Record):
     big: int = 0
     small: int = 0
 
@@ -24,22 +21,22 @@ def build(big: int = 5, small: int = 3, goal: int = 4) -> Model[State]:
     @model.step(writes={"small"})
     def fill_small(s: State) -> State:
         """Fill the small jug from the tap."""
-        return replace(s, small=small)
+        return s.replace(small=small)
 
     @model.step(writes={"big"})
     def fill_big(s: State) -> State:
         """Fill the big jug from the tap."""
-        return replace(s, big=big)
+        return s.replace(big=big)
 
     @model.step(writes={"small"})
     def empty_small(s: State) -> State:
         """Pour the small jug away."""
-        return replace(s, small=0)
+        return s.replace(small=0)
 
     @model.step(writes={"big"})
     def empty_big(s: State) -> State:
         """Pour the big jug away."""
-        return replace(s, big=0)
+        return s.replace(big=0)
 
     @model.step(reads={"big", "small"}, writes={"big", "small"})
     def small_to_big(s: State) -> State:
