@@ -46,13 +46,17 @@ def fields_of(state: object) -> dict[str, Any]:
     return {"value": state}
 
 
-@functools.cache
 def field_names(state_type: type) -> tuple[str, ...] | None:
     """Field names of a dataclass or NamedTuple state type; None when it has none.
 
     Cached: the reduction asks once per guard it probes, and ``dataclasses.fields``
     walks every field each time.
     """
+    return _field_names(state_type)
+
+
+@functools.cache
+def _field_names(state_type: type) -> tuple[str, ...] | None:
     if dataclasses.is_dataclass(state_type):
         return tuple(f.name for f in dataclasses.fields(state_type))
     names = getattr(state_type, "_fields", None)
