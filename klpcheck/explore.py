@@ -475,12 +475,19 @@ class _Search:
             self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
         )
         terminal = self.model.terminal_property
-        unexpanded = set(self.model.init)  # C3: a state in parent is closed unless here
+        bfs = self.opts.order == "bfs"
+        # C3. Breadth-first: the closed-set proviso (a state in parent is closed unless
+        # it is still unexpanded). Depth-first: the stack proviso of SPIN (Holzmann and
+        # Peled, 1994), weaker in what it forbids and so reducing more: only a
+        # successor on the search stack closes a cycle.
+        unexpanded = set(self.model.init)
+        on_stack: set[Hashable] = set()
 
         def closed(ns: Hashable) -> bool:
-            return ns in parent and ns not in unexpanded
+            if bfs:
+                return ns in parent and ns not in unexpanded
+            return ns in on_stack
 
-        bfs = self.opts.order == "bfs"
         # BFS: a FIFO of (state, depth); DFS: a stack of [state, successors, next, depth].
         fifo = collections.deque((s, 0) for s in self.model.init)
         stack: list[list[Any]] = []
@@ -506,6 +513,7 @@ class _Search:
                 s, succs, pos, depth = frame
                 if pos == len(succs):
                     stack.pop()
+                    on_stack.discard(s)
                     continue
                 frame[2] = pos + 1
                 todo = [succs[pos]]
@@ -515,6 +523,7 @@ class _Search:
                     todo = expand(s)
                 else:
                     stack.append([s, expand(s), 0, depth])
+                    on_stack.add(s)
                     continue
             for k, ns in todo:
                 if ns in parent:
@@ -536,6 +545,7 @@ class _Search:
                     fifo.append((ns, depth + 1))
                 else:
                     stack.append([ns, expand(ns), 0, depth + 1])
+                    on_stack.add(ns)
 
     def reduction(self) -> Reduction:
         exp = self.expander

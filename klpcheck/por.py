@@ -29,8 +29,11 @@ C3 (cycles: the closed-set proviso of Bošnački, Leue and Lluch-Lafuente)
     (expanded, or ``s`` itself) (:func:`c3_proviso`). The next smallest stubborn set is
     tried instead; when none passes, ``s`` is expanded fully. On any cycle the state
     expanded last sees its successor on the cycle closed, so every cycle of the reduced
-    graph has a fully expanded state and no step is ignored forever. The rule does not
-    depend on the search order: it serves breadth- and depth-first search alike.
+    graph has a fully expanded state and no step is ignored forever. Breadth-first search
+    uses this rule. Depth-first search uses the stack proviso of SPIN (Holzmann and
+    Peled, 1994), where "closed" means "on the search stack": every cycle of the reduced
+    graph is closed by a back edge to a state on the stack, whose expansion was then
+    full. It forbids less, so it keeps fewer states (the caller passes the predicate).
 
 Deadlocks need only C0 and C1. After 512 states in a row without a cut the expander
 expands fully for a while (doubling, up to 65,536 states) and tries again when the
@@ -41,7 +44,8 @@ reduction. Guards must read the state through its fields (``s.pc[t]``); anything
 
 References: A. Valmari, "Stubborn sets for reduced state space generation", APN 1990,
 and "The state explosion problem", LNCS 1491, 1998; P. Godefroid, "Partial-Order Methods
-for the Verification of Concurrent Systems", LNCS 1032, 1996; D. Bošnački, S. Leue and
+for the Verification of Concurrent Systems", LNCS 1032, 1996; G. J. Holzmann and D. Peled,
+"An improvement in formal verification", FORTE 1994; D. Bošnački, S. Leue and
 A. Lluch-Lafuente, "Partial-order reduction for general state exploring algorithms",
 SPIN 2006 / STTT 11(1), 2009.
 """
