@@ -227,8 +227,6 @@ class _Search:
         self.queue_size: Callable[[], int] = lambda: 0
         self.freeze: Callable[[], None] = lambda: None
         self.expander = self.reduced_expander()
-        if self.expander is not None:
-            self.key = None  # the reduced search keys its visited map by state
 
     # -- driver ---------------------------------------------------------------------
 
@@ -467,6 +465,7 @@ class _Search:
         """Breadth- or depth-first search firing what the expander chooses."""
         assert self.expander is not None
         parent, new, successors = self.parent, self.new, self.expander.successors
+        key_of = self.key_of
         types = self.model.state_types
         max_states = (
             self.opts.max_states if self.opts.max_states is not None else sys.maxsize
@@ -479,23 +478,25 @@ class _Search:
         # C3. Breadth-first: the closed-set proviso (a state in parent is closed unless
         # it is still unexpanded). Depth-first: the stack proviso of SPIN (Holzmann and
         # Peled, 1994), weaker in what it forbids and so reducing more: only a
-        # successor on the search stack closes a cycle.
-        unexpanded = set(self.model.init)
+        # successor on the search stack closes a cycle. Both sets hold keys.
+        unexpanded = {key_of(s) for s in self.model.init}
         on_stack: set[Hashable] = set()
 
         def closed(ns: Hashable) -> bool:
+            kn = key_of(ns)
             if bfs:
-                return ns in parent and ns not in unexpanded
-            return ns in on_stack
+                return kn in parent and kn not in unexpanded
+            return kn in on_stack
 
-        # BFS: a FIFO of (state, depth); DFS: a stack of [state, successors, next, depth].
-        fifo = collections.deque((s, 0) for s in self.model.init)
+        # BFS: a FIFO of (state, key, depth); DFS: a stack of
+        # [state, key, successors, next, depth].
+        fifo = collections.deque((s, key_of(s), 0) for s in self.model.init)
         stack: list[list[Any]] = []
         self.queue_size = lambda: len(fifo) + len(stack)
 
-        def expand(s: Hashable) -> list[tuple[int, Hashable]]:
+        def expand(s: Hashable, ks: Hashable) -> list[tuple[int, Hashable]]:
             current[0] = s
-            unexpanded.discard(s)
+            unexpanded.discard(ks)
             succs = successors(s, closed)
             if (
                 not succs
@@ -510,42 +511,43 @@ class _Search:
         while fifo or stack:
             if stack:
                 frame = stack[-1]
-                s, succs, pos, depth = frame
+                s, ks, succs, pos, depth = frame
                 if pos == len(succs):
                     stack.pop()
-                    on_stack.discard(s)
+                    on_stack.discard(ks)
                     continue
-                frame[2] = pos + 1
+                frame[3] = pos + 1
                 todo = [succs[pos]]
             else:
-                s, depth = fifo.popleft()
+                s, ks, depth = fifo.popleft()
                 if bfs:
-                    todo = expand(s)
+                    todo = expand(s, ks)
                 else:
-                    stack.append([s, expand(s), 0, depth])
-                    on_stack.add(s)
+                    stack.append([s, ks, expand(s, ks), 0, depth])
+                    on_stack.add(ks)
                     continue
             for k, ns in todo:
-                if ns in parent:
-                    continue
                 if type(ns) not in types:
                     raise self.wrong_type(k, s, ns)
+                kn = key_of(ns)
+                if kn in parent:
+                    continue
                 if depth >= max_depth:
                     self.bound_hit(f"depth bound of {max_depth} reached")
                     continue
                 if len(parent) >= max_states:
                     self.bound_hit(f"state bound of {max_states} reached")
                     raise _Stop
-                parent[ns] = s
+                parent[kn] = ks
                 new[k] += 1
                 self.max_depth = max(self.max_depth, depth + 1)
                 self.on_new(ns)
                 if bfs:
-                    unexpanded.add(ns)
-                    fifo.append((ns, depth + 1))
+                    unexpanded.add(kn)
+                    fifo.append((ns, kn, depth + 1))
                 else:
-                    stack.append([ns, expand(ns), 0, depth + 1])
-                    on_stack.add(ns)
+                    stack.append([ns, kn, expand(ns, kn), 0, depth + 1])
+                    on_stack.add(kn)
 
     def reduction(self) -> Reduction:
         exp = self.expander
