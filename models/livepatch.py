@@ -114,13 +114,21 @@ one CPU to stay under ~100k states; their races involve one running task and the
 Footprints are declared per task and per CPU wherever the kernel touches only that task
 (the handler, switch points, the admin's per-task loop iterations, ``schedule``) and are
 checked over every reachable state by tests/test_livepatch_model.py (and pass
-``klpcheck run --audit``). Even so, klpcheck's stubborn-set reduction cuts nothing here:
-``reverse`` with 3 tasks on 1 CPU keeps all 36,992 states, and still 36,961 with every
-property removed, so visibility is not the cause. The admin is always enabled, and its
-later micro-steps write what every handler step reads (``func_stack``,
-``func->transition``, ``klp_target_state``), so every stubborn set pulls in the admin's
-current step and, through it and the guards' reads, the other tasks.
-Symmetry between the interchangeable tasks would be the reduction that fits this model.
+``klpcheck run --audit``). Even so, klpcheck's stubborn-set reduction cuts nothing here
+(docs/por.md, "Why models/livepatch.py is not reduced", has the figures). With the
+properties, 70 of the 82 step instances (2 tasks) write a part an invariant reads: the
+admin's steps write ``prog``, and every handler, switch and return step writes
+``hpc[t]`` or ``stack[t]``; the other 12 are ``schedule``. A stubborn set that holds one
+of the 70 holds them all, and no smaller stubborn set avoids them, so no state is cut
+(2 and 3 tasks). With every property removed it keeps 19,752 of 20,344 states (2 tasks)
+and 194,471 of 196,836 (3 tasks). Even the exact dependency of the reachable graph (two
+instances dependent only where both are enabled and do not commute), a bound for
+co-enabledness, split guards or better enabling sets, keeps 15,280 and 150,800 without
+properties, and every state with them. That dependency is real: ``klp_try_switch_task``
+reads the checked task's ``on_cpu``, ``stack`` and ``hpc``, and ``schedule`` and the
+handler change its answer. Symmetry between the interchangeable tasks and CPUs fits this
+model better: with 3 tasks the 196,836 states fall into 21,542 classes up to renaming
+tasks and CPUs (an estimate: the admin's loop order over tasks breaks exact symmetry).
 
 Abstractions, and why:
 
