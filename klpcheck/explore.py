@@ -24,7 +24,7 @@ from typing import Any
 
 from klpcheck.errors import ModelError, UsageError
 from klpcheck.fingerprint import collision_note
-from klpcheck.model import Instance, Model, Property
+from klpcheck.model import Model, Property, successors_of
 from klpcheck.por import Auditing, Expander, plan
 from klpcheck.result import (
     Reduction,
@@ -211,7 +211,7 @@ class _Search:
         self.opts = opts
         self.instances = model.instances()
         self.key = state_key(model, opts.storage)
-        self.calls = _calls(self.instances)
+        self.expand = successors_of(self.instances)
         self.parent: Visited = new_visited(opts.storage)
         self.fired = [0] * len(self.instances)
         self.new = [0] * len(self.instances)
@@ -310,7 +310,7 @@ class _Search:
     # -- breadth-first ------------------------------------------------------------
 
     def bfs(self, current: list[Any]) -> None:
-        insts = self.calls
+        expand = self.expand
         parent = self.parent
         fired, new = self.fired, self.new
         types = self.model.state_types
@@ -335,12 +335,8 @@ class _Search:
             at_bound = depth >= max_depth
             for s, ks in zip(frontier, keys, strict=True):
                 current[0] = s
-                enabled = False
-                for k, guard, effect, a in insts:
-                    if guard is not None and not guard(s, a):
-                        continue
-                    enabled = True
-                    ns = effect(s, a)
+                succs = expand(s)
+                for k, ns in succs:
                     fired[k] += 1
                     kn = ns if key is None else key(ns)
                     if kn in parent:
@@ -361,7 +357,7 @@ class _Search:
                     self.max_depth = depth + 1
                     on_new(ns)
                 if (
-                    not enabled
+                    not succs
                     and deadlock
                     and (terminal is None or not terminal.predicate(s))
                 ):
@@ -379,13 +375,10 @@ class _Search:
 
         Reports a deadlock if no instance is enabled.
         """
+        key, fired = self.key, self.fired
         out = []
-        key = self.key
-        for k, guard, effect, a in self.calls:
-            if guard is not None and not guard(s, a):
-                continue
-            ns = effect(s, a)
-            self.fired[k] += 1
+        for k, ns in self.expand(s):
+            fired[k] += 1
             out.append((k, ns, ns if key is None else key(ns)))
         terminal = self.model.terminal_property
         if (
@@ -696,31 +689,6 @@ def frozen_gc() -> Iterator[Callable[[], None]]:
         yield gc.freeze
     finally:
         gc.unfreeze()
-
-
-def _calls(
-    instances: tuple[Instance, ...],
-) -> list[tuple[int, Callable[..., Any] | None, Callable[..., Any], Any]]:
-    """Each instance as ``(index, guard, effect, a)``, both called as ``f(state, a)``.
-
-    Most steps take one parameter after the state, and calling them with it directly is
-    several times cheaper than unpacking an argument tuple on every call; steps with no
-    or several parameters are wrapped to take the same two arguments.
-    """
-    out: list[tuple[int, Callable[..., Any] | None, Callable[..., Any], Any]] = []
-    for inst in instances:
-        guard, effect, args = inst.step.guard, inst.step.effect, inst.args
-        if len(args) == 1:
-            out.append((inst.index, guard, effect, args[0]))
-            continue
-        wrapped = None if guard is None else _spread(guard)
-        out.append((inst.index, wrapped, _spread(effect), args))
-    return out
-
-
-def _spread(fn: Callable[..., Any]) -> Callable[[Any, tuple[Any, ...]], Any]:
-    """``fn`` called as ``f(state, args)`` with its arguments unpacked."""
-    return lambda s, args: fn(s, *args)
 
 
 def _exc(e: BaseException) -> str:

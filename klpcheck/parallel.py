@@ -134,11 +134,11 @@ class _Worker:
     """One partition: its visited map, its frontier, and the steps it fires."""
 
     def __init__(self, model: Model[Any], opts: Any, index: int, workers: int) -> None:
-        from klpcheck.explore import _calls
+        from klpcheck.model import calls_of
 
         self.model, self.opts = model, opts
         self.index, self.workers = index, workers
-        self.calls = _calls(model.instances())
+        self.calls = calls_of(model.instances())
         self.key: Key = state_key(model, opts.storage) or (lambda s: s)
         self.owner: Callable[[Hashable], int] = lambda k: local_owner(
             k, workers, opts.storage

@@ -69,7 +69,7 @@ from klpcheck.footprint import (
     property_paths,
     recorded_reads,
 )
-from klpcheck.model import Instance, Model, Property
+from klpcheck.model import Instance, Model, Property, calls_of, successors_of
 from klpcheck.result import Result
 from klpcheck.state import field_names
 
@@ -333,7 +333,8 @@ class Expander:
         fired: list[int],
         auditor: Auditing | None = None,
     ) -> None:
-        self.table = [(i.index, i.step.guard, i.step.effect, i.args) for i in instances]
+        self.table = calls_of(instances)  # (index, guard, effect, a): f(state, a)
+        self._successors = successors_of(instances)
         self.reducer = reducer
         self.watching = watching
         self.fired = fired
@@ -353,29 +354,43 @@ class Expander:
         self, s: Hashable, is_closed: Callable[[Hashable], bool]
     ) -> list[tuple[int, Hashable]]:
         """``(instance index, successor)`` pairs to explore from ``s``; [] for a deadlock."""
-        enabled = [
-            k for k, guard, _, args in self.table if guard is None or guard(s, *args)
-        ]
         self.expanded += 1
+        reducer = self.reducer
+        if reducer is not None and reducer.watch(self.watching()):
+            self._misses, self._rest_until, self._rest = 0, 0, _PATIENCE
+        if self.auditor is None and (
+            reducer is None or self.expanded < self._rest_until
+        ):
+            return self._fire_every_enabled(s)  # resting: what the plain search does
+        enabled = [k for k, guard, _, a in self.table if guard is None or guard(s, a)]
         self.enabled += len(enabled)
         if self.auditor is not None:
             self.auditor.state(s, enabled)
         cache: dict[int, Hashable] = {}
-        if self.reducer is not None and len(enabled) > 1:
-            if self.reducer.watch(self.watching()):
-                self._misses, self._rest_until, self._rest = 0, 0, _PATIENCE
-            if self.expanded >= self._rest_until:
-                candidates = self.reducer.candidates(s, enabled)
-                for ample in candidates:
-                    out = self._fire(s, ample, cache)
-                    if not c3_proviso(s, out, is_closed):
-                        self.reduced += 1
-                        self._misses = 0
-                        return self._count(out)
-                if candidates:
-                    self.proviso += 1
-                self._give_up_for_a_while()
+        if (
+            reducer is not None
+            and len(enabled) > 1
+            and self.expanded >= self._rest_until
+        ):
+            candidates = reducer.candidates(s, enabled)
+            for ample in candidates:
+                out = self._fire(s, ample, cache)
+                if not c3_proviso(s, out, is_closed):
+                    self.reduced += 1
+                    self._misses = 0
+                    return self._count(out)
+            if candidates:
+                self.proviso += 1
+            self._give_up_for_a_while()
         return self._count(self._fire(s, enabled, cache))
+
+    def _fire_every_enabled(self, s: Hashable) -> list[tuple[int, Hashable]]:
+        out = self._successors(s)
+        fired = self.fired
+        for k, _ in out:
+            fired[k] += 1
+        self.enabled += len(out)
+        return out
 
     def _give_up_for_a_while(self) -> None:
         self._misses += 1
@@ -391,8 +406,8 @@ class Expander:
         for k in which:
             ns = cache.get(k, _UNFIRED)
             if ns is _UNFIRED:
-                _, _, effect, args = self.table[k]
-                ns = cache[k] = effect(s, *args)
+                _, _, effect, a = self.table[k]
+                ns = cache[k] = effect(s, a)
                 if self.auditor is not None:
                     self.auditor.fired(k, s, ns)
             out.append((k, ns))
