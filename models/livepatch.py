@@ -282,6 +282,7 @@ class State(Record):
     # -- the admin (klp_mutex holder) -------------------------------------------------
     prog: Program  # remaining micro-steps of the admin's current operation
     cursor: int  # loop cursor over the task order (normal tasks, then idle tasks)
+    visited: tuple[bool, ...]  # per task: the loop (``loop_order="any"``) visited it
     complete: bool  # klp_try_complete_transition's local `complete`
     script: int  # next operation of the scenario's script
     reverses: int  # reverses the admin may still do
@@ -481,6 +482,8 @@ def build(
     idle_maps_target: bool = False,
     reverse_order: str = "6.4",
     exit_wait: bool = False,
+    loop_order: str = "fixed",
+    symmetry: bool = False,
 ) -> Model[State]:
     """Build the model.
 
@@ -505,6 +508,14 @@ def build(
     exit_wait
         A candidate fix for #9: the transition does not complete while a task that left
         the tasklist still runs.
+    loop_order
+        ``"fixed"``: the admin's loops visit the tasks in slot order, then the idle tasks
+        in CPU order. ``"any"``: the normal tasks in any order, then the idle tasks in
+        any order (module docstring).
+    symmetry
+        Declare the symmetry group (every permutation of the normal tasks times every
+        permutation of the CPUs, each idle task moving with its CPU; see ``rename``).
+        Needs ``loop_order="any"`` and neither ``fork`` nor ``exiting``.
     """
     if sync not in ("sched", "rcu"):
         raise ValueError("sync is 'sched' (schedule_on_each_cpu) or 'rcu'")
@@ -512,6 +523,16 @@ def build(
         raise ValueError("stack_buffer is 'percpu' or 'shared'")
     if reverse_order not in ("6.4", "4.12"):
         raise ValueError("reverse_order is '6.4' or '4.12'")
+    if loop_order not in ("fixed", "any"):
+        raise ValueError("loop_order is 'fixed' or 'any'")
+    if symmetry and (loop_order != "any" or fork or exiting):
+        raise ValueError(
+            "symmetry needs loop_order='any' and neither fork nor exiting "
+            "(they single out tasks)"
+        )
+    any_order = loop_order == "any"
+    loop_var = "visited" if any_order else "cursor"
+    """The field that says where the admin's loop is, for footprints."""
     nslots = tasks + (1 if fork else 0)
     c = _config(scenario, nslots, cpus, funcs)
     npatches = len(c.funcs)
@@ -527,6 +548,7 @@ def build(
     init = State(
         prog=IDLE_ADMIN,
         cursor=0,
+        visited=(False,) * (nslots + cpus),
         complete=True,
         script=0,
         reverses=1 if scenario == "reverse" else 0,
@@ -567,24 +589,58 @@ def build(
     def tasklist_locked(s: State) -> bool:
         """The admin is inside a ``read_lock(&tasklist_lock)`` loop over normal tasks.
 
-        The lock is taken by the first iteration, so it is held while the cursor is past
-        task 0 and still on a normal task; it is dropped before the idle tasks.
+        The lock is taken by the first iteration, so it is held from then until the last
+        normal task is visited (fixed order: while the cursor is past task 0 and still
+        on a normal task); it is dropped before the idle tasks.
 
         ``klp_copy_process`` and ``__unhash_process`` take the write lock, so they wait.
         The #10 proposal walks the tasklist under RCU instead and excludes nothing.
         """
-        if idle_maps_target:
+        if idle_maps_target or not s.prog or s.prog[0][0] not in TASK_LOOPS:
             return False
-        return bool(s.prog) and s.prog[0][0] in TASK_LOOPS and 0 < s.cursor < nslots
+        if any_order:
+            done = s.visited[:nslots]
+            return any(done) and not all(done)
+        return 0 < s.cursor < nslots
 
     def head(s: State) -> Op | None:
         return s.prog[0][0] if s.prog else None
 
-    def advance(s: State, **changes: object) -> State:
-        """Finish one loop iteration: next task, or the next micro-step after the last."""
+    def at_loop(op: Op) -> Callable[[State, int], bool]:
+        """The guard of the loop ``op``'s iteration for task t.
+
+        Fixed order: t is the cursor's task. Any order: t is not visited yet, and an idle
+        task only once every normal task is (``for_each_possible_cpu`` comes after the
+        tasklist walk).
+        """
+        if not any_order:
+            return lambda s, t: head(s) is op and s.cursor == t
+        return lambda s, t: (
+            head(s) is op
+            and not s.visited[t]
+            and (t < nslots or all(s.visited[:nslots]))
+        )
+
+    def last_iteration(s: State, t: int) -> bool:
+        """The iteration for task t is the loop's last one."""
+        if not any_order:
+            return s.cursor + 1 == len(everyone)
+        return all(v or u == t for u, v in enumerate(s.visited))
+
+    no_visits = init.visited
+    loop_start: dict[str, int] = {} if any_order else {"cursor": 0}
+    """What an operation that starts a program resets (any order: nothing is left set)."""
+
+    def advance(s: State, t: int, **changes: object) -> State:
+        """Finish the iteration for task t: the loop goes on, or the next micro-step."""
+        last = last_iteration(s, t)
         s = s.replace(**changes)  # type: ignore[arg-type]
-        if s.cursor + 1 < len(everyone):
+        if not last:
+            if any_order:
+                return s.replace(visited=set_at(s.visited, t, True))
             return s.replace(cursor=s.cursor + 1)
+        if any_order:
+            return s.replace(prog=Program(s.prog[1:]), visited=no_visits)
         return s.replace(prog=Program(s.prog[1:]), cursor=0)
 
     def pop(s: State, **changes: object) -> State:
@@ -652,14 +708,14 @@ def build(
     # ------------------------------------------------------------------------------------
     # The admin: operations it may start when it does not hold klp_mutex.
 
-    admin_global = {"prog", "cursor", "script", "transition_patch"}
+    admin_global = {"prog", loop_var, "script", "transition_patch"}
 
     @model.step(
         when=lambda s: (
             not s.prog and s.transition_patch == NULL and s.script < len(c.script)
         ),
         reads=admin_global,
-        writes={"prog", "cursor", "script", "complete"},
+        writes={"prog", loop_var, "script", "complete"},
     )
     def enabled_store(s: State) -> State:
         """The admin runs the next operation of the scenario's script.
@@ -695,13 +751,13 @@ def build(
                 *try_prog,
             )
         return s.replace(
-            prog=Program(prog), cursor=0, script=s.script + 1, complete=True
+            prog=Program(prog), **loop_start, script=s.script + 1, complete=True
         )
 
     @model.step(
         when=lambda s: not s.prog and s.transition_patch != NULL,
         reads={"prog", "transition_patch"},
-        writes={"prog", "cursor", "complete"},
+        writes={"prog", loop_var, "complete"},
     )
     def klp_transition_work_fn(s: State) -> State:
         """The delayed work retries: ``klp_try_complete_transition()`` under klp_mutex.
@@ -710,12 +766,12 @@ def build(
 
         Why no timer: only safety is checked, so "about one second later" is "any time".
         """
-        return s.replace(prog=Program(try_prog), cursor=0, complete=True)
+        return s.replace(prog=Program(try_prog), **loop_start, complete=True)
 
     @model.step(
         when=lambda s: not s.prog and s.transition_patch != NULL and s.reverses > 0,
         reads={"prog", "transition_patch", "reverses"},
-        writes={"prog", "cursor", "reverses"},
+        writes={"prog", loop_var, "reverses"},
     )
     def klp_reverse_transition(s: State) -> State:
         """Writing ``enabled`` during a transition reverses it.
@@ -737,14 +793,14 @@ def build(
             if reverse_order == "6.4"
             else (*flip, *clear, *start)
         )
-        return s.replace(prog=Program(body), cursor=0, reverses=s.reverses - 1)
+        return s.replace(prog=Program(body), **loop_start, reverses=s.reverses - 1)
 
     if scenario == "force":
 
         @model.step(
             when=lambda s: not s.prog and s.transition_patch != NULL and s.forces > 0,
             reads={"prog", "transition_patch", "forces"},
-            writes={"prog", "cursor", "forces"},
+            writes={"prog", loop_var, "forces"},
         )
         def force_store(s: State) -> State:
             """The admin writes 1 to ``/sys/kernel/livepatch/<patch>/force``.
@@ -754,7 +810,7 @@ def build(
             says can break the consistency model.
             """
             return s.replace(
-                prog=Program(((Op.FORCE_TASK, 0),)), cursor=0, forces=s.forces - 1
+                prog=Program(((Op.FORCE_TASK, 0),)), **loop_start, forces=s.forces - 1
             )
 
     # ------------------------------------------------------------------------------------
@@ -797,10 +853,10 @@ def build(
         return pop(s, transition_patch=p, target=target)
 
     @model.step(
-        when=lambda s, t: head(s) is Op.INIT_TASK and s.cursor == t,
+        when=at_loop(Op.INIT_TASK),
         over=everyone,
-        reads={"prog", "cursor", "target", "life[t]"},
-        writes={"prog", "cursor", "patch_state[t]"},
+        reads={"prog", loop_var, "target", "life[t]"},
+        writes={"prog", loop_var, "patch_state[t]"},
     )
     def klp_init_transition_task(s: State, t: int) -> State:
         """One task of the loop ``task->patch_state = initial`` (``!target``).
@@ -810,11 +866,11 @@ def build(
         concurrently with the loop (only fork and exit are excluded by tasklist_lock).
         """
         if not on_tasklist(s, t):
-            return advance(s)
+            return advance(s, t)
         initial = (
             KlpState.PATCHED if s.target is KlpState.UNPATCHED else KlpState.UNPATCHED
         )
-        return advance(s, patch_state=set_at(s.patch_state, t, initial))
+        return advance(s, t, patch_state=set_at(s.patch_state, t, initial))
 
     @model.step(
         when=lambda s: head(s) is Op.INIT_FUNCS,
@@ -851,10 +907,10 @@ def build(
         return pop(s, func_stack=stacks)
 
     @model.step(
-        when=lambda s, t: head(s) is Op.START_TASK and s.cursor == t,
+        when=at_loop(Op.START_TASK),
         over=everyone,
-        reads={"prog", "cursor", "target", "life[t]", "patch_state[t]"},
-        writes={"prog", "cursor", "patch_pending[t]"},
+        reads={"prog", loop_var, "target", "life[t]", "patch_state[t]"},
+        writes={"prog", loop_var, "patch_pending[t]"},
     )
     def klp_start_transition_task(s: State, t: int) -> State:
         """Set TIF_PATCH_PENDING on one task whose ``patch_state != klp_target_state``.
@@ -863,8 +919,8 @@ def build(
         tasks.
         """
         if not on_tasklist(s, t) or s.patch_state[t] is s.target:
-            return advance(s)
-        return advance(s, patch_pending=set_at(s.patch_pending, t, True))
+            return advance(s, t)
+        return advance(s, t, patch_pending=set_at(s.patch_pending, t, True))
 
     @model.step(
         when=lambda s: head(s) is Op.START_DONE,
@@ -884,11 +940,11 @@ def build(
         return pop(s, sched_key=sched_hook, enabled=enabled)
 
     @model.step(
-        when=lambda s, t: head(s) is Op.TRY_TASK and s.cursor == t,
+        when=at_loop(Op.TRY_TASK),
         over=everyone,
         reads={
             "prog",
-            "cursor",
+            loop_var,
             "complete",
             "life[t]",
             "patch_state[t]",
@@ -903,7 +959,7 @@ def build(
         },
         writes={
             "prog",
-            "cursor",
+            loop_var,
             "complete",
             "patch_state[t]",
             "patch_pending[t]",
@@ -924,22 +980,22 @@ def build(
         trace is left in the buffer for a hook that is between its save and its scan.
         """
         if not on_tasklist(s, t) or s.patch_state[t] is s.target:
-            return advance(s)
+            return advance(s, t)
         if s.on_cpu[t] != NULL:
-            return advance(s, complete=False)
+            return advance(s, t, complete=False)
         trace = s.stack[t]
         if stack_buffer == "shared" and any(h is Hpc.HOOK for h in s.hpc):
             s = s.replace(stack_buf=(trace,))
         if not trace_is_clean(c, s, trace):
-            return advance(s, complete=False)
+            return advance(s, t, complete=False)
         s = switch(s, t, s.target)
-        return advance(s, patch_pending=set_at(s.patch_pending, t, False))
+        return advance(s, t, patch_pending=set_at(s.patch_pending, t, False))
 
     @model.step(
         when=lambda s: head(s) is Op.TRY_DONE,
         reads={"prog", "complete", "transition_patch", "target"}
         | ({"life"} if exit_wait else set()),
-        writes={"prog", "cursor", "complete", "sched_key"},
+        writes={"prog", loop_var, "complete", "sched_key"},
     )
     def klp_try_complete_transition(s: State) -> State:
         """All tasks switched: disable the hook and complete; else retry later.
@@ -949,11 +1005,11 @@ def build(
         dead yet counts as not switched.
         """
         if exit_wait and any(life is Life.EXITING for life in s.life):
-            return s.replace(prog=IDLE_ADMIN, cursor=0, complete=True)
+            return s.replace(prog=IDLE_ADMIN, **loop_start, complete=True)
         if not s.complete:
             # `complete` is a local of the function: reset it so it splits no states.
-            return s.replace(prog=IDLE_ADMIN, cursor=0, complete=True)
-        return s.replace(prog=Program(complete_prog(s)), cursor=0, sched_key=False)
+            return s.replace(prog=IDLE_ADMIN, **loop_start, complete=True)
+        return s.replace(prog=Program(complete_prog(s)), **loop_start, sched_key=False)
 
     def unregister_waits(s: State, f: int, gone: int) -> bool:
         """``unregister_ftrace_function`` runs (and waits) when the last entry goes.
@@ -1068,10 +1124,10 @@ def build(
         return pop(s, transition=set_at(s.transition, s.prog[0][1], False))
 
     @model.step(
-        when=lambda s, t: head(s) is Op.RESET_TASK and s.cursor == t,
+        when=at_loop(Op.RESET_TASK),
         over=everyone,
-        reads={"prog", "cursor", "life[t]"},
-        writes={"prog", "cursor", "patch_state[t]"},
+        reads={"prog", loop_var, "life[t]"},
+        writes={"prog", loop_var, "patch_state[t]"},
     )
     def klp_complete_transition_task(s: State, t: int) -> State:
         """``WARN_ON_ONCE(TIF_PATCH_PENDING); task->patch_state = IDLE`` for one task.
@@ -1080,8 +1136,8 @@ def build(
         tasks. The WARN is invariant I4 (``completion_finds_all_switched``).
         """
         if not on_tasklist(s, t):
-            return advance(s)
-        return advance(s, patch_state=set_at(s.patch_state, t, KlpState.IDLE))
+            return advance(s, t)
+        return advance(s, t, patch_state=set_at(s.patch_state, t, KlpState.IDLE))
 
     @model.step(
         when=lambda s: head(s) is Op.COMPLETE_DONE,
@@ -1115,10 +1171,10 @@ def build(
         return pop(s, target=KlpState.IDLE, transition_patch=NULL, freed=freed)
 
     @model.step(
-        when=lambda s, t: head(s) is Op.REVERSE_CLEAR_TASK and s.cursor == t,
+        when=at_loop(Op.REVERSE_CLEAR_TASK),
         over=everyone,
-        reads={"prog", "cursor", "life[t]"},
-        writes={"prog", "cursor", "patch_pending[t]"},
+        reads={"prog", loop_var, "life[t]"},
+        writes={"prog", loop_var, "patch_pending[t]"},
     )
     def klp_reverse_transition_task(s: State, t: int) -> State:
         """``clear_tsk_thread_flag(task, TIF_PATCH_PENDING)`` for one task.
@@ -1126,8 +1182,8 @@ def build(
         kernel/livepatch/transition.c: klp_reverse_transition(), tasklist then idle tasks.
         """
         if not on_tasklist(s, t):
-            return advance(s)
-        return advance(s, patch_pending=set_at(s.patch_pending, t, False))
+            return advance(s, t)
+        return advance(s, t, patch_pending=set_at(s.patch_pending, t, False))
 
     @model.step(
         when=lambda s: head(s) is Op.REVERSE_FLIP,
@@ -1149,11 +1205,11 @@ def build(
     if scenario == "force":
 
         @model.step(
-            when=lambda s, t: head(s) is Op.FORCE_TASK and s.cursor == t,
+            when=at_loop(Op.FORCE_TASK),
             over=everyone,
             reads={
                 "prog",
-                "cursor",
+                loop_var,
                 "life[t]",
                 "patch_pending[t]",
                 "target",
@@ -1166,7 +1222,7 @@ def build(
             },
             writes={
                 "prog",
-                "cursor",
+                loop_var,
                 "patch_pending[t]",
                 "patch_state[t]",
                 "unsafe_switch[t]",
@@ -1182,7 +1238,7 @@ def build(
             if on_tasklist(s, t) and s.patch_pending[t]:
                 s = switch(s, t, s.target)
                 s = s.replace(patch_pending=set_at(s.patch_pending, t, False))
-            if s.cursor + 1 == len(everyone):
+            if last_iteration(s, t):
                 p = s.transition_patch
                 forced = tuple(
                     f
@@ -1191,7 +1247,7 @@ def build(
                     for q, f in enumerate(s.forced)
                 )
                 s = s.replace(forced=forced)
-            return advance(s)
+            return advance(s, t)
 
     # ------------------------------------------------------------------------------------
     # Tasks: calls through the ftrace handler.
@@ -1601,7 +1657,7 @@ def build(
                 "hpc[0]",
                 f"life[{child}]",
                 "prog",
-                "cursor",
+                loop_var,
                 "patch_pending[0]",
                 f"patch_pending[{child}]",
                 "patch_state[0]",
@@ -1639,7 +1695,7 @@ def build(
                 and s.life[exiter] is Life.LIVE
                 and not tasklist_locked(s)
             ),
-            reads={f"on_cpu[{exiter}]", f"hpc[{exiter}]", "life", "prog", "cursor"},
+            reads={f"on_cpu[{exiter}]", f"hpc[{exiter}]", "life", "prog", loop_var},
             writes={f"life[{exiter}]"},
         )
         def release_task(s: State) -> State:
@@ -1756,7 +1812,7 @@ def build(
     @model.invariant(
         reads={
             "prog",
-            "cursor",
+            loop_var,
             "transition_patch",
             "life",
             "patch_state",
@@ -1780,7 +1836,8 @@ def build(
             if s.patch_pending[t]:
                 return False
             reset = s.prog[0][0] is Op.COMPLETE_DONE or (
-                s.prog[0][0] is Op.RESET_TASK and t < s.cursor
+                s.prog[0][0] is Op.RESET_TASK
+                and (s.visited[t] if any_order else t < s.cursor)
             )
             want = KlpState.IDLE if reset else s.target
             state = s.patch_state[t]
