@@ -63,6 +63,7 @@ variant                        predicted                    measured (violated)
 force ``scenario=force``        I1/I7                        I1, I7
 default (every scenario)        holds                        holds
 #6  ``reverse_order="4.12"``    (both orders, SC)            holds
+``loop_order="any"``           the same as fixed order      the same (every variant)
 ============================== ============================ ==========================
 
 - ``clear_first=true`` (#2c) clears ``func->transition`` before ``klp_unpatch_objects``.
@@ -101,6 +102,21 @@ default (every scenario)        holds                        holds
 - ``reverse_order="4.12"``: the v4.12–v6.3 order of ``klp_reverse_transition`` (flip the
   target first, then clear TIF and sync). Under sequential consistency both orders verify
   (reference #6, DERIVED): the task re-reads the target when it writes ``patch_state``.
+- ``loop_order="any"``: the admin's loops (``klp_init_transition``,
+  ``klp_start_transition``, ``klp_try_complete_transition``, ``klp_complete_transition``,
+  ``klp_reverse_transition``, ``klp_force_transition``) visit the normal tasks in any
+  order, then the idle tasks in any order; each loop keeps which tasks it ``visited``.
+  Why: ``for_each_process_thread`` walks the tasklist, whose order depends on the history
+  of forks and exits that the model does not have, so a fixed slot order is one tasklist
+  order among many; and which CPU has which number is arbitrary, so the idle tasks'
+  ``for_each_possible_cpu`` order is too. "Any" covers every order, and it is what
+  symmetry needs (``symmetry=true``, ``rename``): a fixed order singles out task 0.
+  ``tasklist_lock`` is held from the first normal task's iteration until the last one's;
+  ``klp_force_transition``'s marking of ``forced`` is after its last iteration.
+  Measured on every non-slow entry of models/manifest.toml: the same violated properties
+  and the same shortest trace lengths as the fixed order (no race needs a particular
+  tasklist order), with 18–70 % more states (enable: 20,344 -> 27,516 with 2 tasks,
+  196,836 -> 342,576 with 3).
 
 Sizes. Defaults: 2 tasks, 2 CPUs (so 2 idle tasks), 1 function, call depth 1. Every race
 above needs one victim task and at most one bystander: the victim is in an old function,
@@ -128,7 +144,9 @@ properties, and every state with them. That dependency is real: ``klp_try_switch
 reads the checked task's ``on_cpu``, ``stack`` and ``hpc``, and ``schedule`` and the
 handler change its answer. Symmetry between the interchangeable tasks and CPUs fits this
 model better: with 3 tasks the 196,836 states fall into 21,542 classes up to renaming
-tasks and CPUs (an estimate: the admin's loop order over tasks breaks exact symmetry).
+tasks and CPUs (an estimate: the admin's fixed loop order over tasks breaks exact
+symmetry). With ``loop_order="any"`` the symmetry is exact (``rename``, checked by
+tests/test_livepatch_symmetry.py): the 27,516 states of 2 tasks fall into 7,207 orbits.
 
 Abstractions, and why:
 
@@ -156,9 +174,11 @@ Liveness (L1/L2: #11 idle CPUs, #12 busy kthreads) is not checked; fake signals 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from klpcheck import Model, Record, set_at
 
@@ -167,6 +187,8 @@ ORIG = -1
 
 NULL = -1
 """``klp_transition_patch == NULL``; also "no CPU" in ``on_cpu``."""
+
+T = TypeVar("T")
 
 Frame = tuple[int, int]
 """One stack frame: (function index, code version: ORIG or a patch index)."""
@@ -1950,7 +1972,109 @@ def build(
         model.reachable(reads={"prog", "target"})(
             _named(completes(KlpState.UNPATCHED), "unpatching_completes")
         )
+    if symmetry:
+        group = [
+            (task_perm, cpu_perm)
+            for task_perm in itertools.permutations(normal)
+            for cpu_perm in itertools.permutations(range(cpus))
+        ]
+        model.symmetry(group)(rename)
     return model
+
+
+# ----------------------------------------------------------------------------------------
+# Symmetry: renaming interchangeable tasks and CPUs.
+
+Perm = tuple[int, ...]
+"""A permutation as the new name of each old index: ``perm[old] == new``."""
+
+Renaming = tuple[Perm, Perm]
+"""``(task_perm, cpu_perm)``: new slots for the normal tasks, new numbers for the CPUs."""
+
+PER_TASK_PLAIN = (
+    "visited",
+    "sync_wait",
+    "life",
+    "patch_state",
+    "patch_pending",
+    "stack",
+    "hpc",
+    "h_func",
+    "h_entry",
+    "wrong_call",
+    "unsafe_switch",
+)
+"""Per-task fields whose values name no task or CPU: only the index moves.
+
+``stack`` holds frames (function, code version), ``h_func`` a function and ``h_entry``
+a patch: functions and patches are not renamed.
+"""
+
+PER_CPU = ("curr", "stack_buf")
+"""Per-CPU fields: ``curr`` also holds task ids; ``stack_buf`` holds frames (and is one
+shared buffer, which does not move, with ``stack_buffer="shared"``)."""
+
+NAMES_A_CPU = ("on_cpu",)
+"""Per-task fields whose values are CPU ids (or NULL)."""
+
+KEPT = (
+    "prog",
+    "cursor",
+    "complete",
+    "script",
+    "reverses",
+    "forces",
+    "transition_patch",
+    "target",
+    "enabled",
+    "forced",
+    "freed",
+    "transition",
+    "func_stack",
+    "sched_key",
+)
+"""Fields that no renaming touches: admin and livepatch globals, per patch or function.
+
+``prog`` holds ops and their patch (or flag) argument, never a task. ``cursor`` is a
+position in the fixed loop order; symmetry needs ``loop_order="any"``, where it stays 0
+(the loops keep ``visited`` instead). ``complete`` is the try's local flag.
+"""
+
+
+def _permuted(items: tuple[T, ...], perm: Perm) -> tuple[T, ...]:
+    """``items`` with the element at old index i moved to index ``perm[i]``."""
+    out = list(items)
+    for old, new in enumerate(perm):
+        out[new] = items[old]
+    return tuple(out)
+
+
+def rename(s: State, g: Renaming) -> State:
+    """The state ``s`` with its normal tasks and CPUs renamed by ``g``.
+
+    ``g = (task_perm, cpu_perm)``: normal task i becomes ``task_perm[i]``, CPU j becomes
+    ``cpu_perm[j]``, and CPU j's idle task moves with it. Per-task fields move by task,
+    per-CPU fields by CPU, and values that are task ids (``curr``) or CPU ids
+    (``on_cpu``) are renamed too; the fields in ``KEPT`` name neither. Applying g, then
+    h, is applying the composed permutations ``i -> h[g[i]]``.
+
+    It is a symmetry of the model built with ``loop_order="any"`` and without ``fork`` or
+    ``exiting`` (those single out task 0 and the last task): every step, guard and
+    property treats the normal tasks alike, and the CPUs with their idle tasks alike.
+    """
+    task_perm, cpu_perm = g
+    ncpus = len(s.curr)
+    ntasks = len(s.life) - ncpus
+    sigma = (*task_perm, *(ntasks + cpu for cpu in cpu_perm))  # over every task id
+    changes: dict[str, object] = {
+        f: _permuted(getattr(s, f), sigma) for f in PER_TASK_PLAIN
+    }
+    on_cpu = tuple(NULL if cpu == NULL else cpu_perm[cpu] for cpu in s.on_cpu)
+    changes["on_cpu"] = _permuted(on_cpu, sigma)
+    changes["curr"] = _permuted(tuple(sigma[t] for t in s.curr), cpu_perm)
+    if len(s.stack_buf) == ncpus:
+        changes["stack_buf"] = _permuted(s.stack_buf, cpu_perm)
+    return s.replace(**changes)
 
 
 def _named(fn: Callable[[State], bool], name: str) -> Callable[[State], bool]:
