@@ -99,7 +99,7 @@ def test_three_tasks_two_cpus_are_closed_under_renaming() -> None:
 
 ORBITS_2 = 7207
 ORBITS_SHARED = 110375
-ORBITS_3 = 0
+ORBITS_3 = 31542
 
 
 def test_rename_is_a_group_action() -> None:
