@@ -63,6 +63,7 @@ variant                        predicted                    measured (violated)
 force ``scenario=force``        I1/I7                        I1, I7
 default (every scenario)        holds                        holds
 #6  ``reverse_order="4.12"``    (both orders, SC)            holds
+``loop_order="any"``           the same as fixed order      the same (every variant)
 ============================== ============================ ==========================
 
 - ``clear_first=true`` (#2c) clears ``func->transition`` before ``klp_unpatch_objects``.
@@ -101,6 +102,21 @@ default (every scenario)        holds                        holds
 - ``reverse_order="4.12"``: the v4.12–v6.3 order of ``klp_reverse_transition`` (flip the
   target first, then clear TIF and sync). Under sequential consistency both orders verify
   (reference #6, DERIVED): the task re-reads the target when it writes ``patch_state``.
+- ``loop_order="any"``: the admin's loops (``klp_init_transition``,
+  ``klp_start_transition``, ``klp_try_complete_transition``, ``klp_complete_transition``,
+  ``klp_reverse_transition``, ``klp_force_transition``) visit the normal tasks in any
+  order, then the idle tasks in any order; each loop keeps which tasks it ``visited``.
+  Why: ``for_each_process_thread`` walks the tasklist, whose order depends on the history
+  of forks and exits that the model does not have, so a fixed slot order is one tasklist
+  order among many; and which CPU has which number is arbitrary, so the idle tasks'
+  ``for_each_possible_cpu`` order is too. "Any" covers every order, and it is what
+  symmetry needs (``symmetry=true``, ``rename``): a fixed order singles out task 0.
+  ``tasklist_lock`` is held from the first normal task's iteration until the last one's;
+  ``klp_force_transition``'s marking of ``forced`` is after its last iteration.
+  Measured on every non-slow entry of models/manifest.toml: the same violated properties
+  and the same shortest trace lengths as the fixed order (no race needs a particular
+  tasklist order), with 18–70 % more states (enable: 20,344 -> 27,516 with 2 tasks,
+  196,836 -> 342,576 with 3).
 
 Sizes. Defaults: 2 tasks, 2 CPUs (so 2 idle tasks), 1 function, call depth 1. Every race
 above needs one victim task and at most one bystander: the victim is in an old function,
@@ -128,7 +144,10 @@ properties, and every state with them. That dependency is real: ``klp_try_switch
 reads the checked task's ``on_cpu``, ``stack`` and ``hpc``, and ``schedule`` and the
 handler change its answer. Symmetry between the interchangeable tasks and CPUs fits this
 model better: with 3 tasks the 196,836 states fall into 21,542 classes up to renaming
-tasks and CPUs (an estimate: the admin's loop order over tasks breaks exact symmetry).
+tasks and CPUs (an estimate: the admin's fixed loop order over tasks breaks exact
+symmetry). With ``loop_order="any"`` the symmetry is exact (``rename``, checked by
+tests/test_livepatch_symmetry.py): the 27,516 states of 2 tasks fall into 7,207 orbits,
+and the 342,576 of 3 tasks into 31,542.
 
 Abstractions, and why:
 
@@ -156,9 +175,11 @@ Liveness (L1/L2: #11 idle CPUs, #12 busy kthreads) is not checked; fake signals 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from klpcheck import Model, Record, set_at
 
@@ -167,6 +188,8 @@ ORIG = -1
 
 NULL = -1
 """``klp_transition_patch == NULL``; also "no CPU" in ``on_cpu``."""
+
+T = TypeVar("T")
 
 Frame = tuple[int, int]
 """One stack frame: (function index, code version: ORIG or a patch index)."""
@@ -282,6 +305,7 @@ class State(Record):
     # -- the admin (klp_mutex holder) -------------------------------------------------
     prog: Program  # remaining micro-steps of the admin's current operation
     cursor: int  # loop cursor over the task order (normal tasks, then idle tasks)
+    visited: tuple[bool, ...]  # per task: the loop (``loop_order="any"``) visited it
     complete: bool  # klp_try_complete_transition's local `complete`
     script: int  # next operation of the scenario's script
     reverses: int  # reverses the admin may still do
@@ -481,6 +505,8 @@ def build(
     idle_maps_target: bool = False,
     reverse_order: str = "6.4",
     exit_wait: bool = False,
+    loop_order: str = "fixed",
+    symmetry: bool = False,
 ) -> Model[State]:
     """Build the model.
 
@@ -505,6 +531,14 @@ def build(
     exit_wait
         A candidate fix for #9: the transition does not complete while a task that left
         the tasklist still runs.
+    loop_order
+        ``"fixed"``: the admin's loops visit the tasks in slot order, then the idle tasks
+        in CPU order. ``"any"``: the normal tasks in any order, then the idle tasks in
+        any order (module docstring).
+    symmetry
+        Declare the symmetry group (every permutation of the normal tasks times every
+        permutation of the CPUs, each idle task moving with its CPU; see ``rename``).
+        Needs ``loop_order="any"`` and neither ``fork`` nor ``exiting``.
     """
     if sync not in ("sched", "rcu"):
         raise ValueError("sync is 'sched' (schedule_on_each_cpu) or 'rcu'")
@@ -512,6 +546,16 @@ def build(
         raise ValueError("stack_buffer is 'percpu' or 'shared'")
     if reverse_order not in ("6.4", "4.12"):
         raise ValueError("reverse_order is '6.4' or '4.12'")
+    if loop_order not in ("fixed", "any"):
+        raise ValueError("loop_order is 'fixed' or 'any'")
+    if symmetry and (loop_order != "any" or fork or exiting):
+        raise ValueError(
+            "symmetry needs loop_order='any' and neither fork nor exiting "
+            "(they single out tasks)"
+        )
+    any_order = loop_order == "any"
+    loop_var = "visited" if any_order else "cursor"
+    """The field that says where the admin's loop is, for footprints."""
     nslots = tasks + (1 if fork else 0)
     c = _config(scenario, nslots, cpus, funcs)
     npatches = len(c.funcs)
@@ -527,6 +571,7 @@ def build(
     init = State(
         prog=IDLE_ADMIN,
         cursor=0,
+        visited=(False,) * (nslots + cpus),
         complete=True,
         script=0,
         reverses=1 if scenario == "reverse" else 0,
@@ -567,24 +612,58 @@ def build(
     def tasklist_locked(s: State) -> bool:
         """The admin is inside a ``read_lock(&tasklist_lock)`` loop over normal tasks.
 
-        The lock is taken by the first iteration, so it is held while the cursor is past
-        task 0 and still on a normal task; it is dropped before the idle tasks.
+        The lock is taken by the first iteration, so it is held from then until the last
+        normal task is visited (fixed order: while the cursor is past task 0 and still
+        on a normal task); it is dropped before the idle tasks.
 
         ``klp_copy_process`` and ``__unhash_process`` take the write lock, so they wait.
         The #10 proposal walks the tasklist under RCU instead and excludes nothing.
         """
-        if idle_maps_target:
+        if idle_maps_target or not s.prog or s.prog[0][0] not in TASK_LOOPS:
             return False
-        return bool(s.prog) and s.prog[0][0] in TASK_LOOPS and 0 < s.cursor < nslots
+        if any_order:
+            done = s.visited[:nslots]
+            return any(done) and not all(done)
+        return 0 < s.cursor < nslots
 
     def head(s: State) -> Op | None:
         return s.prog[0][0] if s.prog else None
 
-    def advance(s: State, **changes: object) -> State:
-        """Finish one loop iteration: next task, or the next micro-step after the last."""
+    def at_loop(op: Op) -> Callable[[State, int], bool]:
+        """The guard of the loop ``op``'s iteration for task t.
+
+        Fixed order: t is the cursor's task. Any order: t is not visited yet, and an idle
+        task only once every normal task is (``for_each_possible_cpu`` comes after the
+        tasklist walk).
+        """
+        if not any_order:
+            return lambda s, t: head(s) is op and s.cursor == t
+        return lambda s, t: (
+            head(s) is op
+            and not s.visited[t]
+            and (t < nslots or all(s.visited[:nslots]))
+        )
+
+    def last_iteration(s: State, t: int) -> bool:
+        """The iteration for task t is the loop's last one."""
+        if not any_order:
+            return s.cursor + 1 == len(everyone)
+        return all(v or u == t for u, v in enumerate(s.visited))
+
+    no_visits = init.visited
+    loop_start: dict[str, int] = {} if any_order else {"cursor": 0}
+    """What an operation that starts a program resets (any order: nothing is left set)."""
+
+    def advance(s: State, t: int, **changes: object) -> State:
+        """Finish the iteration for task t: the loop goes on, or the next micro-step."""
+        last = last_iteration(s, t)
         s = s.replace(**changes)  # type: ignore[arg-type]
-        if s.cursor + 1 < len(everyone):
+        if not last:
+            if any_order:
+                return s.replace(visited=set_at(s.visited, t, True))
             return s.replace(cursor=s.cursor + 1)
+        if any_order:
+            return s.replace(prog=Program(s.prog[1:]), visited=no_visits)
         return s.replace(prog=Program(s.prog[1:]), cursor=0)
 
     def pop(s: State, **changes: object) -> State:
@@ -652,14 +731,14 @@ def build(
     # ------------------------------------------------------------------------------------
     # The admin: operations it may start when it does not hold klp_mutex.
 
-    admin_global = {"prog", "cursor", "script", "transition_patch"}
+    admin_global = {"prog", loop_var, "script", "transition_patch"}
 
     @model.step(
         when=lambda s: (
             not s.prog and s.transition_patch == NULL and s.script < len(c.script)
         ),
         reads=admin_global,
-        writes={"prog", "cursor", "script", "complete"},
+        writes={"prog", loop_var, "script", "complete"},
     )
     def enabled_store(s: State) -> State:
         """The admin runs the next operation of the scenario's script.
@@ -695,13 +774,13 @@ def build(
                 *try_prog,
             )
         return s.replace(
-            prog=Program(prog), cursor=0, script=s.script + 1, complete=True
+            prog=Program(prog), **loop_start, script=s.script + 1, complete=True
         )
 
     @model.step(
         when=lambda s: not s.prog and s.transition_patch != NULL,
         reads={"prog", "transition_patch"},
-        writes={"prog", "cursor", "complete"},
+        writes={"prog", loop_var, "complete"},
     )
     def klp_transition_work_fn(s: State) -> State:
         """The delayed work retries: ``klp_try_complete_transition()`` under klp_mutex.
@@ -710,12 +789,12 @@ def build(
 
         Why no timer: only safety is checked, so "about one second later" is "any time".
         """
-        return s.replace(prog=Program(try_prog), cursor=0, complete=True)
+        return s.replace(prog=Program(try_prog), **loop_start, complete=True)
 
     @model.step(
         when=lambda s: not s.prog and s.transition_patch != NULL and s.reverses > 0,
         reads={"prog", "transition_patch", "reverses"},
-        writes={"prog", "cursor", "reverses"},
+        writes={"prog", loop_var, "reverses"},
     )
     def klp_reverse_transition(s: State) -> State:
         """Writing ``enabled`` during a transition reverses it.
@@ -737,14 +816,14 @@ def build(
             if reverse_order == "6.4"
             else (*flip, *clear, *start)
         )
-        return s.replace(prog=Program(body), cursor=0, reverses=s.reverses - 1)
+        return s.replace(prog=Program(body), **loop_start, reverses=s.reverses - 1)
 
     if scenario == "force":
 
         @model.step(
             when=lambda s: not s.prog and s.transition_patch != NULL and s.forces > 0,
             reads={"prog", "transition_patch", "forces"},
-            writes={"prog", "cursor", "forces"},
+            writes={"prog", loop_var, "forces"},
         )
         def force_store(s: State) -> State:
             """The admin writes 1 to ``/sys/kernel/livepatch/<patch>/force``.
@@ -754,7 +833,7 @@ def build(
             says can break the consistency model.
             """
             return s.replace(
-                prog=Program(((Op.FORCE_TASK, 0),)), cursor=0, forces=s.forces - 1
+                prog=Program(((Op.FORCE_TASK, 0),)), **loop_start, forces=s.forces - 1
             )
 
     # ------------------------------------------------------------------------------------
@@ -797,10 +876,10 @@ def build(
         return pop(s, transition_patch=p, target=target)
 
     @model.step(
-        when=lambda s, t: head(s) is Op.INIT_TASK and s.cursor == t,
+        when=at_loop(Op.INIT_TASK),
         over=everyone,
-        reads={"prog", "cursor", "target", "life[t]"},
-        writes={"prog", "cursor", "patch_state[t]"},
+        reads={"prog", loop_var, "target", "life[t]"},
+        writes={"prog", loop_var, "patch_state[t]"},
     )
     def klp_init_transition_task(s: State, t: int) -> State:
         """One task of the loop ``task->patch_state = initial`` (``!target``).
@@ -810,11 +889,11 @@ def build(
         concurrently with the loop (only fork and exit are excluded by tasklist_lock).
         """
         if not on_tasklist(s, t):
-            return advance(s)
+            return advance(s, t)
         initial = (
             KlpState.PATCHED if s.target is KlpState.UNPATCHED else KlpState.UNPATCHED
         )
-        return advance(s, patch_state=set_at(s.patch_state, t, initial))
+        return advance(s, t, patch_state=set_at(s.patch_state, t, initial))
 
     @model.step(
         when=lambda s: head(s) is Op.INIT_FUNCS,
@@ -851,10 +930,10 @@ def build(
         return pop(s, func_stack=stacks)
 
     @model.step(
-        when=lambda s, t: head(s) is Op.START_TASK and s.cursor == t,
+        when=at_loop(Op.START_TASK),
         over=everyone,
-        reads={"prog", "cursor", "target", "life[t]", "patch_state[t]"},
-        writes={"prog", "cursor", "patch_pending[t]"},
+        reads={"prog", loop_var, "target", "life[t]", "patch_state[t]"},
+        writes={"prog", loop_var, "patch_pending[t]"},
     )
     def klp_start_transition_task(s: State, t: int) -> State:
         """Set TIF_PATCH_PENDING on one task whose ``patch_state != klp_target_state``.
@@ -863,8 +942,8 @@ def build(
         tasks.
         """
         if not on_tasklist(s, t) or s.patch_state[t] is s.target:
-            return advance(s)
-        return advance(s, patch_pending=set_at(s.patch_pending, t, True))
+            return advance(s, t)
+        return advance(s, t, patch_pending=set_at(s.patch_pending, t, True))
 
     @model.step(
         when=lambda s: head(s) is Op.START_DONE,
@@ -884,11 +963,11 @@ def build(
         return pop(s, sched_key=sched_hook, enabled=enabled)
 
     @model.step(
-        when=lambda s, t: head(s) is Op.TRY_TASK and s.cursor == t,
+        when=at_loop(Op.TRY_TASK),
         over=everyone,
         reads={
             "prog",
-            "cursor",
+            loop_var,
             "complete",
             "life[t]",
             "patch_state[t]",
@@ -903,7 +982,7 @@ def build(
         },
         writes={
             "prog",
-            "cursor",
+            loop_var,
             "complete",
             "patch_state[t]",
             "patch_pending[t]",
@@ -924,22 +1003,22 @@ def build(
         trace is left in the buffer for a hook that is between its save and its scan.
         """
         if not on_tasklist(s, t) or s.patch_state[t] is s.target:
-            return advance(s)
+            return advance(s, t)
         if s.on_cpu[t] != NULL:
-            return advance(s, complete=False)
+            return advance(s, t, complete=False)
         trace = s.stack[t]
         if stack_buffer == "shared" and any(h is Hpc.HOOK for h in s.hpc):
             s = s.replace(stack_buf=(trace,))
         if not trace_is_clean(c, s, trace):
-            return advance(s, complete=False)
+            return advance(s, t, complete=False)
         s = switch(s, t, s.target)
-        return advance(s, patch_pending=set_at(s.patch_pending, t, False))
+        return advance(s, t, patch_pending=set_at(s.patch_pending, t, False))
 
     @model.step(
         when=lambda s: head(s) is Op.TRY_DONE,
         reads={"prog", "complete", "transition_patch", "target"}
         | ({"life"} if exit_wait else set()),
-        writes={"prog", "cursor", "complete", "sched_key"},
+        writes={"prog", loop_var, "complete", "sched_key"},
     )
     def klp_try_complete_transition(s: State) -> State:
         """All tasks switched: disable the hook and complete; else retry later.
@@ -949,11 +1028,11 @@ def build(
         dead yet counts as not switched.
         """
         if exit_wait and any(life is Life.EXITING for life in s.life):
-            return s.replace(prog=IDLE_ADMIN, cursor=0, complete=True)
+            return s.replace(prog=IDLE_ADMIN, **loop_start, complete=True)
         if not s.complete:
             # `complete` is a local of the function: reset it so it splits no states.
-            return s.replace(prog=IDLE_ADMIN, cursor=0, complete=True)
-        return s.replace(prog=Program(complete_prog(s)), cursor=0, sched_key=False)
+            return s.replace(prog=IDLE_ADMIN, **loop_start, complete=True)
+        return s.replace(prog=Program(complete_prog(s)), **loop_start, sched_key=False)
 
     def unregister_waits(s: State, f: int, gone: int) -> bool:
         """``unregister_ftrace_function`` runs (and waits) when the last entry goes.
@@ -1068,10 +1147,10 @@ def build(
         return pop(s, transition=set_at(s.transition, s.prog[0][1], False))
 
     @model.step(
-        when=lambda s, t: head(s) is Op.RESET_TASK and s.cursor == t,
+        when=at_loop(Op.RESET_TASK),
         over=everyone,
-        reads={"prog", "cursor", "life[t]"},
-        writes={"prog", "cursor", "patch_state[t]"},
+        reads={"prog", loop_var, "life[t]"},
+        writes={"prog", loop_var, "patch_state[t]"},
     )
     def klp_complete_transition_task(s: State, t: int) -> State:
         """``WARN_ON_ONCE(TIF_PATCH_PENDING); task->patch_state = IDLE`` for one task.
@@ -1080,8 +1159,8 @@ def build(
         tasks. The WARN is invariant I4 (``completion_finds_all_switched``).
         """
         if not on_tasklist(s, t):
-            return advance(s)
-        return advance(s, patch_state=set_at(s.patch_state, t, KlpState.IDLE))
+            return advance(s, t)
+        return advance(s, t, patch_state=set_at(s.patch_state, t, KlpState.IDLE))
 
     @model.step(
         when=lambda s: head(s) is Op.COMPLETE_DONE,
@@ -1115,10 +1194,10 @@ def build(
         return pop(s, target=KlpState.IDLE, transition_patch=NULL, freed=freed)
 
     @model.step(
-        when=lambda s, t: head(s) is Op.REVERSE_CLEAR_TASK and s.cursor == t,
+        when=at_loop(Op.REVERSE_CLEAR_TASK),
         over=everyone,
-        reads={"prog", "cursor", "life[t]"},
-        writes={"prog", "cursor", "patch_pending[t]"},
+        reads={"prog", loop_var, "life[t]"},
+        writes={"prog", loop_var, "patch_pending[t]"},
     )
     def klp_reverse_transition_task(s: State, t: int) -> State:
         """``clear_tsk_thread_flag(task, TIF_PATCH_PENDING)`` for one task.
@@ -1126,8 +1205,8 @@ def build(
         kernel/livepatch/transition.c: klp_reverse_transition(), tasklist then idle tasks.
         """
         if not on_tasklist(s, t):
-            return advance(s)
-        return advance(s, patch_pending=set_at(s.patch_pending, t, False))
+            return advance(s, t)
+        return advance(s, t, patch_pending=set_at(s.patch_pending, t, False))
 
     @model.step(
         when=lambda s: head(s) is Op.REVERSE_FLIP,
@@ -1149,11 +1228,11 @@ def build(
     if scenario == "force":
 
         @model.step(
-            when=lambda s, t: head(s) is Op.FORCE_TASK and s.cursor == t,
+            when=at_loop(Op.FORCE_TASK),
             over=everyone,
             reads={
                 "prog",
-                "cursor",
+                loop_var,
                 "life[t]",
                 "patch_pending[t]",
                 "target",
@@ -1166,7 +1245,7 @@ def build(
             },
             writes={
                 "prog",
-                "cursor",
+                loop_var,
                 "patch_pending[t]",
                 "patch_state[t]",
                 "unsafe_switch[t]",
@@ -1182,7 +1261,7 @@ def build(
             if on_tasklist(s, t) and s.patch_pending[t]:
                 s = switch(s, t, s.target)
                 s = s.replace(patch_pending=set_at(s.patch_pending, t, False))
-            if s.cursor + 1 == len(everyone):
+            if last_iteration(s, t):
                 p = s.transition_patch
                 forced = tuple(
                     f
@@ -1191,7 +1270,7 @@ def build(
                     for q, f in enumerate(s.forced)
                 )
                 s = s.replace(forced=forced)
-            return advance(s)
+            return advance(s, t)
 
     # ------------------------------------------------------------------------------------
     # Tasks: calls through the ftrace handler.
@@ -1601,7 +1680,7 @@ def build(
                 "hpc[0]",
                 f"life[{child}]",
                 "prog",
-                "cursor",
+                loop_var,
                 "patch_pending[0]",
                 f"patch_pending[{child}]",
                 "patch_state[0]",
@@ -1639,7 +1718,7 @@ def build(
                 and s.life[exiter] is Life.LIVE
                 and not tasklist_locked(s)
             ),
-            reads={f"on_cpu[{exiter}]", f"hpc[{exiter}]", "life", "prog", "cursor"},
+            reads={f"on_cpu[{exiter}]", f"hpc[{exiter}]", "life", "prog", loop_var},
             writes={f"life[{exiter}]"},
         )
         def release_task(s: State) -> State:
@@ -1756,7 +1835,7 @@ def build(
     @model.invariant(
         reads={
             "prog",
-            "cursor",
+            loop_var,
             "transition_patch",
             "life",
             "patch_state",
@@ -1780,7 +1859,8 @@ def build(
             if s.patch_pending[t]:
                 return False
             reset = s.prog[0][0] is Op.COMPLETE_DONE or (
-                s.prog[0][0] is Op.RESET_TASK and t < s.cursor
+                s.prog[0][0] is Op.RESET_TASK
+                and (s.visited[t] if any_order else t < s.cursor)
             )
             want = KlpState.IDLE if reset else s.target
             state = s.patch_state[t]
@@ -1893,7 +1973,109 @@ def build(
         model.reachable(reads={"prog", "target"})(
             _named(completes(KlpState.UNPATCHED), "unpatching_completes")
         )
+    if symmetry:
+        group = [
+            (task_perm, cpu_perm)
+            for task_perm in itertools.permutations(normal)
+            for cpu_perm in itertools.permutations(range(cpus))
+        ]
+        model.symmetry(group)(rename)
     return model
+
+
+# ----------------------------------------------------------------------------------------
+# Symmetry: renaming interchangeable tasks and CPUs.
+
+Perm = tuple[int, ...]
+"""A permutation as the new name of each old index: ``perm[old] == new``."""
+
+Renaming = tuple[Perm, Perm]
+"""``(task_perm, cpu_perm)``: new slots for the normal tasks, new numbers for the CPUs."""
+
+PER_TASK_PLAIN = (
+    "visited",
+    "sync_wait",
+    "life",
+    "patch_state",
+    "patch_pending",
+    "stack",
+    "hpc",
+    "h_func",
+    "h_entry",
+    "wrong_call",
+    "unsafe_switch",
+)
+"""Per-task fields whose values name no task or CPU: only the index moves.
+
+``stack`` holds frames (function, code version), ``h_func`` a function and ``h_entry``
+a patch: functions and patches are not renamed.
+"""
+
+PER_CPU = ("curr", "stack_buf")
+"""Per-CPU fields: ``curr`` also holds task ids; ``stack_buf`` holds frames (and is one
+shared buffer, which does not move, with ``stack_buffer="shared"``)."""
+
+NAMES_A_CPU = ("on_cpu",)
+"""Per-task fields whose values are CPU ids (or NULL)."""
+
+KEPT = (
+    "prog",
+    "cursor",
+    "complete",
+    "script",
+    "reverses",
+    "forces",
+    "transition_patch",
+    "target",
+    "enabled",
+    "forced",
+    "freed",
+    "transition",
+    "func_stack",
+    "sched_key",
+)
+"""Fields that no renaming touches: admin and livepatch globals, per patch or function.
+
+``prog`` holds ops and their patch (or flag) argument, never a task. ``cursor`` is a
+position in the fixed loop order; symmetry needs ``loop_order="any"``, where it stays 0
+(the loops keep ``visited`` instead). ``complete`` is the try's local flag.
+"""
+
+
+def _permuted(items: tuple[T, ...], perm: Perm) -> tuple[T, ...]:
+    """``items`` with the element at old index i moved to index ``perm[i]``."""
+    out = list(items)
+    for old, new in enumerate(perm):
+        out[new] = items[old]
+    return tuple(out)
+
+
+def rename(s: State, g: Renaming) -> State:
+    """The state ``s`` with its normal tasks and CPUs renamed by ``g``.
+
+    ``g = (task_perm, cpu_perm)``: normal task i becomes ``task_perm[i]``, CPU j becomes
+    ``cpu_perm[j]``, and CPU j's idle task moves with it. Per-task fields move by task,
+    per-CPU fields by CPU, and values that are task ids (``curr``) or CPU ids
+    (``on_cpu``) are renamed too; the fields in ``KEPT`` name neither. Applying g, then
+    h, is applying the composed permutations ``i -> h[g[i]]``.
+
+    It is a symmetry of the model built with ``loop_order="any"`` and without ``fork`` or
+    ``exiting`` (those single out task 0 and the last task): every step, guard and
+    property treats the normal tasks alike, and the CPUs with their idle tasks alike.
+    """
+    task_perm, cpu_perm = g
+    ncpus = len(s.curr)
+    ntasks = len(s.life) - ncpus
+    sigma = (*task_perm, *(ntasks + cpu for cpu in cpu_perm))  # over every task id
+    changes: dict[str, object] = {
+        f: _permuted(getattr(s, f), sigma) for f in PER_TASK_PLAIN
+    }
+    on_cpu = tuple(NULL if cpu == NULL else cpu_perm[cpu] for cpu in s.on_cpu)
+    changes["on_cpu"] = _permuted(on_cpu, sigma)
+    changes["curr"] = _permuted(tuple(sigma[t] for t in s.curr), cpu_perm)
+    if len(s.stack_buf) == ncpus:
+        changes["stack_buf"] = _permuted(s.stack_buf, cpu_perm)
+    return s.replace(**changes)
 
 
 def _named(fn: Callable[[State], bool], name: str) -> Callable[[State], bool]:

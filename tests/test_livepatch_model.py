@@ -486,6 +486,14 @@ def audit(model: Model[Any]) -> list[str]:
         {"scenario": "force", "cpus": 1},
         {"scenario": "immediate", "cpus": 1},
         {"scenario": "enable_disable", "funcs": 2, "depth": 2, "cpus": 1, "tasks": 1},
+        {"scenario": "force", "cpus": 1, "loop_order": "any"},
+        {
+            "scenario": "reverse",
+            "fork": True,
+            "cpus": 1,
+            "tasks": 1,
+            "loop_order": "any",
+        },
     ],
     ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
 )
