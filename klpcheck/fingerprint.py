@@ -30,7 +30,7 @@ from typing import Any
 
 from klpcheck.errors import ModelError
 
-__all__ = ["collision_note", "encode", "fingerprint", "fingerprinter"]
+__all__ = ["collision_note", "digest", "encode", "fingerprint", "fingerprinter"]
 
 _PLAIN = frozenset({int, bool, float, str, bytes, type(None)})
 # marshal's type codes for sets; a fast encoding that contains one is redone slowly,
@@ -95,8 +95,12 @@ def encode(state: Any) -> bytes:
     return marshal.dumps(_canonical(state), 2)
 
 
-def _digest(data: bytes) -> int:
+def digest(data: bytes) -> int:
+    """The 64-bit fingerprint of an encoding: ``fingerprint(s) == digest(encode(s))``."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+_digest = digest
 
 
 def fingerprint(state: Any) -> int:
