@@ -9,8 +9,11 @@ permuting the per-task fields and the task ids stored in the state)::
 
 The search keys each state by its orbit: the key of the *canonical representative*, the
 state among ``s`` and every ``rename(s, g)`` whose canonical encoding
-(:func:`klpcheck.fingerprint.encode`: a byte string that depends on the value only, never
-on the process or ``PYTHONHASHSEED``) is smallest in byte order. With exact storage the
+(:func:`klpcheck.fingerprint.encoder`: an injective byte string that depends on the value
+only, never on the process or ``PYTHONHASHSEED``) is smallest in byte order. The
+minimum over a whole orbit is the same from every state in it, provided ``G`` is a
+group (closed under composition; the identity may be left out), not merely a set of
+generators: list every element. With exact storage the
 key is the exact key of the representative; with fingerprint storage it is the
 fingerprint of the representative's encoding. Only the key changes: the search still
 explores concrete successors, so every parent link joins two real states of consecutive
@@ -47,7 +50,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from klpcheck.errors import ModelError
-from klpcheck.fingerprint import digest, encode
+from klpcheck.fingerprint import digest, encoder
 from klpcheck.model import Model, Property, Symmetry, successors_of
 from klpcheck.result import SymmetryUse
 
@@ -76,6 +79,7 @@ def orbit_key(model: Model[Any], base: Key | None, storage: str) -> Key:
     assert sym is not None
     rename, group, types = sym.rename, sym.group, model.state_types
     fingerprints = storage == "fingerprint"
+    encode = encoder(types)
 
     def key(s: Any) -> Hashable:
         best, best_code = s, encode(s)
@@ -148,6 +152,7 @@ class SymmetryAudit:
         self.states += 1
         values = [bool(p.predicate(s)) for p in self.props]
         orbits = self._orbits(s)
+        ks = self.key(s)
         for g in self.sym.group:
             try:
                 r = self.sym.rename(s, g)
@@ -162,12 +167,21 @@ class SymmetryAudit:
                         f"{s!r:.120} but {not v} in its renaming by g={g!r}; every "
                         "property must give the same answer on a state and its renamings"
                     )
+            if self.key(r) != ks:
+                raise self._not_closed(g, s)
             renamed = self._orbits(r)
             if renamed != orbits:
                 raise self._mismatch(g, s, r, orbits, renamed)
 
     def _orbits(self, s: Any) -> Counter[Hashable]:
         return Counter(self.key(ns) for _, ns in self.successors(s))
+
+    def _not_closed(self, g: Any, s: Any) -> ModelError:
+        return ModelError(
+            f"symmetry audit: state {s!r:.120} and its renaming by g={g!r} have "
+            "different canonical forms; the group must be closed under composition: "
+            "list every element, not only generators"
+        )
 
     def _mismatch(
         self,
@@ -180,11 +194,11 @@ class SymmetryAudit:
         """Name a step of ``s`` (or of ``r``) that leads to an orbit the other lacks."""
         extra = orbits - renamed
         frm, diff = (s, extra) if extra else (r, renamed - orbits)
-        label = next(
-            self.model.instances()[k].label()
-            for k, ns in self.successors(frm)
-            if self.key(ns) in diff
-        )
+        k, ns = next((k, ns) for k, ns in self.successors(frm) if self.key(ns) in diff)
+        label = self.model.instances()[k].label()
+        for h in self.sym.group:  # a set of generators, not a group, misleads too
+            if self.key(self.sym.rename(ns, h)) != self.key(ns):
+                return self._not_closed(h, ns)
         where = (
             f"from state {s!r:.120} leads to an orbit that no step from its renaming "
             "reaches"

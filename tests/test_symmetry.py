@@ -285,6 +285,22 @@ def test_audit_catches_an_invariant_that_is_not_symmetric() -> None:
     )
 
 
+def test_audit_catches_generators_given_for_a_group() -> None:
+    model = lock(3)
+
+    @model.symmetry([(1, 0, 2), (0, 2, 1)])  # two transpositions generate S3
+    def rename(s: Lock, g: Perm) -> Lock:
+        return Lock(g[s.lock] if s.lock >= 0 else -1, permute(s.pc, g))
+
+    with pytest.raises(ModelError) as err:
+        check(model, audit=True)
+    assert str(err.value) == (
+        "symmetry audit: state Lock(lock=-1, pc=(2, 0, 0)) and its renaming by "
+        "g=(1, 0, 2) have different canonical forms; the group must be closed under "
+        "composition: list every element, not only generators"
+    )
+
+
 # -- random symmetric models ---------------------------------------------------------------
 
 
