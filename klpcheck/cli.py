@@ -127,6 +127,12 @@ def main() -> None:
     "only, not necessarily among all traces.",
 )
 @click.option(
+    "--no-symmetry",
+    is_flag=True,
+    help="No symmetry reduction (it is on when the model declares @model.symmetry, "
+    "and then partial-order reduction is off).",
+)
+@click.option(
     "--shortest",
     is_flag=True,
     help="After a reduced search finds violations, search again without reduction "
@@ -219,6 +225,7 @@ def run(
     keep_going: bool,
     full: bool,
     no_por: bool,
+    no_symmetry: bool,
     shortest: bool,
     audit: bool,
     quiet: bool,
@@ -251,6 +258,7 @@ def run(
             "deadlock": not no_deadlock,
             "keep_going": keep_going,
             "por": False if no_por else None,
+            "symmetry": False if no_symmetry else None,
             "shortest": shortest,
             "audit": audit,
             "storage": "fingerprint" if fingerprint else "exact",

@@ -42,6 +42,7 @@ from klpcheck.storage import (
     rebuild_trace,
     state_key,
 )
+from klpcheck.symmetry import SymmetryAudit, symmetry_use, uses_symmetry
 
 __all__ = ["Options", "Progress", "check"]
 
@@ -77,6 +78,7 @@ class Options:
     shortest: bool = False
     storage: str = "exact"
     workers: int = 1
+    symmetry: bool | None = None
 
     def but(self, **changes: Any) -> Options:
         """A copy with ``changes``."""
@@ -99,6 +101,10 @@ class Options:
         if self.workers > 1 and self.order != "bfs":
             raise UsageError(
                 "workers > 1 needs breadth-first order (no --dfs, no order='dfs')"
+            )
+        if self.symmetry not in (None, True, False):
+            raise UsageError(
+                f"symmetry must be True, False or None, not {self.symmetry!r}"
             )
         for name in ("max_depth", "max_states"):
             value = getattr(self, name)
@@ -143,6 +149,11 @@ def check(model: Model[Any], **options: Any) -> Result:
     storage
         ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
         (see :mod:`klpcheck.storage`).
+    symmetry
+        Symmetry reduction (:mod:`klpcheck.symmetry`): one state per orbit of the group
+        declared with ``@model.symmetry``. ``None`` (default): on when declared;
+        ``False``: off. Partial-order reduction is then off, and ``por=True`` with it
+        is a UsageError. With ``audit`` every renaming is checked to be sound.
     workers
         Explore with this many processes (level-synchronous breadth-first search; see
         :mod:`klpcheck.parallel`). Counts, verdicts and trace lengths are those of one.
@@ -182,6 +193,15 @@ def check(model: Model[Any], **options: Any) -> Result:
     opts.validate()
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    if opts.symmetry and model.renaming is None:
+        raise UsageError(
+            f"symmetry=True, but model `{model.name}` declares no @model.symmetry(group)"
+        )
+    if opts.por and uses_symmetry(model, opts):
+        raise UsageError(
+            "partial-order reduction and symmetry reduction do not combine soundly in "
+            "general; drop --por (por=True) or pass --no-symmetry (symmetry=False)"
+        )
     if opts.storage != "exact" or opts.workers > 1:
         if opts.por or opts.audit or opts.shortest:
             raise UsageError(
@@ -210,7 +230,8 @@ class _Search:
         self.model = model
         self.opts = opts
         self.instances = model.instances()
-        self.key = state_key(model, opts.storage)
+        self.symmetric = uses_symmetry(model, opts)
+        self.key = state_key(model, opts.storage, self.symmetric)
         self.expand = successors_of(self.instances)
         self.parent: Visited = new_visited(opts.storage)
         self.fired = [0] * len(self.instances)
@@ -438,12 +459,16 @@ class _Search:
 
     def reduced_expander(self) -> Expander | None:
         """The expander of the reduced search; None for the plain loops above."""
-        reducer, self.por_reason = plan(self.model, self.opts.por)
+        reducer, self.por_reason = plan(self.model, self.opts.por, self.symmetric)
         self.auditor: Auditing | None = None
+        self.symmetry_audit: SymmetryAudit | None = None
         if self.opts.audit:
             from klpcheck.audit import Auditor
 
             self.auditor = Auditor(self.model)
+            if self.symmetric:
+                assert self.key is not None
+                self.symmetry_audit = SymmetryAudit(self.model, self.key)
         if reducer is None and self.auditor is None:
             return None
         return Expander(
@@ -489,6 +514,8 @@ class _Search:
 
         def expand(s: Hashable, ks: Hashable) -> list[tuple[int, Hashable]]:
             current[0] = s
+            if self.symmetry_audit is not None:
+                self.symmetry_audit.state(s)
             unexpanded.discard(ks)
             succs = successors(s, closed)
             if (
@@ -557,7 +584,8 @@ class _Search:
         )
 
     def audit_notes(self) -> tuple[str, ...]:
-        return (self.auditor.summary(),) if self.auditor is not None else ()
+        audits = [self.auditor, self.symmetry_audit]
+        return tuple(a.summary() for a in audits if a is not None)
 
     # -- results ------------------------------------------------------------------
 
@@ -591,6 +619,7 @@ class _Search:
             witnesses={n: self.trace_to(s) for n, s in self.witnesses.items()},
             incomplete_reason=self.incomplete,
             reduction=self.reduction(),
+            symmetry=symmetry_use(self.model, self.symmetric, len(self.parent)),
             notes=self.audit_notes() + self.notes(),
         )
 

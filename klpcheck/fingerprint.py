@@ -30,7 +30,14 @@ from typing import Any
 
 from klpcheck.errors import ModelError
 
-__all__ = ["collision_note", "encode", "fingerprint", "fingerprinter"]
+__all__ = [
+    "collision_note",
+    "digest",
+    "encode",
+    "encoder",
+    "fingerprint",
+    "fingerprinter",
+]
 
 _PLAIN = frozenset({int, bool, float, str, bytes, type(None)})
 # marshal's type codes for sets; a fast encoding that contains one is redone slowly,
@@ -95,8 +102,12 @@ def encode(state: Any) -> bytes:
     return marshal.dumps(_canonical(state), 2)
 
 
-def _digest(data: bytes) -> int:
+def digest(data: bytes) -> int:
+    """The 64-bit fingerprint of an encoding: ``fingerprint(s) == digest(encode(s))``."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+_digest = digest
 
 
 def fingerprint(state: Any) -> int:
@@ -157,6 +168,48 @@ def fingerprinter(state_type: type) -> Callable[[Any], int]:
             canon = canon[3:]  # the fields alone, as the fast path encodes them
         data = marshal.dumps(canon, 2)
         return _digest(data)
+
+    return fast
+
+
+def encoder(state_types: frozenset[type]) -> Callable[[Any], bytes]:
+    """A canonical encoding of the states of a model whose states have ``state_types``.
+
+    Like :func:`encode`, a function of the state's value only and injective, but several
+    times faster for a single dataclass or tuple state type: the fields are marshalled
+    directly when they are plain, as :func:`fingerprinter` does, and canonicalised
+    first otherwise. Its bytes differ from :func:`encode`'s.
+
+    Examples
+    --------
+    >>> enc = encoder(frozenset({tuple}))
+    >>> enc((1, frozenset({"a", "b"}))) == enc((1, frozenset({"b", "a"})))
+    True
+    """
+    if len(state_types) != 1:
+        return encode
+    (state_type,) = state_types
+    fields: Callable[[Any], Any]
+    if state_type is tuple:
+        fields, skip = tuple, 0
+    elif dataclasses.is_dataclass(state_type):
+        names = [f.name for f in dataclasses.fields(state_type) if f.compare]
+        if not names:
+            return encode
+        get = attrgetter(*names)
+        fields, skip = (get if len(names) > 1 else (lambda s: (get(s),))), 3
+    else:
+        return encode
+    dumps = marshal.dumps
+
+    def fast(state: Any) -> bytes:
+        try:
+            data = dumps(fields(state), 2)
+        except ValueError:  # an enum or nested object: not plain
+            return dumps(_canonical(state)[skip:], 2)
+        if b"<" in data or b">" in data:  # maybe a set; redo to be sure
+            return dumps(_canonical(state)[skip:], 2)
+        return data
 
     return fast
 

@@ -64,7 +64,9 @@ def check_entry(
     start = time.perf_counter()
     try:
         model = load_model(entry.model, entry.params)
-        result = check(model, keep_going=True, time_limit=time_limit, por=False)
+        result = check(
+            model, keep_going=True, time_limit=time_limit, por=False, symmetry=False
+        )
         saved = {}
         if save_dir is not None:
             from klpcheck.trace import save_counterexample

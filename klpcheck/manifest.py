@@ -96,10 +96,11 @@ def load_manifest(path: str | Path) -> list[Entry]:
 def run_entry(entry: Entry, **options: Any) -> Result:
     """Run an entry's search (keep going after violations) with extra ``options``.
 
-    Without reduction unless ``options`` say ``por=True``: the pins are full searches.
+    Without reduction (partial-order or symmetry) unless ``options`` say ``por=True`` or
+    ``symmetry=True``: the pins are full searches.
     """
     model = load_model(entry.model, entry.params)
-    return check(model, keep_going=True, **{"por": False, **options})
+    return check(model, keep_going=True, **{"por": False, "symmetry": False, **options})
 
 
 def compare(entry: Entry, result: Result, *, states: bool = True) -> list[str]:

@@ -11,7 +11,15 @@ from typing import Any, Generic, TypeVar, overload
 from klpcheck.errors import ModelError
 from klpcheck.state import field_names, validate_state
 
-__all__ = ["Instance", "Model", "Property", "Step", "calls_of", "successors_of"]
+__all__ = [
+    "Instance",
+    "Model",
+    "Property",
+    "Step",
+    "Symmetry",
+    "calls_of",
+    "successors_of",
+]
 
 S = TypeVar("S")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,6 +73,16 @@ class Property:
     kind: str
     predicate: Callable[[Any], bool]
     reads: Footprint
+    doc: str
+
+
+@dataclass(frozen=True, slots=True)
+class Symmetry:
+    """A group acting on states: ``rename(state, g)`` for each ``g`` in ``group``."""
+
+    name: str
+    group: tuple[Any, ...]
+    rename: Callable[[Any, Any], Any]
     doc: str
 
 
@@ -144,6 +162,7 @@ class Model(Generic[S]):
         self.invariants: list[Property] = []
         self.reachables: list[Property] = []
         self.terminal_property: Property | None = None
+        self.renaming: Symmetry | None = None
         self.source: str | None = None
         self.params: dict[str, Any] = {}
         self._instances: tuple[Instance, ...] | None = None
@@ -353,6 +372,57 @@ class Model(Generic[S]):
         """Register the predicate of states where having no enabled step is no deadlock."""
         result: Callable[[S], bool] = self._property("terminal", fn, None)
         return result
+
+    def symmetry(
+        self, group: Iterable[Any]
+    ) -> Callable[[Callable[[S, Any], S]], Callable[[S, Any], S]]:
+        """Register how each element ``g`` of ``group`` renames a state (see :mod:`klpcheck.symmetry`).
+
+        The search then stores one state per orbit. Each ``g`` must be an automorphism of
+        the model (renaming a state renames its successors) under which every property
+        gives the same answer; ``check(..., audit=True)`` tests both on every state.
+        """
+        try:
+            values = _ordered(group)
+        except TypeError:
+            raise ModelError(
+                f"model `{self.name}`: symmetry needs a sequence of group elements, not "
+                f"{group!r:.60}; write @model.symmetry(group) above the rename function"
+            ) from None
+        if not values:
+            raise ModelError(
+                f"model `{self.name}`: symmetry group is empty; give the group elements, "
+                "e.g. @model.symmetry(itertools.permutations(range(n)))"
+            )
+        for g in values:
+            try:
+                hash(g)
+            except TypeError:
+                raise ModelError(
+                    f"model `{self.name}`: symmetry group element {g!r:.60} is unhashable; "
+                    "use tuples"
+                ) from None
+
+        def register(rename: Callable[[S, Any], S]) -> Callable[[S, Any], S]:
+            name = getattr(rename, "__name__", repr(rename))
+            if not callable(rename):
+                raise ModelError(
+                    f"model `{self.name}`: symmetry rename {name} is not a function"
+                )
+            if _positional_arity(rename) not in (2, None):
+                raise ModelError(
+                    f"symmetry rename `{name}` must take two arguments, the state and a "
+                    "group element"
+                )
+            if self.renaming is not None:
+                raise ModelError(
+                    f"model `{self.name}` declares @symmetry twice (`{self.renaming.name}` "
+                    f"and `{name}`); a model has at most one symmetry group"
+                )
+            self.renaming = Symmetry(name, values, rename, _doc(rename))
+            return rename
+
+        return register
 
     # -- queries -------------------------------------------------------------------
 

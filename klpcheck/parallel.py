@@ -47,6 +47,7 @@ from klpcheck.fingerprint import collision_note, encode
 from klpcheck.model import Model, Property
 from klpcheck.result import Result, Trace, Violation, step_stats, verdict_of
 from klpcheck.storage import Key, Visited, new_visited, rebuild_trace, state_key
+from klpcheck.symmetry import symmetry_use, uses_symmetry
 
 __all__ = ["Partition", "local_owner", "owner_of", "search"]
 
@@ -139,7 +140,9 @@ class _Worker:
         self.model, self.opts = model, opts
         self.index, self.workers = index, workers
         self.calls = calls_of(model.instances())
-        self.key: Key = state_key(model, opts.storage) or (lambda s: s)
+        self.key: Key = state_key(model, opts.storage, uses_symmetry(model, opts)) or (
+            lambda s: s
+        )
         self.owner: Callable[[Hashable], int] = lambda k: local_owner(
             k, workers, opts.storage
         )
@@ -588,7 +591,9 @@ class _Coordinator:
                 break
             chain.append(reply[1])
         chain.reverse()
-        key = state_key(self.model, self.opts.storage)
+        key = state_key(
+            self.model, self.opts.storage, uses_symmetry(self.model, self.opts)
+        )
         return rebuild_trace(self.model, key, chain)
 
     def result(self) -> Result:
@@ -638,6 +643,9 @@ class _Coordinator:
             step_stats=stats,
             witnesses=witnesses,
             incomplete_reason=self.incomplete,
+            symmetry=symmetry_use(
+                self.model, uses_symmetry(self.model, self.opts), distinct
+            ),
             notes=tuple(notes),
         )
 

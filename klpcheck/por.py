@@ -76,10 +76,13 @@ from klpcheck.state import field_names
 __all__ = ["Auditing", "Expander", "Reducer", "c3_proviso", "plan", "shortest_traces"]
 
 
-def plan(model: Model[Any], por: bool | None) -> tuple[Reducer | None, str]:
+def plan(
+    model: Model[Any], por: bool | None, symmetry: bool = False
+) -> tuple[Reducer | None, str]:
     """Decide whether to reduce; return the reducer, or None and the reason why not.
 
-    ``por=None`` (the default) reduces when some step declares a footprint.
+    ``por=None`` (the default) reduces when some step declares a footprint, unless the
+    search uses ``symmetry`` reduction (:mod:`klpcheck.symmetry`).
 
     Examples
     --------
@@ -89,6 +92,8 @@ def plan(model: Model[Any], por: bool | None) -> tuple[Reducer | None, str]:
     """
     if por is False:
         return None, "turned off (--no-por)"
+    if symmetry:
+        return None, SYMMETRY_REASON
     if any(field_names(t) is None for t in model.state_types):
         return None, "states have no named fields (use a dataclass or NamedTuple)"
     declared = any(s.reads is not None or s.writes is not None for s in model.steps)
@@ -98,6 +103,12 @@ def plan(model: Model[Any], por: bool | None) -> tuple[Reducer | None, str]:
     if not reducer.independent_pairs():
         return None, "every pair of steps may be dependent; declare narrower footprints"
     return reducer, ""
+
+
+SYMMETRY_REASON = (
+    "symmetry reduction is in use, and the two need extra conditions to combine "
+    "soundly (Emerson, Jha and Peled, 1997); --no-symmetry to reduce by partial order"
+)
 
 
 class Reducer:

@@ -264,7 +264,7 @@ def print_result(
 ) -> None:
     """Print the violations (unless ``quiet``), then the summary on one unwrapped line.
 
-    The reduction line is left out when ``quiet``; notes (a fingerprint collision
+    The reduction and symmetry lines are left out when ``quiet``; notes (a fingerprint collision
     estimate, worker figures) never are: they qualify the verdict.
     """
     if not quiet and result.violations:
@@ -273,6 +273,8 @@ def print_result(
         )
     console.print(summary_line(result), soft_wrap=True)
     lines = [result.reduction.summary()] if result.reduction.used and not quiet else []
+    if result.symmetry is not None and not quiet:
+        lines.append(result.symmetry.summary())
     for line in [*lines, *result.notes]:
         console.print(Text(line, style="dim"))
 

@@ -157,6 +157,15 @@ def json_report(
             "elapsed_s": round(result.elapsed, 6),
             "states_per_second": round(result.states_per_second, 1),
         },
+        "symmetry": (
+            {
+                "used": True,
+                "renamings": result.symmetry.renamings,
+                "orbits": result.symmetry.orbits,
+            }
+            if result.symmetry is not None
+            else {"used": False}
+        ),
         "properties": props,
         "coverage": [
             {

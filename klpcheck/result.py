@@ -14,6 +14,7 @@ __all__ = [
     "Reduction",
     "Result",
     "StepStats",
+    "SymmetryUse",
     "Trace",
     "TraceStep",
     "Verdict",
@@ -136,6 +137,21 @@ class Reduction:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SymmetryUse:
+    """What symmetry reduction did: ``renamings`` group elements, ``orbits`` stored."""
+
+    renamings: int
+    orbits: int
+
+    def summary(self) -> str:
+        """One line for the CLI, e.g. ``symmetry: 12 renamings; 21,542 orbits``."""
+        return (
+            f"symmetry: {self.renamings:,} renamings; {self.orbits:,} orbits "
+            "(--no-symmetry for the full search)"
+        )
+
+
 def verdict_of(violations: object, incomplete: str | None) -> Verdict:
     """VIOLATED when anything was violated, else INCOMPLETE when the search was cut short."""
     if violations:
@@ -172,6 +188,7 @@ class Result:
     incomplete_reason: str | None = None
     notes: tuple[str, ...] = ()
     reduction: Reduction = field(default_factory=lambda: Reduction(False, "not asked"))
+    symmetry: SymmetryUse | None = None
 
     @property
     def holds(self) -> bool:

@@ -51,11 +51,18 @@ def new_visited(storage: str) -> Visited:
     return FingerprintTable() if storage == "fingerprint" else {}
 
 
-def state_key(model: Model[Any], storage: str) -> Key | None:
-    """The function from a state to its key in the visited map; None for the state itself."""
-    if storage == "exact":
-        return exact_key(model)
-    return fingerprint_function(model)
+def state_key(model: Model[Any], storage: str, symmetry: bool = False) -> Key | None:
+    """The function from a state to its key in the visited map; None for the state itself.
+
+    With ``symmetry`` (and a model that declares one) the key is that of the state's
+    orbit (:func:`klpcheck.symmetry.orbit_key`).
+    """
+    base = exact_key(model) if storage == "exact" else fingerprint_function(model)
+    if symmetry and model.renaming is not None:
+        from klpcheck.symmetry import orbit_key
+
+        return orbit_key(model, base, storage)
+    return base
 
 
 def exact_key(model: Model[Any]) -> Key | None:

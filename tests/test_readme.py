@@ -41,3 +41,23 @@ def test_the_readme_opens_with_the_two_setup_commands() -> None:
 def test_the_readme_models_table_is_the_manifest() -> None:
     table = markdown_table(load_manifest(MODELS / "manifest.toml"))
     assert table in README, "regenerate it: python -m klpcheck.manifest"
+
+
+def test_the_readme_symmetry_example_keeps_the_verdict(tmp_path: Path) -> None:
+    example = re.search(r"```python\n(.*?)```", README, re.S)
+    section = README[README.index("## Symmetry") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert example is not None
+    assert block is not None
+    text = example.group(1).replace(
+        "    return model\n", block.group(1) + "    return model\n"
+    )
+    path = tmp_path / "flag_race_symmetric.py"
+    path.write_text("import itertools\n" + text + "\nmodel = build(3)\n")
+    model = load_model(f"{path}:model")
+    reduced = check(model, deadlock=False, audit=True, keep_going=True)
+    full = check(model, deadlock=False, symmetry=False, keep_going=True)
+    assert [v.property for v in reduced.violations] == ["mutual_exclusion"]
+    assert [v.property for v in full.violations] == ["mutual_exclusion"]
+    # orbits: multisets of 3 pcs over idle, saw with the flag clear, and with crit set
+    assert (reduced.distinct_states, full.distinct_states) == (10, 27)
