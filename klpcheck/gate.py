@@ -81,6 +81,16 @@ def check_entry(
             entry, "error", [str(e)], seconds=time.perf_counter() - start
         )
     problems = compare(entry, result)
+    if entry.orbits is not None and not problems:
+        try:
+            reduced = check(
+                model, keep_going=True, time_limit=time_limit, symmetry=True
+            )
+        except KlpcheckError as e:
+            return EntryOutcome(
+                entry, "error", [str(e)], seconds=time.perf_counter() - start
+            )
+        problems = [f"with symmetry: {p}" for p in compare(entry, reduced)]
     if not problems:
         status = "match"
     elif result.incomplete_reason is not None and not any(

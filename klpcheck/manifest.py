@@ -21,6 +21,7 @@ _KEYS = {
     "expect",
     "violates",
     "states",
+    "orbits",
     "shortest",
     "slow",
     "note",
@@ -38,6 +39,7 @@ class Entry:
     violates: tuple[str, ...]
     states: int
     shortest: dict[str, int] = field(default_factory=dict)
+    orbits: int | None = None  # distinct states with the model's symmetry reduction
     slow: bool = False
     note: str = ""
 
@@ -83,6 +85,7 @@ def load_manifest(path: str | Path) -> list[Entry]:
             violates=violates,
             states=raw["states"],
             shortest=dict(raw.get("shortest", {})),
+            orbits=raw.get("orbits"),
             slow=bool(raw.get("slow", False)),
             note=raw.get("note", ""),
         )
@@ -107,7 +110,9 @@ def compare(entry: Entry, result: Result, *, states: bool = True) -> list[str]:
     """Differences between a result and the pin, as sentences; empty when it matches.
 
     ``states=False`` skips the state count and trace lengths (for reduced searches, whose
-    counts differ by design but whose verdicts must not).
+    counts differ by design but whose verdicts must not). A search with symmetry
+    reduction is compared with the pinned ``orbits``; its breadth-first traces are as
+    short as the full search's (a state and its renamings are equally deep).
     """
     problems = []
     if result.verdict is Verdict.INCOMPLETE:
@@ -117,9 +122,13 @@ def compare(entry: Entry, result: Result, *, states: bool = True) -> list[str]:
         problems.append(
             f"violated {got or 'nothing'}, pinned {list(entry.violates) or 'nothing'}"
         )
-    if states and result.distinct_states != entry.states:
+    reduced = result.symmetry is not None
+    pinned, what = (entry.orbits, "orbits") if reduced else (entry.states, "states")
+    if states and pinned is None:
+        problems.append("the search used symmetry reduction but no orbits are pinned")
+    elif states and result.distinct_states != pinned:
         problems.append(
-            f"{result.distinct_states} distinct states, pinned {entry.states}"
+            f"{result.distinct_states:,} distinct {what}, pinned {pinned:,}"
         )
     if states:
         for v in result.violations:
@@ -165,8 +174,9 @@ def markdown_table(entries: list[Entry]) -> str:
             ]
             verdict = "violates " + ", ".join(parts)
         slow = " (slow)" if e.slow else ""
+        count = f"{e.states:,}" + (f" ({e.orbits:,} orbits)" if e.orbits else "")
         rows.append(
-            f"| {e.model.name} | {e.variant}{slow} | {params} | {verdict} | {e.states:,} |"
+            f"| {e.model.name} | {e.variant}{slow} | {params} | {verdict} | {count} |"
         )
     return "\n".join(rows)
 
