@@ -8,6 +8,8 @@ sizes). Prints one row per model, order and setting; asserts nothing and is not 
   keeps 1,920 of them and depth-first 957.
 - models/two_phase_commit.py and models/seed_rfc2015.py, and models/livepatch.py when it
   exists, on every manifest entry: the verdict with reduction must equal the pinned one.
+- Symmetry reduction on models/livepatch.py with ``loop_order=any``, next to the full
+  searches of the fixed-order and the any-order model.
 """
 
 from __future__ import annotations
@@ -79,12 +81,12 @@ def manifest_rows(files: set[str]) -> None:
             continue
         for order in ("bfs", "dfs"):
             model = load_model(entry.model, entry.params)
-            red, tr = run(model, order=order, keep_going=True, por=True)
+            red, tr = run(model, order=order, keep_going=True, por=True, symmetry=False)
             problems = compare(entry, red, states=False)
             mark = "ok" if not problems else "MISMATCH: " + "; ".join(problems)
             full = None
             if order == "bfs":
-                full, _ = run(model, keep_going=True, por=False)
+                full, _ = run(model, keep_going=True, por=False, symmetry=False)
             row(entry.id, order, full, red, f"{tr:5.2f} s  {mark}")
 
 
@@ -103,6 +105,29 @@ def without_properties(path: Path, params: dict[str, Any]) -> None:
     )
 
 
+def symmetry_rows(tasks: list[int]) -> None:
+    """Symmetry on livepatch.py's any-order loops, next to both full searches."""
+    print(
+        "\nsymmetry (livepatch.py, enable, 2 CPUs; full = fixed loop order, then any "
+        "order without and with symmetry)"
+    )
+    header()
+    path = ROOT / "models" / "livepatch.py"
+    for t in tasks:
+        fixed, tf = run(load_model(path, {"tasks": t}), por=False)
+        model = load_model(path, {"tasks": t, "loop_order": "any", "symmetry": True})
+        full, ta = run(model, symmetry=False, por=False)
+        sym, ts = run(model)
+        row(f"livepatch tasks={t} fixed order", "bfs", None, fixed, f"{tf:6.2f} s")
+        row(
+            f"livepatch tasks={t} any order",
+            "bfs",
+            full,
+            sym,
+            f"{ta:6.2f}/{ts:5.2f} s",
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip n = 7 and 3 tasks")
@@ -110,9 +135,10 @@ def main() -> None:
     lock_rows([5, 6] if args.quick else [5, 6, 7])
     files = {"two_phase_commit.py", "seed_rfc2015.py", "livepatch.py"}
     manifest_rows(files)
+    tasks = [2] if args.quick else [2, 3]
+    symmetry_rows(tasks)
     print("\nwithout properties (every step invisible; shows what visibility costs)")
     header()
-    tasks = [2] if args.quick else [2, 3]
     for t in tasks:
         without_properties(ROOT / "models" / "seed_rfc2015.py", {"tasks": t})
         if (ROOT / "models" / "livepatch.py").exists():

@@ -414,10 +414,11 @@ def _cell(s: Any, c: Cell) -> Any:
     return v if c[1] is None else v[c[1]]
 
 
-def _reachable(model: Model[Any]) -> list[Any]:
+def _reachable(model: Model[Any], limit: int | None = None) -> list[Any]:
+    """Every reachable state, or the first ``limit`` of a breadth-first search."""
     seen = dict.fromkeys(model.init)
     todo = deque(model.init)
-    while todo:
+    while todo and (limit is None or len(seen) < limit):
         s = todo.popleft()
         for inst in model.instances():
             g = inst.step.guard

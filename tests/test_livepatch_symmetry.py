@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -105,7 +104,7 @@ ORBITS_3 = 31542
 def test_rename_is_a_group_action() -> None:
     model = any_order(scenario="reverse", tasks=3, cpus=2)
     rename = renamer(model)
-    states = _reachable_some(model, 3000)
+    states = _reachable(model, 3000)
     elements = group(3, 2)
     identity = ((0, 1, 2), (0, 1))
     for s in states:
@@ -113,22 +112,6 @@ def test_rename_is_a_group_action() -> None:
     for g, h in itertools.islice(itertools.product(elements, elements), 0, None, 7):
         for s in states[::50]:
             assert rename(rename(s, g), h) == rename(s, compose(g, h))
-
-
-def _reachable_some(model: Model[Any], limit: int) -> list[Any]:
-    """The first ``limit`` states of a breadth-first search."""
-    seen = dict.fromkeys(model.init)
-    todo = deque(model.init)
-    while todo and len(seen) < limit:
-        s = todo.popleft()
-        for inst in model.instances():
-            g = inst.step.guard
-            if g is None or g(s, *inst.args):
-                n = inst.step.effect(s, *inst.args)
-                if n not in seen:
-                    seen[n] = None
-                    todo.append(n)
-    return list(seen)
 
 
 @pytest.mark.parametrize(
