@@ -135,11 +135,11 @@ class _Worker:
     """One partition: its visited map, its frontier, and the steps it fires."""
 
     def __init__(self, model: Model[Any], opts: Any, index: int, workers: int) -> None:
-        from klpcheck.model import calls_of
+        from klpcheck.model import successors_of
 
         self.model, self.opts = model, opts
         self.index, self.workers = index, workers
-        self.calls = calls_of(model.instances())
+        self.successors = successors_of(model.instances())
         self.key: Key = state_key(model, opts.storage, uses_symmetry(model, opts)) or (
             lambda s: s
         )
@@ -150,8 +150,8 @@ class _Worker:
         self.frontier: list[tuple[Any, Hashable]] = []
         # per owner: the states sent to it, their keys and the steps that found them
         self.pending: dict[int, tuple[list[Any], list[Hashable], list[int]]] = {}
-        self.fired = [0] * len(self.calls)
-        self.new = [0] * len(self.calls)
+        self.fired = [0] * len(model.instances())
+        self.new = [0] * len(model.instances())
         self.invariants: list[Property] = list(model.invariants)
         self.targets: list[Property] = list(model.reachables)
         self.found: list[_Found] = []
@@ -212,6 +212,7 @@ class _Worker:
         key, me, workers = self.key, self.index, self.workers
         by_fingerprint = self.opts.storage == "fingerprint"
         fired, new, visited, insert = self.fired, self.new, self.visited, self.insert
+        successors = self.successors
         terminal = self.model.terminal_property
         types = self.model.state_types
         frontier, self.frontier = self.frontier, []
@@ -228,12 +229,8 @@ class _Worker:
         steps: list[list[int]] = [[] for _ in range(workers)]
         for expanded, (s, ks) in enumerate(frontier, 1):
             self.current = s
-            enabled = False
-            for k, guard, effect, a in self.calls:
-                if guard is not None and not guard(s, a):
-                    continue
-                enabled = True
-                ns = effect(s, a)
+            succs = successors(s)
+            for k, ns in succs:
                 fired[k] += 1
                 kn = key(ns)
                 h = kn if by_fingerprint else hash(kn)
@@ -259,7 +256,7 @@ class _Worker:
                 states[o].append(ns)
                 steps[o].append(k)
             if (
-                not enabled
+                not succs
                 and self.deadlock
                 and (terminal is None or not terminal.predicate(s))
             ):
