@@ -370,11 +370,14 @@ def test_random_symmetric_models_agree_with_the_full_search(
     assert {v.property for v in reduced.violations} == {
         v.property for v in full.violations
     }
+    shortest = {v.property: len(v.trace or ()) for v in full.violations}
     for v in reduced.violations:
         assert v.trace is not None
         final = v.trace.steps[-1].state if v.trace.steps else v.trace.init
         prop = next(p for p in model.invariants if p.name == v.property)
         assert not prop.predicate(final)
+        # a state and its renamings are equally deep: orbit BFS traces are shortest too
+        assert len(v.trace) == shortest[v.property]
 
 
 # -- the command line -------------------------------------------------------------------
