@@ -29,6 +29,8 @@ CI = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
+SLOW = settings(CI, max_examples=3000)
+
 Perm = tuple[int, ...]
 
 
@@ -359,6 +361,23 @@ limits = st.lists(st.tuples(st.integers(0, PCS - 1), st.integers(0, 3)), max_siz
 def test_random_symmetric_models_agree_with_the_full_search(
     n: int, table: Table, limits: list[tuple[int, int]]
 ) -> None:
+    _agrees_with_the_full_search(n, table, limits)
+
+
+@pytest.mark.slow
+@SLOW
+@given(n=st.integers(2, 4), table=tables, limits=limits)
+def test_many_random_symmetric_models_agree_with_the_full_search(
+    n: int, table: Table, limits: list[tuple[int, int]]
+) -> None:
+    _agrees_with_the_full_search(n, table, limits)
+
+
+def _agrees_with_the_full_search(
+    n: int, table: Table, limits: list[tuple[int, int]]
+) -> None:
+    """Orbits are the canonical forms of the full search's states; the same violations,
+    each with a trace that ends in a violating state and is as short as the full one's."""
     model = random_model(n, table, limits)
     canonical = {
         (tuple(sorted(s.pc)), s.counter)  # type: ignore[attr-defined]
