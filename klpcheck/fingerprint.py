@@ -51,8 +51,14 @@ def _canonical(value: Any) -> Any:
     if kind in _PLAIN:
         return value
     if kind is tuple:
-        if set(map(type, value)) <= _PLAIN:  # the common case, checked in C
+        kinds = set(map(type, value))
+        if kinds <= _PLAIN:  # the common case, checked in C
             return value
+        if len(kinds) == 1:  # e.g. one enum per task: convert without re-dispatching
+            (only,) = kinds
+            convert = _CONVERTERS.get(only)
+            if convert is not None and only is not tuple:
+                return tuple(map(convert, value))
         return tuple(map(_canonical, value))
     convert = _CONVERTERS.get(kind)
     if convert is None:
@@ -67,7 +73,18 @@ def _converter(kind: type, value: Any) -> Callable[[Any], Any]:
     """How to make values of ``kind`` plain; built once per type."""
     name = kind.__qualname__
     if issubclass(kind, enum.Enum):
-        return lambda v: (..., "enum", name, v._name_)
+        # One tuple per member, made once: looked up by id(), which a member keeps for
+        # as long as its class lives (and _CONVERTERS keeps the class). Members made
+        # later (combinations of a Flag) are converted as they come.
+        codes = {
+            id(m): (..., "enum", name, m._name_) for m in kind.__members__.values()
+        }
+
+        def enum_code(v: Any) -> Any:
+            code = codes.get(id(v))
+            return code if code is not None else (..., "enum", name, v._name_)
+
+        return enum_code
     if dataclasses.is_dataclass(kind):
         compared = [f.name for f in dataclasses.fields(kind) if f.compare]
         get = attrgetter(*compared) if compared else (lambda v: ())
@@ -201,15 +218,19 @@ def encoder(state_types: frozenset[type]) -> Callable[[Any], bytes]:
     else:
         return encode
     dumps = marshal.dumps
+    plain = [True]  # until a state of this type turns out not to be plain
 
     def fast(state: Any) -> bytes:
-        try:
-            data = dumps(fields(state), 2)
-        except ValueError:  # an enum or nested object: not plain
-            return dumps(_canonical(state)[skip:], 2)
-        if b"<" in data or b">" in data:  # maybe a set; redo to be sure
-            return dumps(_canonical(state)[skip:], 2)
-        return data
+        if plain[0]:
+            try:
+                data = dumps(fields(state), 2)
+            except ValueError:  # an enum or nested object: not plain, nor the next ones
+                plain[0] = False
+            else:
+                if b"<" not in data and b">" not in data:
+                    return data
+                # maybe a set; redo to be sure
+        return dumps(_canonical(state)[skip:], 2)
 
     return fast
 
