@@ -111,6 +111,9 @@ default (every scenario)        holds                        holds
   order among many; and which CPU has which number is arbitrary, so the idle tasks'
   ``for_each_possible_cpu`` order is too. "Any" covers every order, and it is what
   symmetry needs (``symmetry=true``, ``rename``): a fixed order singles out task 0.
+  Each loop picks its order afresh, which is more than the kernel does (the tasklist
+  keeps its order from one loop to the next unless tasks fork or exit): a race found
+  only under "any" would need checking against one fixed order; none was.
   ``tasklist_lock`` is held from the first normal task's iteration until the last one's;
   ``klp_force_transition``'s marking of ``forced`` is after its last iteration.
   Measured on every non-slow entry of models/manifest.toml: the same violated properties
