@@ -325,6 +325,14 @@ class _Search:
                 )
             )
 
+    def bounds(self) -> tuple[int, int]:
+        """``max_states`` and ``max_depth``, with no bound as ``sys.maxsize``."""
+        opts = self.opts
+        return (
+            opts.max_states if opts.max_states is not None else sys.maxsize,
+            opts.max_depth if opts.max_depth is not None else sys.maxsize,
+        )
+
     def bound_hit(self, reason: str) -> None:
         self.incomplete = reason
 
@@ -335,12 +343,7 @@ class _Search:
         parent = self.parent
         fired, new = self.fired, self.new
         types = self.model.state_types
-        max_states = (
-            self.opts.max_states if self.opts.max_states is not None else sys.maxsize
-        )
-        max_depth = (
-            self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
-        )
+        max_states, max_depth = self.bounds()
         deadlock = self.opts.deadlock
         terminal = self.model.terminal_property
         on_new = self.on_new
@@ -413,12 +416,7 @@ class _Search:
     def dfs(self, current: list[Any]) -> None:
         parent, new = self.parent, self.new
         types = self.model.state_types
-        max_states = (
-            self.opts.max_states if self.opts.max_states is not None else sys.maxsize
-        )
-        max_depth = (
-            self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
-        )
+        max_states, max_depth = self.bounds()
         expanded = 0
         # Each frame: the state, its key, its successors, the next one to try, its depth.
         stack: list[list[Any]] = []
@@ -485,12 +483,7 @@ class _Search:
         parent, new, successors = self.parent, self.new, self.expander.successors
         key_of = self.key_of
         types = self.model.state_types
-        max_states = (
-            self.opts.max_states if self.opts.max_states is not None else sys.maxsize
-        )
-        max_depth = (
-            self.opts.max_depth if self.opts.max_depth is not None else sys.maxsize
-        )
+        max_states, max_depth = self.bounds()
         terminal = self.model.terminal_property
         bfs = self.opts.order == "bfs"
         # C3. Breadth-first: the closed-set proviso (a state in parent is closed unless
