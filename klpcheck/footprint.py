@@ -14,8 +14,13 @@ that is what the necessary enabling sets of :mod:`klpcheck.por` are built from.
 from __future__ import annotations
 
 import dataclasses
+import dis
+import functools
+import inspect
 import operator
 import re
+import sys
+import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -25,6 +30,8 @@ from klpcheck.state import field_names
 __all__ = [
     "ALL",
     "Paths",
+    "access_plan",
+    "complete_reads",
     "covers",
     "describe_path",
     "leaves",
@@ -416,3 +423,194 @@ def all_paths(items: Iterable[Paths]) -> Paths:
             return ALL
         out |= p
     return frozenset(out)
+
+
+# -- the proven probe: a read log that is complete by construction -------------------
+#
+# The probe above logs what it can intercept, and C code that reads a tuple's items
+# directly (``"%d%d" % s.p``), ``type(s)`` or ``s is x`` read without being logged. Its
+# log is fine for an audit, which only ever raises an error, but not for a reduction,
+# where a missed read drops the step that would enable a guard. The probe below is used
+# only where a look at the guard's bytecode proves that the state can be reached in one
+# way alone: ``s.field``, possibly subscripted at once (``s.pc[t]``). Every such access
+# is logged, the stand-in for the state never reaches any other code, and what the guard
+# computes from the values it was handed is what it computes on the real state.
+
+_INDEX_LOADS = frozenset({"LOAD_FAST", "LOAD_CONST", "LOAD_DEREF", "LOAD_GLOBAL"})
+_LOCAL_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK"})
+# Names through which code can reach a caller's frame (and so the state) without
+# naming it. A helper that the guard calls could still do so; no model needs that.
+_FRAME_NAMES = frozenset(
+    {
+        "locals",
+        "vars",
+        "eval",
+        "exec",
+        "globals",
+        "_getframe",
+        "currentframe",
+        "f_locals",
+        "f_back",
+        "inspect",
+        "get_referrers",
+        "_current_frames",
+        "settrace",
+        "setprofile",
+    }
+)
+
+
+def _is_subscript(ins: dis.Instruction) -> bool:
+    if ins.opname == "BINARY_SUBSCR":
+        return True
+    return ins.opname == "BINARY_OP" and ins.argrepr == "[]"
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names) | set(code.co_varnames) | set(code.co_freevars)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+@functools.cache
+def access_plan(
+    code: types.CodeType, fields: tuple[str, ...]
+) -> dict[str, bool] | None:
+    """How a guard's code reaches its state, if provably only through its fields.
+
+    Returns a map from each field the code names to True when every access to it is
+    subscripted at once by a simple index (``s.pc[t]``, ``s.pc[0]``), else False (the
+    field's value as a whole reaches other code); None when the state can reach code
+    in any other way (``type(s)``, ``f(s)``, ``s[0]``, a method, a closure over ``s``,
+    a frame lookup), in which case nothing observed can be trusted.
+
+    Examples
+    --------
+    >>> plan = lambda f: access_plan(f.__code__, ("pc", "lock", "p"))
+    >>> plan(lambda s, t: s.pc[t] == 1 and s.lock == 0)
+    {'pc': True, 'lock': False}
+    >>> plan(lambda s: "%d%d" % s.p == "11")
+    {'p': False}
+    >>> plan(lambda s: type(s) is tuple) is None
+    True
+    """
+    if code.co_argcount < 1 or code.co_flags & (
+        inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+    ):
+        return None
+    name = code.co_varnames[0]
+    if name in code.co_cellvars or _code_names(code) & _FRAME_NAMES:
+        return None
+    insts = [i for i in dis.get_instructions(code) if i.opname != "CACHE"]
+    plan: dict[str, bool] = {}
+    for k, ins in enumerate(insts):
+        argval = ins.argval
+        names_it = argval == name or (isinstance(argval, tuple) and name in argval)
+        if not names_it or ins.opname in {"LOAD_CONST", "LOAD_GLOBAL", "LOAD_ATTR"}:
+            continue
+        if ins.opname not in _LOCAL_LOADS or argval != name:
+            return None  # stored, deleted, or loaded together with another local
+        attr = insts[k + 1] if k + 1 < len(insts) else None
+        if (
+            attr is None
+            or attr.opname != "LOAD_ATTR"
+            or attr.argval not in fields
+            or (sys.version_info >= (3, 12) and (attr.arg or 0) & 1)  # a method load
+        ):
+            return None
+        subscripted = (
+            k + 3 < len(insts)
+            and insts[k + 2].opname in _INDEX_LOADS
+            and insts[k + 2].argval != name
+            and not (
+                insts[k + 2].opname == "LOAD_GLOBAL" and (insts[k + 2].arg or 0) & 1
+            )
+            and _is_subscript(insts[k + 3])
+        )
+        plan[attr.argval] = plan.get(attr.argval, True) and subscripted
+    return plan
+
+
+class _Elements:
+    """A tuple field that is only ever subscripted: logs the element path it hands out."""
+
+    __slots__ = ("_log", "_path", "_value")
+
+    def __init__(self, path: Path, value: tuple[Any, ...], log: set[Path]) -> None:
+        self._path = path
+        self._value = value
+        self._log = log
+
+    def __getitem__(self, index: Any) -> Any:
+        value = self._value[index]  # raises as the real tuple would
+        if isinstance(index, slice):
+            self._log.add(self._path)
+            return value
+        i = operator.index(index)
+        if i < 0:
+            i += len(self._value)
+        self._log.add((*self._path, i))
+        return value
+
+
+class _Fields:
+    """The stand-in for a state whose guard reaches it only through ``s.field``."""
+
+    __slots__ = ("_k_log", "_k_plan", "_k_state")
+
+    def __init__(self, state: Any, plan: dict[str, bool], log: set[Path]) -> None:
+        object.__setattr__(self, "_k_state", state)
+        object.__setattr__(self, "_k_plan", plan)
+        object.__setattr__(self, "_k_log", log)
+
+    def __getattribute__(self, name: str) -> Any:
+        state = object.__getattribute__(self, "_k_state")
+        plan = object.__getattribute__(self, "_k_plan")
+        log = object.__getattribute__(self, "_k_log")
+        value = getattr(state, name)
+        if plan[name] and _is_plain_tuple(value):
+            return _Elements((name,), value, log)
+        log.add((name,))
+        return value
+
+
+def complete_reads(
+    guard: Callable[..., Any], state: Any, args: tuple[Any, ...]
+) -> tuple[bool, frozenset[Path]] | None:
+    """``guard(state, *args)`` and every path it read, when the log is provably complete.
+
+    None when :func:`access_plan` cannot prove that the state reaches the guard only
+    through its fields, when the guard is not a plain function, or when it raised:
+    the caller must then rely on the declared reads. An empty log is complete too: the
+    guard did not look at the state, so its value cannot change while ``args`` stay.
+
+    Examples
+    --------
+    >>> from typing import NamedTuple
+    >>> class S(NamedTuple):
+    ...     lock: int
+    ...     pc: tuple[int, ...]
+    >>> value, paths = complete_reads(
+    ...     lambda s, t: s.pc[t] == 0 and s.lock == 0, S(1, (0, 2)), (1,)
+    ... )
+    >>> value, sorted(paths)
+    (False, [('pc', 1)])
+    >>> complete_reads(lambda s: "%d%d" % s.pc == "02", S(1, (0, 2)), ())
+    (True, frozenset({('pc',)}))
+    >>> complete_reads(lambda s: type(s) is S and s.lock == 1, S(1, (0, 2)), ()) is None
+    True
+    """
+    fields = field_names(type(state))
+    if fields is None or type(guard) is not types.FunctionType:
+        return None
+    plan = access_plan(guard.__code__, fields)
+    if plan is None:
+        return None
+    log: set[Path] = set()
+    try:
+        value = bool(guard(_Fields(state, plan, log), *args))
+    except Exception:
+        return None
+    return value, frozenset(log)

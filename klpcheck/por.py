@@ -15,9 +15,12 @@ C1 (dependency, D1 and D2 of Valmari's stubborn sets)
     *necessary enabling set* is in T: every instance that writes a part that ``a``'s guard
     read when it was evaluated in ``s`` (:meth:`Reducer._c1_closure`,
     :meth:`Reducer._nes`). The guard is deterministic, so it stays false until one of
-    those parts changes. Among the seeds, the smallest resulting set wins (Godefroid's
-    heuristic). Footprints must over-approximate what guards and effects do;
-    ``--audit`` checks that they do.
+    those parts changes. What it read is observed only where the guard's bytecode
+    proves the observation complete (:func:`klpcheck.footprint.complete_reads`: the
+    state reached only as ``s.field`` or ``s.field[i]``); anywhere else the step's
+    declared reads stand in for it. Among the seeds, the smallest resulting set wins
+    (Godefroid's heuristic). Footprints must over-approximate what guards and effects
+    do; ``--audit`` checks that they do.
 C2 (visibility, Valmari's V)
     An instance is visible when it writes a part read by a property still being looked
     for (an invariant not yet violated, a reachable target not yet met). If T contains an
@@ -39,8 +42,9 @@ Deadlocks need only C0 and C1. After 512 states in a row without a cut the expan
 expands fully for a while (doubling, up to 65,536 states) and tries again when the
 properties still looked for change: full expansion is always sound. Notes: breadth-first traces are shortest in the reduced
 graph only; ``check(..., shortest=True)`` re-runs the search for each violation without
-reduction. Guards must read the state through its fields (``s.pc[t]``); anything else
-(``s.method()``, ``s == other``) counts as reading the whole state, which stays sound.
+reduction. A guard that reaches the state in any other way than ``s.field`` or ``s.field[i]``
+(``type(s)``, ``helper(s)``, ``"%d" % s.pc``) is not observed: its step's declared reads
+are used, which is sound and may cut less.
 
 References: A. Valmari, "Stubborn sets for reduced state space generation", APN 1990,
 and "The state explosion problem", LNCS 1491, 1998; P. Godefroid, "Partial-Order Methods
@@ -62,12 +66,12 @@ from klpcheck.footprint import (
     ALL,
     Paths,
     all_paths,
+    complete_reads,
     covers,
     describe_path,
     instance_paths,
     overlaps,
     property_paths,
-    recorded_reads,
 )
 from klpcheck.model import Instance, Model, Property, calls_of, successors_of
 from klpcheck.result import Result
@@ -156,6 +160,7 @@ class Reducer:
             for a in range(n)
         ]
         self._writers: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        self._declared_nes: dict[int, tuple[int, ...]] = {}
         self.visible: list[bool] = [True] * n
         self.visible_list: tuple[int, ...] = tuple(range(n))
         self._watching: tuple[str, ...] | None = None
@@ -188,20 +193,32 @@ class Reducer:
         return hit
 
     def _nes(self, a: int, state: Hashable) -> tuple[int, ...]:
-        """C1 for a disabled instance: the writers of what its guard read in ``state``."""
+        """C1 for a disabled instance: the writers of what its guard reads in ``state``.
+
+        What the guard reads is taken from :func:`~klpcheck.footprint.complete_reads`
+        only where the guard's code proves the log complete (the state reached only as
+        ``s.field`` or ``s.field[i]``); otherwise from the step's declared reads. An
+        observation that cannot be proven complete is never trusted: a missed read
+        would leave out the step that enables the guard.
+        """
         inst = self.instances[a]
         guard = inst.step.guard
         assert guard is not None  # an instance without a guard is never disabled
-        probe = recorded_reads(guard, state, inst.args)
-        if probe is None or probe[0]:
-            # The probe learned nothing (or disagrees): fall back on the declaration.
-            declared = self.reads[a]
-            paths = [()] if declared is None else sorted(declared, key=repr)
-        else:
-            paths = sorted(probe[1], key=repr)
-            for p in paths:
-                if p and not covers(self.reads[a], p):
-                    raise undeclared_read(inst, p, state)
+        seen = complete_reads(guard, state, inst.args)
+        if seen is None or seen[0]:
+            hit = self._declared_nes.get(a)
+            if hit is None:
+                declared = self.reads[a]
+                paths = [()] if declared is None else sorted(declared, key=repr)
+                hit = self._declared_nes[a] = self._writers_of_all(paths)
+            return hit
+        paths = sorted(seen[1], key=repr)
+        for p in paths:
+            if not covers(self.reads[a], p):
+                raise undeclared_read(inst, p, state)
+        return self._writers_of_all(paths)
+
+    def _writers_of_all(self, paths: Sequence[tuple[Any, ...]]) -> tuple[int, ...]:
         out: set[int] = set()
         for p in paths:
             out.update(self._writers_of(p))
