@@ -248,6 +248,11 @@ class _Search:
         self.queue_size: Callable[[], int] = lambda: 0
         self.freeze: Callable[[], None] = lambda: None
         self.expander = self.reduced_expander()
+        # One initial state per key: with symmetry, initial states in one orbit share a
+        # key, and each would otherwise be expanded (its transitions counted) again.
+        self.roots: dict[Hashable, Any] = {}
+        for s in model.init:
+            self.roots.setdefault(self.key_of(s), s)
 
     # -- driver ---------------------------------------------------------------------
 
@@ -258,8 +263,8 @@ class _Search:
         ]  # state being expanded, its successor (diagnosis)
         with frozen_gc() as self.freeze:
             try:
-                for s in self.model.init:
-                    self.parent[self.key_of(s)] = None
+                for k, s in self.roots.items():
+                    self.parent[k] = None
                     self.on_new(s)
                 if self.expander is not None:
                     self.reduced_search(current)
@@ -348,8 +353,8 @@ class _Search:
         terminal = self.model.terminal_property
         on_new = self.on_new
         key = self.key
-        frontier = list(self.model.init)
-        keys = frontier if key is None else [key(s) for s in frontier]
+        frontier = list(self.roots.values())
+        keys = frontier if key is None else list(self.roots)
         depth = 0
         expanded = 0
         while frontier:
@@ -421,7 +426,7 @@ class _Search:
         # Each frame: the state, its key, its successors, the next one to try, its depth.
         stack: list[list[Any]] = []
         self.queue_size = lambda: len(stack)
-        for root in self.model.init:
+        for root in self.roots.values():
             current[0] = root
             stack.append([root, self.key_of(root), self.successors(root), 0, 0])
             while stack:
@@ -490,7 +495,7 @@ class _Search:
         # it is still unexpanded). Depth-first: the stack proviso of SPIN (Holzmann and
         # Peled, 1994), weaker in what it forbids and so reducing more: only a
         # successor on the search stack closes a cycle. Both sets hold keys.
-        unexpanded = {key_of(s) for s in self.model.init}
+        unexpanded = set(self.roots)
         on_stack: set[Hashable] = set()
 
         def closed(ns: Hashable) -> bool:
@@ -501,7 +506,7 @@ class _Search:
 
         # BFS: a FIFO of (state, key, depth); DFS: a stack of
         # [state, key, successors, next, depth].
-        fifo = collections.deque((s, key_of(s), 0) for s in self.model.init)
+        fifo = collections.deque((s, k, 0) for k, s in self.roots.items())
         stack: list[list[Any]] = []
         self.queue_size = lambda: len(fifo) + len(stack)
 

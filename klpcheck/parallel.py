@@ -456,12 +456,19 @@ class _Coordinator:
                 old = self.found.get(f.name)
                 if old is None or f.depth < old.depth:
                     self.found[f.name] = f
+        cap = self.opts.max_states
+        if cap is not None and sum(self.visited) > cap and self.incomplete is None:
+            self.incomplete = f"state bound of {cap} reached"
 
     def allowances(self) -> list[int]:
         if self.opts.max_states is None:
             return [sys.maxsize] * self.n
+        # Each worker may admit the whole remainder: a share of it could run out while
+        # the total is still within the bound, and make a search that fits look cut
+        # short. Together they may admit more than the remainder in one level; note()
+        # then reports the bound, as one process would on the state past it.
         left = max(0, self.opts.max_states - sum(self.visited))
-        return [left // self.n + (i < left % self.n) for i in range(self.n)]
+        return [left] * self.n
 
     def violated(self) -> bool:
         targets = {p.name for p in self.model.reachables}

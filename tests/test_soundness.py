@@ -85,3 +85,90 @@ def test_every_mode_finds_the_violation(style: str, mode: dict[str, Any]) -> Non
 def test_the_full_search_is_the_reference(style: str) -> None:
     r = check(_model(style), por=False, keep_going=True)
     assert (r.verdict, r.distinct_states) == (Verdict.VIOLATED, 6)
+
+
+# -- initial states that are symmetric images of each other ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    token: int  # which of the four positions holds the token
+    moves: int = 0
+
+
+def rotation(init_all: bool) -> Model[Ring]:
+    """A token moving round a ring of four, at most five moves; the group rotates it.
+
+    With ``init_all`` every rotation of the initial state is an initial state too: one
+    orbit, so each is one initial state of the reduced search.
+    """
+    inits = [Ring(t) for t in range(4)] if init_all else [Ring(0)]
+    model: Model[Ring] = Model("rotation", init=inits)
+
+    @model.step(when=lambda s: s.moves < 5)
+    def move(s: Ring) -> Ring:
+        return Ring((s.token + 1) % 4, s.moves + 1)
+
+    @model.step(when=lambda s: s.moves < 5)
+    def jump(s: Ring) -> Ring:
+        return Ring((s.token + 2) % 4, s.moves + 1)
+
+    @model.terminal
+    def done(s: Ring) -> bool:
+        return s.moves == 5
+
+    @model.symmetry(range(4))
+    def rotate(s: Ring, g: int) -> Ring:
+        return Ring((s.token + g) % 4, s.moves)
+
+    return model
+
+
+SYMMETRIC_MODES: list[dict[str, Any]] = [
+    {},
+    {"order": "dfs"},
+    {"storage": "fingerprint"},
+    {"workers": 2},
+]
+
+
+@pytest.mark.parametrize("init_all", [False, True])
+@pytest.mark.parametrize("mode", SYMMETRIC_MODES, ids=lambda m: ",".join(m) or "bfs")
+def test_symmetric_initial_states_are_expanded_once(
+    init_all: bool, mode: dict[str, Any]
+) -> None:
+    r = check(rotation(init_all), **mode)
+    # One orbit per number of moves: 6 orbits, 2 transitions out of each but the last.
+    assert (r.verdict, r.distinct_states, r.transitions) == (Verdict.HOLDS, 6, 10)
+
+
+@pytest.mark.parametrize("mode", SYMMETRIC_MODES, ids=lambda m: ",".join(m) or "bfs")
+def test_without_symmetry_every_initial_state_counts(mode: dict[str, Any]) -> None:
+    r = check(rotation(True), symmetry=False, **mode)
+    assert (r.verdict, r.distinct_states, r.transitions) == (Verdict.HOLDS, 24, 40)
+
+
+# -- a state bound gives the same verdict in every mode -------------------------------
+
+
+def _two_phase_commit() -> Model[Any]:
+    from klpcheck.loader import load_model
+
+    return load_model("models/two_phase_commit.py")
+
+
+@pytest.mark.parametrize("bound", [287, 288, 289])
+@pytest.mark.parametrize(
+    "mode",
+    [{}, {"order": "dfs"}, {"storage": "fingerprint"}, {"workers": 2}, {"por": False}],
+    ids=lambda m: ",".join(m) or "bfs",
+)
+def test_a_state_bound_gives_the_same_verdict_in_every_mode(
+    bound: int, mode: dict[str, Any]
+) -> None:
+    r = check(_two_phase_commit(), max_states=bound, **mode)
+    if bound >= 288:  # the model has 288 states
+        assert (r.verdict, r.distinct_states) == (Verdict.HOLDS, 288)
+    else:
+        assert r.verdict is Verdict.INCOMPLETE
+        assert r.incomplete_reason == "state bound of 287 reached"
