@@ -24,7 +24,7 @@ from typing import Any
 
 from klpcheck.errors import ModelError, UsageError
 from klpcheck.fingerprint import collision_note
-from klpcheck.model import Model, Property, successors_of
+from klpcheck.model import Model, Property, check_answers, not_a_bool, successors_of
 from klpcheck.por import Auditing, Expander, plan
 from klpcheck.result import (
     Reduction,
@@ -263,6 +263,8 @@ class _Search:
         ]  # state being expanded, its successor (diagnosis)
         with frozen_gc() as self.freeze:
             try:
+                for s in self.roots.values():
+                    check_answers(self.model, s)
                 for k, s in self.roots.items():
                     self.parent[k] = None
                     self.on_new(s)
@@ -294,7 +296,10 @@ class _Search:
                 self.violate(prop, s)
         if self.pending:
             for prop in list(self.pending):
-                if prop.predicate(s):
+                answer = prop.predicate(s)
+                if answer:
+                    if answer is not True:
+                        raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
                     self.witnesses[prop.name] = s
                     self.pending.remove(prop)
 
@@ -302,6 +307,11 @@ class _Search:
         name = prop.name if prop is not None else "deadlock"
         if name in self.violations:
             return
+        judge = prop if prop is not None else self.model.terminal_property
+        if judge is not None:
+            answer = judge.predicate(s)
+            if type(answer) is not bool:
+                raise not_a_bool(f"{judge.kind} {judge.name}", answer, s)
         self.violations[name] = (prop, s)
         if prop is not None:
             # A new list: on_new may be iterating over the old one, and another

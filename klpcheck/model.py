@@ -18,6 +18,8 @@ __all__ = [
     "Step",
     "Symmetry",
     "calls_of",
+    "check_answers",
+    "not_a_bool",
     "successors_of",
 ]
 
@@ -503,3 +505,36 @@ def successors_of(
     exec("\n".join(lines), env)  # the text holds generated names and integers only
     fn: Callable[[Any], list[tuple[int, Any]]] = env["successors"]
     return fn
+
+
+def check_answers(model: Model[Any], s: Any) -> None:
+    """Every guard and property must answer a bool in an initial state.
+
+    A predicate that forgot to ``return`` answers None, which would read as "false"
+    everywhere: a step never enabled, an invariant violated in a state where it holds.
+    Checked once per initial state, and again on each state a verdict rests on, so
+    that the search loop pays nothing.
+    """
+    for inst in model.instances():
+        if inst.step.guard is not None:
+            answer = inst.step.guard(s, *inst.args)
+            if type(answer) is not bool:
+                raise not_a_bool(f"the guard of step {inst.label()}", answer, s)
+    terminal = model.terminal_property
+    for prop in [
+        *model.invariants,
+        *model.reachables,
+        *([terminal] if terminal is not None else []),
+    ]:
+        answer = prop.predicate(s)
+        if type(answer) is not bool:
+            raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
+
+
+def not_a_bool(what: str, answer: object, s: Any) -> ModelError:
+    """The error for a predicate that answered something other than True or False."""
+    return ModelError(
+        f"{what} returned {answer!r:.60} ({type(answer).__name__}), not a bool, in "
+        f"state {s!r:.200}: did the predicate forget to return? Return True or False "
+        "(wrap it in bool(...) if it computes a truth value)"
+    )

@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 from klpcheck.errors import ModelError, UsageError
 from klpcheck.fingerprint import collision_note, encode
-from klpcheck.model import Model, Property
+from klpcheck.model import Model, Property, check_answers, not_a_bool
 from klpcheck.result import Result, Trace, Violation, step_stats, verdict_of
 from klpcheck.storage import Key, Visited, new_visited, rebuild_trace, state_key
 from klpcheck.symmetry import symmetry_use, uses_symmetry
@@ -170,11 +170,17 @@ class _Worker:
         """A new state of this partition joins the next frontier; check it."""
         self.frontier.append((s, ks))
         for prop in list(self.invariants):
-            if not prop.predicate(s):
+            answer = prop.predicate(s)
+            if answer is not True:
+                if answer is not False:
+                    raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
                 self.found.append(_Found(prop.name, depth, ks))
                 self.invariants.remove(prop)
         for prop in list(self.targets):
-            if prop.predicate(s):
+            answer = prop.predicate(s)
+            if answer is not False:
+                if answer is not True:
+                    raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
                 self.found.append(_Found(prop.name, depth, ks))
                 self.targets.remove(prop)
 
@@ -198,6 +204,7 @@ class _Worker:
         """Admit the initial states of this partition."""
         self.allowance = allowance
         for s in self.model.init:
+            check_answers(self.model, s)
             self.current = s
             ks = self.key(s)
             if self.owner(ks) == self.index and self.insert(ks, None, False):

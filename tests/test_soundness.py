@@ -8,12 +8,14 @@ enables it was left out: "holds" on a model violated in two steps.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
-from klpcheck import Model, Verdict, check
+from klpcheck import Model, ModelError, Verdict, check
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,96 @@ def test_a_state_bound_gives_the_same_verdict_in_every_mode(
     else:
         assert r.verdict is Verdict.INCOMPLETE
         assert r.incomplete_reason == "state bound of 287 reached"
+
+
+# -- a predicate that answers something other than a bool ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    x: int = 0
+
+
+def counter(broken: str) -> Model[Count]:
+    model: Model[Count] = Model("counter", init=Count())
+
+    @model.step(when=(lambda s: None) if broken == "guard" else (lambda s: s.x < 3))  # type: ignore[arg-type, return-value]
+    def inc(s: Count) -> Count:
+        return Count(s.x + 1)
+
+    @model.invariant
+    def small(s: Count) -> bool:
+        if broken == "invariant" and s.x == 2:
+            return None  # type: ignore[return-value]
+        return s.x < 10
+
+    @model.reachable
+    def three(s: Count) -> bool:
+        if broken == "reachable":
+            return s.x  # type: ignore[return-value]
+        return s.x == 3
+
+    @model.terminal
+    def done(s: Count) -> bool:
+        return s.x == 3
+
+    return model
+
+
+def _message(broken: str, **options: Any) -> str:
+    with pytest.raises(ModelError) as caught:
+        check(counter(broken), **options)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("options", [{}, {"workers": 2}], ids=["one", "workers"])
+def test_a_guard_that_answers_none_is_a_model_error(options: dict[str, Any]) -> None:
+    assert _message("guard", **options) == (
+        "the guard of step inc returned None (NoneType), not a bool, in state "
+        "Count(x=0): did the predicate forget to return? Return True or False (wrap it "
+        "in bool(...) if it computes a truth value)"
+    )
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"order": "dfs"}, {"workers": 2}], ids=["bfs", "dfs", "workers"]
+)
+def test_an_invariant_that_answers_none_later_is_no_violation(
+    options: dict[str, Any],
+) -> None:
+    assert _message("invariant", **options).startswith(
+        "invariant small returned None (NoneType), not a bool, in state Count(x=2)"
+    )
+
+
+def test_a_reachable_target_that_answers_an_int_is_a_model_error() -> None:
+    assert _message("reachable").startswith(
+        "reachable three returned 0 (int), not a bool, in state Count(x=0)"
+    )
+
+
+def test_the_command_line_says_it_in_one_line(tmp_path: Any) -> None:
+    model = tmp_path / "noret.py"
+    model.write_text(
+        "from klpcheck import Model, Record\n"
+        "class S(Record):\n"
+        "    x: int = 0\n"
+        "model = Model('noret', init=S())\n"
+        "@model.step(when=lambda s: s.x < 3)\n"
+        "def inc(s): return s.replace(x=s.x + 1)\n"
+        "@model.invariant\n"
+        "def small(s):\n"
+        "    s.x < 10\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "klpcheck", "run", str(model), "--no-save"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        "error: invariant small returned None (NoneType), not a bool, in state S(x=0): "
+        "did the predicate forget to return? Return True or False (wrap it in bool(...) "
+        "if it computes a truth value)"
+    ]
