@@ -30,6 +30,7 @@ from klpcheck.render import (
     step_view,
     violation_view,
 )
+from klpcheck.resources import default_max_memory, describe_size, parse_size
 from klpcheck.result import Result, Trace, Violation
 
 __all__ = ["main"]
@@ -62,6 +63,24 @@ def _console(*, stderr: bool = False) -> Console:
 
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def memory_bound(text: str) -> int | None:
+    """The ``--max-memory`` value in bytes (None: no bound); UsageError if malformed."""
+    if text.strip().lower() == "auto":
+        return default_max_memory()
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise UsageError(f"--max-memory: {err}") from None
+
+
+def _available_now() -> str:
+    bound = default_max_memory()
+    return "" if bound is None else f" ({describe_size(bound)} now)"
+
+
+_AVAILABLE_NOW = _available_now()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_HELP)
@@ -104,6 +123,17 @@ def main() -> None:
     type=click.FloatRange(min=0, min_open=True),
     metavar="S",
     help="Stop after S seconds.",
+)
+@click.option(
+    "--max-memory",
+    "max_memory",
+    metavar="SIZE",
+    default="auto",
+    show_default=True,
+    help="Stop as incomplete when the resident size reaches SIZE (4G, 512M, or 'none'); "
+    "auto: 80% of the memory available at the start"
+    + _AVAILABLE_NOW
+    + ", plus what the process holds.",
 )
 @click.option(
     "--no-deadlock", is_flag=True, help="Do not report states without an enabled step."
@@ -221,6 +251,7 @@ def run(
     max_depth: int | None,
     max_states: int | None,
     time_limit: float | None,
+    max_memory: str,
     no_deadlock: bool,
     keep_going: bool,
     full: bool,
@@ -255,6 +286,7 @@ def run(
             "max_depth": max_depth,
             "max_states": max_states,
             "time_limit": time_limit,
+            "max_memory": memory_bound(max_memory),
             "deadlock": not no_deadlock,
             "keep_going": keep_going,
             "por": False if no_por else None,

@@ -26,6 +26,7 @@ from klpcheck.errors import ModelError, UsageError
 from klpcheck.fingerprint import collision_note
 from klpcheck.model import Model, Property, check_answers, not_a_bool, successors_of
 from klpcheck.por import Auditing, Expander, plan
+from klpcheck.resources import memory_over
 from klpcheck.result import (
     Reduction,
     Result,
@@ -79,6 +80,7 @@ class Options:
     storage: str = "exact"
     workers: int = 1
     symmetry: bool | None = None
+    max_memory: int | None = None
 
     def but(self, **changes: Any) -> Options:
         """A copy with ``changes``."""
@@ -106,7 +108,7 @@ class Options:
             raise UsageError(
                 f"symmetry must be True, False or None, not {self.symmetry!r}"
             )
-        for name in ("max_depth", "max_states"):
+        for name in ("max_depth", "max_states", "max_memory"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise UsageError(f"{name} must be a whole number ≥ 0, not {value!r}")
@@ -327,6 +329,10 @@ class _Search:
         limit = self.opts.time_limit
         if limit is not None and now - self.start >= limit:
             self.incomplete = f"time limit of {limit:g} s reached"
+            raise _Stop
+        over = memory_over(self.opts.max_memory)
+        if over is not None:
+            self.incomplete = over
             raise _Stop
         if self.opts.progress is not None and now >= self.next_report:
             self.next_report = now + self.opts.progress_interval

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from klpcheck.errors import ModelError, UsageError
 from klpcheck.fingerprint import collision_note, encode
 from klpcheck.model import Model, Property, check_answers, not_a_bool
+from klpcheck.resources import memory_over
 from klpcheck.result import Result, Trace, Violation, step_stats, verdict_of
 from klpcheck.storage import Key, Visited, new_visited, rebuild_trace, state_key
 from klpcheck.symmetry import symmetry_use, uses_symmetry
@@ -160,6 +161,7 @@ class _Worker:
         self.deadlock = bool(opts.deadlock)
         self.bound: str | None = None
         self.current: Any = None
+        self.memory = opts.max_memory  # each worker holds its share of the search
 
     def report(self) -> _LevelReport:
         found, self.found = self.found, []
@@ -275,7 +277,14 @@ class _Worker:
                 if deadline is not None and time.perf_counter() >= deadline:
                     self.bound = f"time limit of {self.opts.time_limit:g} s reached"
                     break
+                if self.memory is not None:
+                    over = memory_over(self.memory, workers)
+                    if over is not None:
+                        self.bound = over
+                        break
         self.current = None
+        if self.bound is None and self.memory is not None:
+            self.bound = memory_over(self.memory, workers)  # once a level as well
         gc.freeze()  # see explore.frozen_gc: the visited keys need no re-scanning
         self.sent = (sent, sent1)
         to = [o for o in range(workers) if keys[o]]

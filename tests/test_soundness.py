@@ -8,6 +8,7 @@ enables it was left out: "holds" on a model violated in two steps.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -267,3 +268,90 @@ def test_the_command_line_says_it_in_one_line(tmp_path: Any) -> None:
         "did the predicate forget to return? Return True or False (wrap it in bool(...) "
         "if it computes a truth value)"
     ]
+
+
+# -- a memory bound stops the search as incomplete, with everything reported ---------
+
+
+@pytest.mark.parametrize(
+    ("mode", "states"),
+    [({}, 1262), ({"order": "dfs"}, 1024), ({"storage": "fingerprint"}, 1264)],
+    ids=["bfs", "dfs", "fingerprint"],
+)
+def test_a_memory_bound_stops_at_the_first_clock_read(
+    mode: dict[str, Any], states: int
+) -> None:
+    from klpcheck.loader import load_model
+
+    r = check(
+        load_model("models/two_phase_commit.py", {"rms": 4}), max_memory=1, **mode
+    )
+    assert (r.verdict, r.distinct_states) == (Verdict.INCOMPLETE, states)
+    assert r.incomplete_reason is not None
+    assert r.incomplete_reason.startswith("memory bound of 1 B reached (resident ")
+    assert "--fingerprint" in r.incomplete_reason
+
+
+def test_workers_read_their_resident_size_once_a_level() -> None:
+    from klpcheck.loader import load_model
+
+    r = check(load_model("models/two_phase_commit.py"), max_memory=1, workers=2)
+    # Which level the first worker's report lands in varies between runs.
+    assert r.verdict is Verdict.INCOMPLETE
+    assert r.distinct_states < 288
+    assert r.incomplete_reason is not None
+    assert " in one of 2 workers); " in r.incomplete_reason
+
+
+def test_the_command_line_reports_a_memory_bound(tmp_path: Any) -> None:
+    report = tmp_path / "out.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "klpcheck",
+            "run",
+            "models/two_phase_commit.py",
+            "-D",
+            "rms=4",
+            "--max-memory",
+            "1K",
+            "--json",
+            str(report),
+            "--no-save",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "memory bound of 1 KiB reached" in " ".join(done.stdout.split())
+    written = json.loads(report.read_text())
+    assert (written["verdict"], written["counts"]["distinct_states"]) == (
+        "incomplete",
+        1262,
+    )
+
+
+@pytest.mark.parametrize("size", ["4X", "-1G", "0", "lots"])
+def test_a_malformed_memory_bound_is_a_usage_error(size: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "klpcheck",
+            "run",
+            "models/water_jug.py",
+            "--max-memory",
+            size,
+            "--no-save",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"error: --max-memory: {size!r} is not a size; write a number of bytes with an "
+        "optional unit K, M, G or T (e.g. 4G, 512M), or 'none' for no bound\n"
+    )
