@@ -14,13 +14,14 @@ from rich.console import Console
 from rich.text import Text
 
 from klpcheck import __version__
-from klpcheck.coverage import exhaustive, warnings
-from klpcheck.errors import KlpcheckError, UsageError
-from klpcheck.explore import Progress, check
-from klpcheck.fileio import write_atomically
-from klpcheck.loader import load_model
-from klpcheck.model import Model
-from klpcheck.render import (
+from klpcheck.base.errors import KlpcheckError, UsageError
+from klpcheck.base.fileio import write_atomically
+from klpcheck.base.resources import default_max_memory, describe_size, parse_size
+from klpcheck.base.result import Result, Trace, Violation
+from klpcheck.model.definition import Model
+from klpcheck.model.loader import load_model
+from klpcheck.report.coverage import exhaustive, warnings
+from klpcheck.report.render import (
     LAYOUTS,
     live_progress,
     plain_progress,
@@ -30,8 +31,7 @@ from klpcheck.render import (
     step_view,
     violation_view,
 )
-from klpcheck.resources import default_max_memory, describe_size, parse_size
-from klpcheck.result import Result, Trace, Violation
+from klpcheck.search.explore import Progress, check
 
 __all__ = ["main"]
 
@@ -347,7 +347,7 @@ def _progress(
 
 
 def _save(model: Model[Any], result: Result, directory: Path) -> dict[str, Path]:
-    from klpcheck.trace import save_counterexample
+    from klpcheck.trace.files import save_counterexample
 
     return {
         v.property: save_counterexample(model, v, directory, order=result.order)
@@ -365,7 +365,7 @@ def _outputs(
     json_file: Path | None,
     junit_file: Path | None,
 ) -> None:
-    from klpcheck.report import dumps, json_report, junit_cases, junit_xml
+    from klpcheck.report.formats import dumps, json_report, junit_cases, junit_xml
 
     if json_file is not None:
         data = json_report(
@@ -385,13 +385,13 @@ def _outputs(
 
 
 def _write_dot(model: Model[Any], path: Path) -> None:
-    from klpcheck.graph import state_graph, to_dot
+    from klpcheck.trace.graph import state_graph, to_dot
 
     write_atomically(path, to_dot(state_graph(model)))
 
 
 def _write_mermaid(result: Result, model: Model[Any], path: Path, quiet: bool) -> None:
-    from klpcheck.mermaid import sequence_diagram
+    from klpcheck.trace.mermaid import sequence_diagram
 
     traced = [v for v in result.violations if v.trace is not None]
     if not traced and not quiet:
@@ -465,8 +465,8 @@ def replay(
     still be broken at the end; otherwise one line names the first step that diverged
     (exit 2). Exit 1 when the counterexample replays (the violation is still there).
     """
-    from klpcheck.trace import load_counterexample
-    from klpcheck.trace import replay as replay_trace
+    from klpcheck.trace.files import load_counterexample
+    from klpcheck.trace.files import replay as replay_trace
 
     try:
         cx = load_counterexample(file)
@@ -475,7 +475,7 @@ def replay(
             model = load_model(model_file, dict(cx.params))
         rp = replay_trace(cx, model)
         if mermaid_file is not None:
-            from klpcheck.mermaid import sequence_diagram
+            from klpcheck.trace.mermaid import sequence_diagram
 
             title = _title(rp.violation, rp.model.name)
             write_atomically(mermaid_file, sequence_diagram(rp.violation, title=title))
@@ -636,7 +636,7 @@ def check_manifest(
     trace lengths equal the pin; a pinned violation that no longer appears is a mismatch
     too (the model stopped reproducing the race). Slow entries run only with --slow.
     """
-    from klpcheck.gate import EntryOutcome, run_manifest
+    from klpcheck.gate.runner import EntryOutcome, run_manifest
 
     console = _console()
     styles = {"match": "green", "skipped": "dim", "incomplete": "yellow"}

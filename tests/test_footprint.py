@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from klpcheck.footprint import (
+from klpcheck.model.footprint import (
     access_plan,
     complete_reads,
     covers,

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-import klpcheck.por
+import klpcheck.reduce.por
 from klpcheck import Model, Result, check
-from klpcheck.footprint import recorded_reads
+from klpcheck.model.footprint import recorded_reads
 
 MOD = 3  # every value is in 0..MOD-1
 FIELDS = ("x", "y", "z")
@@ -395,21 +395,23 @@ def test_reduction_finds_exactly_what_full_search_finds_on_many_models(
 def _teeth(monkeypatch: pytest.MonkeyPatch, broken: str) -> None:
     """The suite above finds a disagreement once a condition of por.py is broken."""
     if broken == "C3":
-        monkeypatch.setattr(klpcheck.por, "c3_proviso", lambda *a: False)
+        monkeypatch.setattr(klpcheck.reduce.por, "c3_proviso", lambda *a: False)
     elif broken == "C2":
-        monkeypatch.setattr(klpcheck.por.Reducer, "watch", lambda self, props: None)
-        original = klpcheck.por.Reducer.__init__
+        monkeypatch.setattr(
+            klpcheck.reduce.por.Reducer, "watch", lambda self, props: None
+        )
+        original = klpcheck.reduce.por.Reducer.__init__
 
-        def init(self: klpcheck.por.Reducer, instances: Any) -> None:
+        def init(self: klpcheck.reduce.por.Reducer, instances: Any) -> None:
             original(self, instances)
             self.visible = [False] * len(instances)
             self.visible_list = ()
 
-        monkeypatch.setattr(klpcheck.por.Reducer, "__init__", init)
+        monkeypatch.setattr(klpcheck.reduce.por.Reducer, "__init__", init)
     elif broken == "NES":
-        monkeypatch.setattr(klpcheck.por.Reducer, "_nes", lambda self, a, s: ())
+        monkeypatch.setattr(klpcheck.reduce.por.Reducer, "_nes", lambda self, a, s: ())
     elif broken == "probe":  # trust a recording probe that C code reads past
-        monkeypatch.setattr(klpcheck.por, "complete_reads", recorded_reads)
+        monkeypatch.setattr(klpcheck.reduce.por, "complete_reads", recorded_reads)
     find(
         race_specs() if broken in {"NES", "probe"} else model_specs(),
         lambda spec: _disagreement(spec) is not None,

@@ -155,7 +155,7 @@ def test_without_symmetry_every_initial_state_counts(mode: dict[str, Any]) -> No
 
 
 def _two_phase_commit() -> Model[Any]:
-    from klpcheck.loader import load_model
+    from klpcheck.model.loader import load_model
 
     return load_model("models/two_phase_commit.py")
 
@@ -281,7 +281,7 @@ def test_the_command_line_says_it_in_one_line(tmp_path: Any) -> None:
 def test_a_memory_bound_stops_at_the_first_clock_read(
     mode: dict[str, Any], states: int
 ) -> None:
-    from klpcheck.loader import load_model
+    from klpcheck.model.loader import load_model
 
     r = check(
         load_model("models/two_phase_commit.py", {"rms": 4}), max_memory=1, **mode
@@ -293,7 +293,7 @@ def test_a_memory_bound_stops_at_the_first_clock_read(
 
 
 def test_workers_read_their_resident_size_once_a_level() -> None:
-    from klpcheck.loader import load_model
+    from klpcheck.model.loader import load_model
 
     r = check(load_model("models/two_phase_commit.py"), max_memory=1, workers=2)
     # Which level the first worker's report lands in varies between runs.

@@ -1,8 +1,8 @@
 """Machine-readable reports for CI: a JSON document of a run, and JUnit XML.
 
 Both are built as data here and written atomically by the caller
-(:func:`klpcheck.fileio.write_atomically`). The JSON report embeds traces in the
-counterexample encoding of :mod:`klpcheck.trace`; JUnit failures carry the trace as
+(:func:`klpcheck.base.fileio.write_atomically`). The JSON report embeds traces in the
+counterexample encoding of :mod:`klpcheck.trace.files`; JUnit failures carry the trace as
 ``klpcheck run`` prints it.
 """
 
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from klpcheck.codec import encode_trace, param_value
-from klpcheck.coverage import coverage, warnings
-from klpcheck.lanes import changes, kernel_ref, show
-from klpcheck.model import Model
-from klpcheck.result import Result, Trace, Violation
+from klpcheck.base.result import Result, Trace, Violation
+from klpcheck.model.definition import Model
+from klpcheck.report.coverage import coverage, warnings
+from klpcheck.trace.codec import encode_trace, param_value
+from klpcheck.trace.lanes import changes, kernel_ref, show
 
 __all__ = [
     "REPORT_FORMAT",

@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from klpcheck.errors import ModelError, UsageError
-from klpcheck.fingerprint import collision_note, encode
-from klpcheck.model import Model, Property, check_answers, not_a_bool
-from klpcheck.resources import memory_over
-from klpcheck.result import Result, Trace, Violation, step_stats, verdict_of
-from klpcheck.storage import Key, Visited, new_visited, rebuild_trace, state_key
-from klpcheck.symmetry import symmetry_use, uses_symmetry
+from klpcheck.base.errors import ModelError, UsageError
+from klpcheck.base.resources import memory_over
+from klpcheck.base.result import Result, Trace, Violation, step_stats, verdict_of
+from klpcheck.model.definition import Model, Property, check_answers, not_a_bool
+from klpcheck.model.fingerprint import collision_note, encode
+from klpcheck.reduce.symmetry import symmetry_use, uses_symmetry
+from klpcheck.search.storage import Key, Visited, new_visited, rebuild_trace, state_key
 
 __all__ = ["Partition", "local_owner", "owner_of", "search"]
 
@@ -136,7 +136,7 @@ class _Worker:
     """One partition: its visited map, its frontier, and the steps it fires."""
 
     def __init__(self, model: Model[Any], opts: Any, index: int, workers: int) -> None:
-        from klpcheck.model import successors_of
+        from klpcheck.model.definition import successors_of
 
         self.model, self.opts = model, opts
         self.index, self.workers = index, workers
@@ -499,7 +499,7 @@ class _Coordinator:
                 part.receive()
             self.waiting = []
         except _ModelFailure as e:
-            from klpcheck.explore import Options, _Search
+            from klpcheck.search.explore import Options, _Search
 
             diag = _Search(self.model, Options(**_fields(self.opts)))
             raise diag.diagnose(e.state, Exception(str(e))) from None
@@ -578,7 +578,7 @@ class _Coordinator:
         if deadline is not None and now >= deadline and self.incomplete is None:
             self.incomplete = f"time limit of {self.opts.time_limit:g} s reached"
         if self.opts.progress is not None and now >= self.next_report:
-            from klpcheck.explore import Progress
+            from klpcheck.search.explore import Progress
 
             self.next_report = now + self.opts.progress_interval
             fired, _ = self.totals()

@@ -1,8 +1,8 @@
 """How a search stores visited states: exactly, or as 64-bit fingerprints.
 
 Exact storage (the default) keys the visited map by the states themselves, or by an
-equivalent tuple of their fields (:func:`exact_key`); nothing can be missed. Fingerprint storage keys it by :mod:`klpcheck.fingerprint` values and links each
-fingerprint to its parent's in a :class:`~klpcheck.fptable.FingerprintTable`, so a state
+equivalent tuple of their fields (:func:`exact_key`); nothing can be missed. Fingerprint storage keys it by :mod:`klpcheck.model.fingerprint` values and links each
+fingerprint to its parent's in a :class:`~klpcheck.model.fptable.FingerprintTable`, so a state
 costs about 32 bytes whatever its size;
 traces are rebuilt by re-executing steps from an initial state along the recorded
 fingerprints. A collision of two fingerprints would hide a state: the result carries TLC's
@@ -16,11 +16,11 @@ from collections.abc import Callable, Hashable
 from operator import attrgetter
 from typing import Any, Protocol
 
-from klpcheck.errors import ModelError
-from klpcheck.fingerprint import fingerprint, fingerprinter
-from klpcheck.fptable import FingerprintTable
-from klpcheck.model import Model
-from klpcheck.result import Trace, TraceStep
+from klpcheck.base.errors import ModelError
+from klpcheck.base.result import Trace, TraceStep
+from klpcheck.model.definition import Model
+from klpcheck.model.fingerprint import fingerprint, fingerprinter
+from klpcheck.model.fptable import FingerprintTable
 
 __all__ = [
     "STORAGES",
@@ -55,11 +55,11 @@ def state_key(model: Model[Any], storage: str, symmetry: bool = False) -> Key | 
     """The function from a state to its key in the visited map; None for the state itself.
 
     With ``symmetry`` (and a model that declares one) the key is that of the state's
-    orbit (:func:`klpcheck.symmetry.orbit_key`).
+    orbit (:func:`klpcheck.reduce.symmetry.orbit_key`).
     """
     base = exact_key(model) if storage == "exact" else fingerprint_function(model)
     if symmetry and model.renaming is not None:
-        from klpcheck.symmetry import orbit_key
+        from klpcheck.reduce.symmetry import orbit_key
 
         return orbit_key(model, base, storage)
     return base

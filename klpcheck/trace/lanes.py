@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from klpcheck.result import Trace, TraceStep
-from klpcheck.state import fields_of
+from klpcheck.base.result import Trace, TraceStep
+from klpcheck.model.state import fields_of
 
 __all__ = [
     "ADMIN",

@@ -13,10 +13,10 @@ from typing import Any
 
 import networkx as nx
 
-from klpcheck.errors import UsageError
-from klpcheck.lanes import show
-from klpcheck.model import Model
-from klpcheck.state import fields_of
+from klpcheck.base.errors import UsageError
+from klpcheck.model.definition import Model
+from klpcheck.model.state import fields_of
+from klpcheck.trace.lanes import show
 
 __all__ = ["DOT_LIMIT", "state_graph", "to_dot"]
 

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from klpcheck.errors import UsageError
+from klpcheck.base.errors import UsageError
 
 __all__ = ["write_atomically"]
 

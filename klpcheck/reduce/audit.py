@@ -1,19 +1,19 @@
 """The footprint audit (``--audit``): do steps and properties stay inside their footprints?
 
-Partial-order reduction (:mod:`klpcheck.por`) trusts the declared ``reads=`` and
+Partial-order reduction (:mod:`klpcheck.reduce.por`) trusts the declared ``reads=`` and
 ``writes=``. The audit checks them while the search runs:
 
 - **writes**, exactly: every part a fired step changed must lie inside its declared
   writes;
 - **reads of guards and properties**, exactly on the path evaluated: each guard and
   property is also evaluated on a probe that logs what it reads
-  (:func:`klpcheck.footprint.recorded_reads`);
+  (:func:`klpcheck.model.footprint.recorded_reads`);
 - **reads of guards and effects, by perturbation** (sampled): a part of the state that
   the step neither reads nor writes by its declaration is changed to another value of the
   same type (preferably one seen there in another state); the guard must give the same
   answer and the effect must make the same change.
 
-A difference is a :class:`~klpcheck.errors.ModelError` naming the step, the part and the
+A difference is a :class:`~klpcheck.base.errors.ModelError` naming the step, the part and the
 state. A perturbation never gives a false alarm: if the step really did not look at the
 part, it behaves identically. Sampling can miss a wrong declaration; it cannot invent one.
 """
@@ -25,8 +25,9 @@ from collections.abc import Hashable, Sequence
 from enum import Enum
 from typing import Any
 
-from klpcheck.errors import ModelError
-from klpcheck.footprint import (
+from klpcheck.base.errors import ModelError
+from klpcheck.model.definition import Instance, Model
+from klpcheck.model.footprint import (
     Paths,
     changed_paths,
     covers,
@@ -37,8 +38,7 @@ from klpcheck.footprint import (
     recorded_reads,
     with_leaf,
 )
-from klpcheck.model import Instance, Model
-from klpcheck.state import field_names
+from klpcheck.model.state import field_names
 
 __all__ = ["Auditor"]
 

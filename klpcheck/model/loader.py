@@ -13,8 +13,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from klpcheck.errors import ModelError, UsageError
-from klpcheck.model import Model
+from klpcheck.base.errors import ModelError, UsageError
+from klpcheck.model.definition import Model
 
 __all__ = ["load_model", "parse_param", "split_spec"]
 

@@ -1,6 +1,6 @@
 """A counterexample as a Mermaid sequence diagram, for pasting into a review.
 
-One participant per lane (:mod:`klpcheck.lanes`): the admin side, each CPU, each task.
+One participant per lane (:mod:`klpcheck.trace.lanes`): the admin side, each CPU, each task.
 A step is a message on its own lane (a CPU acting on a task is an arrow from the CPU to
 the task); what it changes in its own lane is a note beside it, and what it changes in
 another lane (the admin clearing a task's flag) is a dashed arrow to that lane.
@@ -8,7 +8,9 @@ another lane (the admin clearing a task's flag) is a dashed arrow to that lane.
 
 from __future__ import annotations
 
-from klpcheck.lanes import (
+from klpcheck.base.result import Violation
+from klpcheck.model.state import fields_of
+from klpcheck.trace.lanes import (
     ADMIN,
     Lane,
     changes,
@@ -18,8 +20,6 @@ from klpcheck.lanes import (
     show,
     source_lane,
 )
-from klpcheck.result import Violation
-from klpcheck.state import fields_of
 
 __all__ = ["sequence_diagram"]
 
@@ -36,7 +36,7 @@ def sequence_diagram(violation: Violation, *, title: str = "") -> str:
 
     Examples
     --------
-    >>> from klpcheck.result import Trace, TraceStep
+    >>> from klpcheck.base.result import Trace, TraceStep
     >>> t = Trace((0, 0), (TraceStep("tick", {"t": 1}, (0, 1)),))
     >>> print(sequence_diagram(Violation("small", "invariant", "", t)), end="")
     sequenceDiagram

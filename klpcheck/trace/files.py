@@ -7,7 +7,7 @@ parameters, fires the recorded steps one by one, checks that each is enabled and
 exactly the saved state, and that the property is still broken at the end. The format is
 described in ``docs-traces.md``; ``FORMAT`` and ``VERSION`` identify it.
 
-States are encoded by :mod:`klpcheck.codec`; replay compares encodings, never decoded
+States are encoded by :mod:`klpcheck.trace.codec`; replay compares encodings, never decoded
 objects.
 """
 
@@ -24,7 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from klpcheck.codec import (
+from klpcheck.base.errors import KlpcheckError, TraceError
+from klpcheck.base.fileio import write_atomically
+from klpcheck.base.result import Trace, TraceStep, Violation
+from klpcheck.model.definition import Instance, Model
+from klpcheck.trace.codec import (
     JSON,
     TAGS,
     canonical,
@@ -35,10 +39,6 @@ from klpcheck.codec import (
     param_value,
     show_encoded,
 )
-from klpcheck.errors import KlpcheckError, TraceError
-from klpcheck.fileio import write_atomically
-from klpcheck.model import Instance, Model
-from klpcheck.result import Trace, TraceStep, Violation
 
 __all__ = [
     "FORMAT",
@@ -415,7 +415,7 @@ def replay(cx: Counterexample, model: Model[Any] | None = None) -> Replay:
 
 
 def _load(cx: Counterexample) -> Model[Any]:
-    from klpcheck.loader import load_model
+    from klpcheck.model.loader import load_model
 
     if not cx.model_file.is_file():
         raise TraceError(

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from klpcheck.errors import KlpcheckError
-from klpcheck.manifest import Entry, load_manifest
+from klpcheck.base.errors import KlpcheckError
+from klpcheck.gate.manifest import Entry, load_manifest
 
 __all__ = ["ManifestFile", "ManifestItem"]
 
@@ -79,8 +79,8 @@ class ManifestItem(pytest.Item):
         self.entry = entry
 
     def runtest(self) -> None:
-        from klpcheck.gate import check_entry
-        from klpcheck.render import render_trace_text
+        from klpcheck.gate.runner import check_entry
+        from klpcheck.report.render import render_trace_text
 
         outcome = check_entry(self.entry)
         if outcome.status == "match":

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Hashable
 from typing import Any, TypeVar
 
-from klpcheck.errors import ModelError
+from klpcheck.base.errors import ModelError
 
 __all__ = ["describe_unhashable", "fields_of", "set_at", "validate_state"]
 

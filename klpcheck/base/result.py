@@ -8,7 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from klpcheck.model import Instance
+    from klpcheck.model.definition import Instance
 
 __all__ = [
     "Reduction",
@@ -213,7 +213,7 @@ class Result:
             return
         if self.verdict is Verdict.INCOMPLETE and allow_incomplete:
             return
-        from klpcheck.render import render_text
+        from klpcheck.report.render import render_text
 
         raise ViolationError(render_text(self))
 

@@ -22,12 +22,9 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from klpcheck.errors import ModelError, UsageError
-from klpcheck.fingerprint import collision_note
-from klpcheck.model import Model, Property, check_answers, not_a_bool, successors_of
-from klpcheck.por import Auditing, Expander, plan
-from klpcheck.resources import memory_over
-from klpcheck.result import (
+from klpcheck.base.errors import ModelError, UsageError
+from klpcheck.base.resources import memory_over
+from klpcheck.base.result import (
     Reduction,
     Result,
     Trace,
@@ -35,15 +32,24 @@ from klpcheck.result import (
     step_stats,
     verdict_of,
 )
-from klpcheck.state import describe_unhashable
-from klpcheck.storage import (
+from klpcheck.model.definition import (
+    Model,
+    Property,
+    check_answers,
+    not_a_bool,
+    successors_of,
+)
+from klpcheck.model.fingerprint import collision_note
+from klpcheck.model.state import describe_unhashable
+from klpcheck.reduce.por import Auditing, Expander, plan
+from klpcheck.reduce.symmetry import SymmetryAudit, symmetry_use, uses_symmetry
+from klpcheck.search.storage import (
     STORAGES,
     Visited,
     new_visited,
     rebuild_trace,
     state_key,
 )
-from klpcheck.symmetry import SymmetryAudit, symmetry_use, uses_symmetry
 
 __all__ = ["Options", "Progress", "check"]
 
@@ -138,27 +144,27 @@ def check(model: Model[Any], **options: Any) -> Result:
     keep_going
         Do not stop at the first violation; report one trace per broken property.
     por
-        Partial-order reduction (:mod:`klpcheck.por`). ``None`` (default): on when a step
+        Partial-order reduction (:mod:`klpcheck.reduce.por`). ``None`` (default): on when a step
         declares ``reads=`` or ``writes=``; ``False``: off. Verdicts are the same; traces
         are shortest in the reduced state graph only. Off (when not asked for) with
         fingerprint storage or several workers, which search the full state graph.
     audit
-        Check every fired step against its declared footprints (:mod:`klpcheck.audit`);
+        Check every fired step against its declared footprints (:mod:`klpcheck.reduce.audit`);
         a wrong declaration raises ModelError.
     shortest
         After a reduced search found violations, search again without reduction for
         each, so that its trace is a shortest one.
     storage
         ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
-        (see :mod:`klpcheck.storage`).
+        (see :mod:`klpcheck.search.storage`).
     symmetry
-        Symmetry reduction (:mod:`klpcheck.symmetry`): one state per orbit of the group
+        Symmetry reduction (:mod:`klpcheck.reduce.symmetry`): one state per orbit of the group
         declared with ``@model.symmetry``. ``None`` (default): on when declared;
         ``False``: off. Partial-order reduction is then off, and ``por=True`` with it
         is a UsageError. With ``audit`` every renaming is checked to be sound.
     workers
         Explore with this many processes (level-synchronous breadth-first search; see
-        :mod:`klpcheck.parallel`). Counts, verdicts and trace lengths are those of one.
+        :mod:`klpcheck.search.parallel`). Counts, verdicts and trace lengths are those of one.
     progress, progress_interval
         A callback given a :class:`Progress` about every ``progress_interval`` seconds.
 
@@ -212,12 +218,12 @@ def check(model: Model[Any], **options: Any) -> Result:
             )
         opts = opts.but(por=False)
     if opts.workers > 1:
-        from klpcheck.parallel import search
+        from klpcheck.search.parallel import search
 
         return search(model, opts)
     result = _Search(model, opts).run()
     if opts.shortest and result.reduction.used:
-        from klpcheck.por import shortest_traces
+        from klpcheck.reduce.por import shortest_traces
 
         result = shortest_traces(
             model, result, lambda m, **o: _Search(m, opts.but(**o)).run()
@@ -482,7 +488,7 @@ class _Search:
         self.auditor: Auditing | None = None
         self.symmetry_audit: SymmetryAudit | None = None
         if self.opts.audit:
-            from klpcheck.audit import Auditor
+            from klpcheck.reduce.audit import Auditor
 
             self.auditor = Auditor(self.model)
             if self.symmetric:

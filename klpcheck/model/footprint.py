@@ -8,7 +8,7 @@ declared).
 The probe (:func:`recorded_reads`) evaluates a guard on a stand-in for the state that logs
 every path the guard looks at. Because a guard is a deterministic function of what it
 reads, a guard that was false stays false as long as none of the logged paths changes:
-that is what the necessary enabling sets of :mod:`klpcheck.por` are built from.
+that is what the necessary enabling sets of :mod:`klpcheck.reduce.por` are built from.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from klpcheck.model import Instance
-from klpcheck.state import field_names
+from klpcheck.model.definition import Instance
+from klpcheck.model.state import field_names
 
 __all__ = [
     "ALL",

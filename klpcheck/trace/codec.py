@@ -22,9 +22,9 @@ import math
 from enum import Enum
 from typing import Any
 
-from klpcheck.errors import TraceError
-from klpcheck.lanes import is_namedtuple
-from klpcheck.result import Trace
+from klpcheck.base.errors import TraceError
+from klpcheck.base.result import Trace
+from klpcheck.trace.lanes import is_namedtuple
 
 __all__ = [
     "JSON",

@@ -16,7 +16,7 @@ C1 (dependency, D1 and D2 of Valmari's stubborn sets)
     read when it was evaluated in ``s`` (:meth:`Reducer._c1_closure`,
     :meth:`Reducer._nes`). The guard is deterministic, so it stays false until one of
     those parts changes. What it read is observed only where the guard's bytecode
-    proves the observation complete (:func:`klpcheck.footprint.complete_reads`: the
+    proves the observation complete (:func:`klpcheck.model.footprint.complete_reads`: the
     state reached only as ``s.field`` or ``s.field[i]``); anywhere else the step's
     declared reads stand in for it. Among the seeds, the smallest resulting set wins
     (Godefroid's heuristic). Footprints must over-approximate what guards and effects
@@ -61,8 +61,10 @@ import dataclasses
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol
 
-from klpcheck.errors import ModelError
-from klpcheck.footprint import (
+from klpcheck.base.errors import ModelError
+from klpcheck.base.result import Result
+from klpcheck.model.definition import Instance, Model, Property, calls_of, successors_of
+from klpcheck.model.footprint import (
     ALL,
     Paths,
     all_paths,
@@ -73,9 +75,7 @@ from klpcheck.footprint import (
     overlaps,
     property_paths,
 )
-from klpcheck.model import Instance, Model, Property, calls_of, successors_of
-from klpcheck.result import Result
-from klpcheck.state import field_names
+from klpcheck.model.state import field_names
 
 __all__ = ["Auditing", "Expander", "Reducer", "c3_proviso", "plan", "shortest_traces"]
 
@@ -86,7 +86,7 @@ def plan(
     """Decide whether to reduce; return the reducer, or None and the reason why not.
 
     ``por=None`` (the default) reduces when some step declares a footprint, unless the
-    search uses ``symmetry`` reduction (:mod:`klpcheck.symmetry`).
+    search uses ``symmetry`` reduction (:mod:`klpcheck.reduce.symmetry`).
 
     Examples
     --------
@@ -195,7 +195,7 @@ class Reducer:
     def _nes(self, a: int, state: Hashable) -> tuple[int, ...]:
         """C1 for a disabled instance: the writers of what its guard reads in ``state``.
 
-        What the guard reads is taken from :func:`~klpcheck.footprint.complete_reads`
+        What the guard reads is taken from :func:`~klpcheck.model.footprint.complete_reads`
         only where the guard's code proves the log complete (the state reached only as
         ``s.field`` or ``s.field[i]``); otherwise from the step's declared reads. An
         observation that cannot be proven complete is never trusted: a missed read
@@ -327,7 +327,7 @@ def c3_proviso(
 
 
 class Auditing(Protocol):
-    """What the expander tells a footprint audit (:class:`klpcheck.audit.Auditor`)."""
+    """What the expander tells a footprint audit (:class:`klpcheck.reduce.audit.Auditor`)."""
 
     def state(self, s: Hashable, enabled: Sequence[int]) -> None: ...
 

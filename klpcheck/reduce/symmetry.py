@@ -9,7 +9,7 @@ permuting the per-task fields and the task ids stored in the state)::
 
 The search keys each state by its orbit: the key of the *canonical representative*, the
 state among ``s`` and every ``rename(s, g)`` whose canonical encoding
-(:func:`klpcheck.fingerprint.encoder`: an injective byte string that depends on the value
+(:func:`klpcheck.model.fingerprint.encoder`: an injective byte string that depends on the value
 only, never on the process or ``PYTHONHASHSEED``) is smallest in byte order. The
 minimum over a whole orbit is the same from every state in it, provided ``G`` is a
 group (closed under composition; the identity may be left out), not merely a set of
@@ -49,10 +49,10 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from klpcheck.errors import ModelError
-from klpcheck.fingerprint import digest, encoder
-from klpcheck.model import Model, Property, Symmetry, successors_of
-from klpcheck.result import SymmetryUse
+from klpcheck.base.errors import ModelError
+from klpcheck.base.result import SymmetryUse
+from klpcheck.model.definition import Model, Property, Symmetry, successors_of
+from klpcheck.model.fingerprint import digest, encoder
 
 __all__ = ["SymmetryAudit", "orbit_key", "symmetry_use", "uses_symmetry"]
 

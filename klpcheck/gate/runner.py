@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from klpcheck.errors import KlpcheckError, UsageError
-from klpcheck.manifest import Entry, compare, load_manifest
-from klpcheck.report import CaseOutcome, junit_xml
-from klpcheck.result import Result, Violation
+from klpcheck.base.errors import KlpcheckError, UsageError
+from klpcheck.base.result import Result, Violation
+from klpcheck.gate.manifest import Entry, compare, load_manifest
+from klpcheck.report.formats import CaseOutcome, junit_xml
 
 __all__ = ["EntryOutcome", "GateOutcome", "check_entry", "run_manifest", "select"]
 
@@ -58,8 +58,8 @@ def check_entry(
     entry: Entry, *, time_limit: float | None = None, save_dir: Path | None = None
 ) -> EntryOutcome:
     """Run one entry's full search and compare it with its pin."""
-    from klpcheck.explore import check
-    from klpcheck.loader import load_model
+    from klpcheck.model.loader import load_model
+    from klpcheck.search.explore import check
 
     start = time.perf_counter()
     try:
@@ -69,7 +69,7 @@ def check_entry(
         )
         saved = {}
         if save_dir is not None:
-            from klpcheck.trace import save_counterexample
+            from klpcheck.trace.files import save_counterexample
 
             for v in result.violations:
                 if v.trace is not None:

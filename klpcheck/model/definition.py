@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
-from klpcheck.errors import ModelError
-from klpcheck.state import field_names, validate_state
+from klpcheck.base.errors import ModelError
+from klpcheck.model.state import field_names, validate_state
 
 __all__ = [
     "Instance",
@@ -378,7 +378,7 @@ class Model(Generic[S]):
     def symmetry(
         self, group: Iterable[Any]
     ) -> Callable[[Callable[[S, Any], S]], Callable[[S, Any], S]]:
-        """Register how each element ``g`` of ``group`` renames a state (see :mod:`klpcheck.symmetry`).
+        """Register how each element ``g`` of ``group`` renames a state (see :mod:`klpcheck.reduce.symmetry`).
 
         The search then stores one state per orbit. Each ``g`` must be an automorphism of
         the model (renaming a state renames its successors) under which every property

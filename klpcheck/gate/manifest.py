@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from klpcheck.errors import UsageError
-from klpcheck.explore import check
-from klpcheck.loader import load_model
-from klpcheck.result import Result, Verdict
+from klpcheck.base.errors import UsageError
+from klpcheck.base.result import Result, Verdict
+from klpcheck.model.loader import load_model
+from klpcheck.search.explore import check
 
 __all__ = ["Entry", "compare", "load_manifest", "markdown_table", "run_entry"]
 
@@ -181,7 +181,9 @@ def markdown_table(entries: list[Entry]) -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m klpcheck.manifest [FILE]`
+if (
+    __name__ == "__main__"
+):  # pragma: no cover - `python -m klpcheck.gate.manifest [FILE]`
     import sys
 
     print(

@@ -2,7 +2,7 @@
 
 A search that outgrows the machine is killed by the kernel's out-of-memory killer, and a
 killed run reports nothing. The searches read the resident size with their clock (every
-:data:`klpcheck.explore._CLOCK_EVERY` expansions, a few microseconds each time) and stop
+:data:`klpcheck.search.explore._CLOCK_EVERY` expansions, a few microseconds each time) and stop
 as incomplete at the bound, with their counts, reports and counterexamples intact.
 """
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
-from klpcheck.errors import ModelError
+from klpcheck.base.errors import ModelError
 
 __all__ = [
     "collision_note",

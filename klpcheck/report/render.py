@@ -1,7 +1,7 @@
 """Rich renderables: the summary line, counterexample traces, coverage and progress.
 
 The only module besides the CLI that imports rich. It lays out data that other modules
-compute (:mod:`klpcheck.lanes` decides what changed and who acted); a console that is not
+compute (:mod:`klpcheck.trace.lanes` decides what changed and who acted); a console that is not
 a terminal gets no colour.
 """
 
@@ -18,9 +18,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from klpcheck.coverage import coverage, warnings
-from klpcheck.explore import Progress
-from klpcheck.lanes import (
+from klpcheck.base.result import Result, Trace, TraceStep, Verdict, Violation
+from klpcheck.model.state import fields_of
+from klpcheck.report.coverage import coverage, warnings
+from klpcheck.search.explore import Progress
+from klpcheck.trace.lanes import (
     ADMIN,
     Lane,
     changes,
@@ -31,8 +33,6 @@ from klpcheck.lanes import (
     short_ref,
     show,
 )
-from klpcheck.result import Result, Trace, TraceStep, Verdict, Violation
-from klpcheck.state import fields_of
 
 __all__ = [
     "LAYOUTS",

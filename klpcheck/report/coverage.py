@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from klpcheck.result import Result, Verdict
+from klpcheck.base.result import Result, Verdict
 
 __all__ = ["CoverageRow", "coverage", "exhaustive", "warnings"]
 
