@@ -4,7 +4,9 @@ Built to check the Linux livepatch per-task consistency model; usable for any mo
 states are hashable immutable values.
 """
 
+from klpcheck.api import check
 from klpcheck.base.errors import KlpcheckError, ModelError, TraceError, UsageError
+from klpcheck.base.options import Options, Progress
 from klpcheck.base.result import (
     Reduction,
     Result,
@@ -15,14 +17,13 @@ from klpcheck.base.result import (
     Verdict,
     Violation,
     ViolationError,
+    set_text_renderer,
 )
+from klpcheck.base.version import __version__
 from klpcheck.model.definition import Model
 from klpcheck.model.loader import load_model
 from klpcheck.model.record import Record
 from klpcheck.model.state import fields_of, set_at
-from klpcheck.search.explore import Options, Progress, check
-
-__version__ = "0.1.0"
 
 __all__ = [
     "KlpcheckError",
@@ -56,3 +57,6 @@ def render_text(result: Result, *, width: int = 100) -> str:
     from klpcheck.report.render import render_text as _render
 
     return _render(result, width=width)
+
+
+set_text_renderer(render_text)  # the message of ViolationError

@@ -13,11 +13,13 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from klpcheck import __version__
+from klpcheck.api import check
 from klpcheck.base.errors import KlpcheckError, UsageError
 from klpcheck.base.fileio import write_atomically
+from klpcheck.base.options import Progress
 from klpcheck.base.resources import default_max_memory, describe_size, parse_size
 from klpcheck.base.result import Result, Trace, Violation
+from klpcheck.base.version import __version__
 from klpcheck.model.definition import Model
 from klpcheck.model.loader import load_model
 from klpcheck.report.coverage import exhaustive, warnings
@@ -31,7 +33,6 @@ from klpcheck.report.render import (
     step_view,
     violation_view,
 )
-from klpcheck.search.explore import Progress, check
 
 __all__ = ["main"]
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from klpcheck.model.definition import Instance
+from typing import Any
 
 __all__ = [
     "Reduction",
@@ -159,18 +156,6 @@ def verdict_of(violations: object, incomplete: str | None) -> Verdict:
     return Verdict.INCOMPLETE if incomplete is not None else Verdict.HOLDS
 
 
-def step_stats(
-    instances: Iterable[Instance], fired: Sequence[int], new: Sequence[int]
-) -> dict[str, StepStats]:
-    """Per-instance counters summed per step name."""
-    stats: dict[str, StepStats] = {}
-    for inst in instances:
-        st = stats.setdefault(inst.step.name, StepStats())
-        st.fired += fired[inst.index]
-        st.new_states += new[inst.index]
-    return stats
-
-
 @dataclass(frozen=True)
 class Result:
     """The outcome of :func:`klpcheck.check`."""
@@ -213,10 +198,21 @@ class Result:
             return
         if self.verdict is Verdict.INCOMPLETE and allow_incomplete:
             return
-        from klpcheck.report.render import render_text
-
-        raise ViolationError(render_text(self))
+        raise ViolationError(
+            _TEXT[0](self) if _TEXT else f"{self.model}: {self.verdict.value}"
+        )
 
 
 class ViolationError(AssertionError):
     """Raised by :meth:`Result.raise_for_violation`; its message is the rendered result."""
+
+
+# How a result reads as text for :meth:`Result.raise_for_violation`: registered by the
+# report layer (``klpcheck`` registers its renderer when imported), which this module
+# does not import.
+_TEXT: list[Callable[[Result], str]] = []
+
+
+def set_text_renderer(render: Callable[[Result], str]) -> None:
+    """Make ``render`` the text of :class:`ViolationError` from now on."""
+    _TEXT[:] = [render]

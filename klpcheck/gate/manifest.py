@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from klpcheck.api import check
 from klpcheck.base.errors import UsageError
 from klpcheck.base.result import Result, Verdict
 from klpcheck.model.loader import load_model
-from klpcheck.search.explore import check
 
 __all__ = ["Entry", "compare", "load_manifest", "markdown_table", "run_entry"]
 

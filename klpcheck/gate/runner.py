@@ -58,8 +58,8 @@ def check_entry(
     entry: Entry, *, time_limit: float | None = None, save_dir: Path | None = None
 ) -> EntryOutcome:
     """Run one entry's full search and compare it with its pin."""
+    from klpcheck.api import check
     from klpcheck.model.loader import load_model
-    from klpcheck.search.explore import check
 
     start = time.perf_counter()
     try:
@@ -133,7 +133,7 @@ class GateOutcome:
 
     def json(self) -> dict[str, Any]:
         """The outcomes as JSON data."""
-        from klpcheck import __version__
+        from klpcheck.base.version import __version__
 
         return {
             "format": "klpcheck-manifest-check",

@@ -117,7 +117,7 @@ def json_report(
     ``options`` are the search options as passed to :func:`klpcheck.check`;
     ``counterexamples`` maps a property to the file its trace was saved in.
     """
-    from klpcheck import __version__
+    from klpcheck.base.version import __version__
 
     saved = counterexamples or {}
     props = []

@@ -18,10 +18,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from klpcheck.base.options import Progress
 from klpcheck.base.result import Result, Trace, TraceStep, Verdict, Violation
 from klpcheck.model.state import fields_of
 from klpcheck.report.coverage import coverage, warnings
-from klpcheck.search.explore import Progress
 from klpcheck.trace.lanes import (
     ADMIN,
     Lane,

@@ -13,235 +13,67 @@ properties on the state that was being expanded. The hot loop pays nothing for i
 from __future__ import annotations
 
 import collections
-import contextlib
-import dataclasses
-import gc
 import sys
 import time
-from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
 from typing import Any
 
-from klpcheck.base.errors import ModelError, UsageError
+from klpcheck.base.errors import ModelError
+from klpcheck.base.options import Progress
 from klpcheck.base.resources import memory_over
 from klpcheck.base.result import (
     Reduction,
     Result,
     Trace,
     Violation,
-    step_stats,
     verdict_of,
 )
 from klpcheck.model.definition import (
-    Model,
     Property,
     check_answers,
     not_a_bool,
     successors_of,
 )
 from klpcheck.model.fingerprint import collision_note
-from klpcheck.model.state import describe_unhashable
-from klpcheck.reduce.por import Auditing, Expander, plan
-from klpcheck.reduce.symmetry import SymmetryAudit, symmetry_use, uses_symmetry
+from klpcheck.reduce.por import Auditing, Expander
+from klpcheck.reduce.symmetry import SymmetryAudit, symmetry_use
+from klpcheck.search.common import (
+    CLOCK_EVERY,
+    diagnose,
+    frozen_gc,
+    step_stats,
+    wrong_type,
+)
+from klpcheck.search.plan import Plan
 from klpcheck.search.storage import (
-    STORAGES,
     Visited,
-    new_visited,
     rebuild_trace,
-    state_key,
 )
 
-__all__ = ["Options", "Progress", "check"]
-
-ORDERS = ("bfs", "dfs")
-_CLOCK_EVERY = 1024  # expansions between clock reads (time limit, progress)
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A snapshot handed to the progress callback about once per ``progress_interval``."""
-
-    distinct_states: int
-    transitions: int
-    queue: int
-    depth: int
-    elapsed: float
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """Search options; see :func:`check`."""
-
-    order: str = "bfs"
-    max_depth: int | None = None
-    max_states: int | None = None
-    time_limit: float | None = None
-    deadlock: bool = True
-    keep_going: bool = False
-    progress: Callable[[Progress], None] | None = None
-    progress_interval: float = 1.0
-    por: bool | None = None
-    audit: bool = False
-    shortest: bool = False
-    storage: str = "exact"
-    workers: int = 1
-    symmetry: bool | None = None
-    max_memory: int | None = None
-
-    def but(self, **changes: Any) -> Options:
-        """A copy with ``changes``."""
-        return dataclasses.replace(self, **changes)
-
-    def validate(self) -> None:
-        """Raise UsageError on an impossible option value."""
-        if self.order not in ORDERS:
-            raise UsageError(
-                f"order must be one of {', '.join(ORDERS)}, not {self.order!r}"
-            )
-        if self.storage not in STORAGES:
-            raise UsageError(
-                f"storage must be one of {', '.join(STORAGES)}, not {self.storage!r}"
-            )
-        if not isinstance(self.workers, int) or self.workers < 1:
-            raise UsageError(
-                f"workers must be a whole number ≥ 1, not {self.workers!r}"
-            )
-        if self.workers > 1 and self.order != "bfs":
-            raise UsageError(
-                "workers > 1 needs breadth-first order (no --dfs, no order='dfs')"
-            )
-        if self.symmetry not in (None, True, False):
-            raise UsageError(
-                f"symmetry must be True, False or None, not {self.symmetry!r}"
-            )
-        for name in ("max_depth", "max_states", "max_memory"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise UsageError(f"{name} must be a whole number ≥ 0, not {value!r}")
-        if self.time_limit is not None and not self.time_limit > 0:
-            raise UsageError(
-                f"time_limit must be a number of seconds > 0, not {self.time_limit!r}"
-            )
+__all__ = ["search"]
 
 
 class _Stop(Exception):
     """Ends the search early (first violation, or a bound)."""
 
 
-def check(model: Model[Any], **options: Any) -> Result:
-    """Explore every reachable state of ``model`` and check its properties.
-
-    Parameters
-    ----------
-    model
-        The model to check.
-    order
-        ``"bfs"`` (default: the first counterexample is a shortest one) or ``"dfs"``.
-    max_depth, max_states, time_limit
-        Bounds. A search cut short by one reports ``Verdict.INCOMPLETE``, never HOLDS.
-    deadlock
-        Report a non-terminal state without an enabled step as a violation (default True).
-    keep_going
-        Do not stop at the first violation; report one trace per broken property.
-    por
-        Partial-order reduction (:mod:`klpcheck.reduce.por`). ``None`` (default): on when a step
-        declares ``reads=`` or ``writes=``; ``False``: off. Verdicts are the same; traces
-        are shortest in the reduced state graph only. Off (when not asked for) with
-        fingerprint storage or several workers, which search the full state graph.
-    audit
-        Check every fired step against its declared footprints (:mod:`klpcheck.reduce.audit`);
-        a wrong declaration raises ModelError.
-    shortest
-        After a reduced search found violations, search again without reduction for
-        each, so that its trace is a shortest one.
-    storage
-        ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
-        (see :mod:`klpcheck.search.storage`).
-    symmetry
-        Symmetry reduction (:mod:`klpcheck.reduce.symmetry`): one state per orbit of the group
-        declared with ``@model.symmetry``. ``None`` (default): on when declared;
-        ``False``: off. Partial-order reduction is then off, and ``por=True`` with it
-        is a UsageError. With ``audit`` every renaming is checked to be sound.
-    workers
-        Explore with this many processes (level-synchronous breadth-first search; see
-        :mod:`klpcheck.search.parallel`). Counts, verdicts and trace lengths are those of one.
-    progress, progress_interval
-        A callback given a :class:`Progress` about every ``progress_interval`` seconds.
-
-    Returns
-    -------
-    Result
-        Verdict, violations with traces, distinct states, transitions, depth, time.
-
-    Raises
-    ------
-    ModelError
-        A guard, effect or property raised, or a step returned something that is not a state.
-    UsageError
-        An option has an impossible value.
-
-    Examples
-    --------
-    >>> from klpcheck import Model
-    >>> m = Model("pair", init=(0, 0))
-    >>> @m.step(over=range(2), when=lambda s, i: s[i] < 2)
-    ... def bump(s, i):
-    ...     return s[:i] + (s[i] + 1,) + s[i + 1 :]
-    >>> r = check(m, deadlock=False)
-    >>> r.verdict.value, r.distinct_states, r.transitions, r.max_depth
-    ('holds', 9, 12, 4)
-    """
-    unknown = set(options) - set(Options.__dataclass_fields__)
-    if unknown:
-        raise UsageError(
-            f"unknown option(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(Options.__dataclass_fields__)}"
-        )
-    opts = Options(**options)
-    opts.validate()
-    if not isinstance(model, Model):
-        raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
-    if opts.symmetry and model.renaming is None:
-        raise UsageError(
-            f"symmetry=True, but model `{model.name}` declares no @model.symmetry(group)"
-        )
-    if opts.por and uses_symmetry(model, opts):
-        raise UsageError(
-            "partial-order reduction and symmetry reduction do not combine soundly in "
-            "general; drop --por (por=True) or pass --no-symmetry (symmetry=False)"
-        )
-    if opts.storage != "exact" or opts.workers > 1:
-        if opts.por or opts.audit or opts.shortest:
-            raise UsageError(
-                "partial-order reduction, --audit and --shortest run with exact storage "
-                "and one worker; drop the fingerprint or workers option"
-            )
-        opts = opts.but(por=False)
-    if opts.workers > 1:
-        from klpcheck.search.parallel import search
-
-        return search(model, opts)
-    result = _Search(model, opts).run()
-    if opts.shortest and result.reduction.used:
-        from klpcheck.reduce.por import shortest_traces
-
-        result = shortest_traces(
-            model, result, lambda m, **o: _Search(m, opts.but(**o)).run()
-        )
-    return result
+def search(plan: Plan) -> Result:
+    """Run the search ``plan`` describes in this process (see :func:`klpcheck.check`)."""
+    return _Search(plan).run()
 
 
 class _Search:
     """One run of the explorer; holds the visited map and the counters."""
 
-    def __init__(self, model: Model[Any], opts: Options) -> None:
-        self.model = model
-        self.opts = opts
+    def __init__(self, plan: Plan) -> None:
+        model = self.model = plan.model
+        opts = self.opts = plan.opts
+        self.plan = plan
         self.instances = model.instances()
-        self.symmetric = uses_symmetry(model, opts)
-        self.key = state_key(model, opts.storage, self.symmetric)
+        self.symmetric = plan.symmetric
+        self.key = plan.key
         self.expand = successors_of(self.instances)
-        self.parent: Visited = new_visited(opts.storage)
+        self.parent: Visited = plan.visited()
         self.fired = [0] * len(self.instances)
         self.new = [0] * len(self.instances)
         self.violations: dict[str, tuple[Property | None, Hashable]] = {}
@@ -329,7 +161,7 @@ class _Search:
             raise _Stop
 
     def tick(self, depth: int) -> None:
-        """Called every _CLOCK_EVERY expansions: time limit and progress."""
+        """Called every CLOCK_EVERY expansions: time limit and progress."""
         self.freeze()
         now = time.perf_counter()
         limit = self.opts.time_limit
@@ -414,7 +246,7 @@ class _Search:
                 ):
                     self.violate(None, s)
                 expanded += 1
-                if not expanded % _CLOCK_EVERY:
+                if not expanded % CLOCK_EVERY:
                     self.tick(depth)
             frontier, keys = nxt, nxt_keys
             depth += 1
@@ -477,14 +309,14 @@ class _Search:
                 current[0] = ns
                 stack.append([ns, kn, self.successors(ns), 0, depth + 1])
                 expanded += 1
-                if not expanded % _CLOCK_EVERY:
+                if not expanded % CLOCK_EVERY:
                     self.tick(depth)
 
     # -- reduced search (partial-order reduction, or the footprint audit) -------------
 
     def reduced_expander(self) -> Expander | None:
         """The expander of the reduced search; None for the plain loops above."""
-        reducer, self.por_reason = plan(self.model, self.opts.por, self.symmetric)
+        reducer, self.por_reason = self.plan.reducer, self.plan.reduction_reason
         self.auditor: Auditing | None = None
         self.symmetry_audit: SymmetryAudit | None = None
         if self.opts.audit:
@@ -544,7 +376,7 @@ class _Search:
                 and (terminal is None or not terminal.predicate(s))
             ):
                 self.violate(None, s)
-            if not self.expander.expanded % _CLOCK_EVERY:  # type: ignore[union-attr]
+            if not self.expander.expanded % CLOCK_EVERY:  # type: ignore[union-attr]
                 self.tick(len(stack))
             return succs
 
@@ -659,86 +491,8 @@ class _Search:
     # -- diagnosis ----------------------------------------------------------------
 
     def wrong_type(self, k: int, s: Hashable, ns: Any) -> ModelError:
-        inst = self.instances[k]
-        want = " or ".join(sorted(t.__name__ for t in self.model.state_types))
-        return ModelError(
-            f"step {inst.label()} returned {type(ns).__name__} {ns!r:.80}; steps must return a "
-            f"new {want} (did the effect forget to return?)"
-        )
+        return wrong_type(self.instances[k], self.model, ns)
 
     def diagnose(self, s: Any, exc: Exception) -> ModelError:
         """Find which guard, effect or property raised ``exc`` by re-running them on ``s``."""
-        what = f"{type(exc).__name__}: {exc}"
-        candidates = [s] if s is not None else list(self.model.init)
-        for state in candidates:
-            for inst in self.instances:
-                guard = inst.step.guard
-                try:
-                    on = guard is None or guard(state, *inst.args)
-                except Exception as e:
-                    return ModelError(
-                        f"guard of step {inst.label()} raised {_exc(e)} in state {state!r}"
-                    )
-                if not on:
-                    continue
-                try:
-                    ns = inst.step.effect(state, *inst.args)
-                except Exception as e:
-                    return ModelError(
-                        f"step {inst.label()} raised {_exc(e)} in state {state!r}"
-                    )
-                if type(ns) not in self.model.state_types:  # a key could not read it
-                    return self.wrong_type(inst.index, state, ns)
-                problem = describe_unhashable(ns)
-                if problem is not None:
-                    return ModelError(
-                        f"step {inst.label()} returned an unhashable state: {problem}"
-                    )
-                for p in self.model.invariants + self.model.reachables:
-                    try:
-                        p.predicate(ns)
-                    except Exception as e:
-                        return ModelError(
-                            f"{p.kind} `{p.name}` raised {_exc(e)} in state {ns!r}"
-                        )
-            for p in self.model.invariants + self.model.reachables:
-                try:
-                    p.predicate(state)
-                except Exception as e:
-                    return ModelError(
-                        f"{p.kind} `{p.name}` raised {_exc(e)} in state {state!r}"
-                    )
-            if self.model.terminal_property is not None:
-                try:
-                    self.model.terminal_property.predicate(state)
-                except Exception as e:
-                    return ModelError(
-                        f"terminal `{self.model.terminal_property.name}` raised {_exc(e)}"
-                    )
-        return ModelError(
-            f"the model raised {what} (it could not be traced to one step)"
-        )
-
-
-@contextlib.contextmanager
-def frozen_gc() -> Iterator[Callable[[], None]]:
-    """Yield a function that hides every object alive now from the cyclic collector.
-
-    The visited map holds millions of objects that live until the search ends; each full
-    collection would walk them all again, which doubled the time of the lock model at
-    eight processes. The search calls the function every few thousand expansions
-    (``gc.freeze``: the objects stay counted and are freed as usual when unreferenced;
-    only cycles among them wait) and everything is unfrozen at the end. When the
-    process has frozen objects of its own or disabled the collector, nothing is done.
-    """
-    if gc.get_freeze_count() or not gc.isenabled():
-        yield lambda: None
-        return
-    try:
-        yield gc.freeze
-    finally:
-        gc.unfreeze()
-
-
-def _exc(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}"
+        return diagnose(self.model, s, exc)

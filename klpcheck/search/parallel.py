@@ -43,16 +43,18 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from klpcheck.base.errors import ModelError, UsageError
+from klpcheck.base.options import Options, Progress
 from klpcheck.base.resources import memory_over
-from klpcheck.base.result import Result, Trace, Violation, step_stats, verdict_of
+from klpcheck.base.result import Result, Trace, Violation, verdict_of
 from klpcheck.model.definition import Model, Property, check_answers, not_a_bool
 from klpcheck.model.fingerprint import collision_note, encode
-from klpcheck.reduce.symmetry import symmetry_use, uses_symmetry
-from klpcheck.search.storage import Key, Visited, new_visited, rebuild_trace, state_key
+from klpcheck.reduce.symmetry import symmetry_use
+from klpcheck.search.common import CLOCK_EVERY, diagnose, step_stats
+from klpcheck.search.plan import Plan, compose
+from klpcheck.search.storage import Key, Visited, new_visited, rebuild_trace
 
 __all__ = ["Partition", "local_owner", "owner_of", "search"]
 
-_CLOCK_EVERY = 1024
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _DEADLOCK_DOC = "A state that is not terminal has no enabled step."
 
@@ -135,15 +137,15 @@ class _LevelReport:
 class _Worker:
     """One partition: its visited map, its frontier, and the steps it fires."""
 
-    def __init__(self, model: Model[Any], opts: Any, index: int, workers: int) -> None:
+    def __init__(
+        self, model: Model[Any], opts: Options, index: int, workers: int
+    ) -> None:
         from klpcheck.model.definition import successors_of
 
         self.model, self.opts = model, opts
         self.index, self.workers = index, workers
         self.successors = successors_of(model.instances())
-        self.key: Key = state_key(model, opts.storage, uses_symmetry(model, opts)) or (
-            lambda s: s
-        )
+        self.key: Key = compose(model, opts).key or (lambda s: s)
         self.owner: Callable[[Hashable], int] = lambda k: local_owner(
             k, workers, opts.storage
         )
@@ -272,7 +274,7 @@ class _Worker:
                 self.found.append(_Found("deadlock", depth, ks))
                 # the first one found is a shortest; later levels are deeper
                 self.deadlock = False
-            if not expanded % _CLOCK_EVERY:
+            if not expanded % CLOCK_EVERY:
                 gc.freeze()  # see explore.frozen_gc; what a level makes is long-lived too
                 if deadline is not None and time.perf_counter() >= deadline:
                     self.bound = f"time limit of {self.opts.time_limit:g} s reached"
@@ -349,7 +351,9 @@ class _Worker:
         return time.process_time()
 
 
-def _serve(conn: Connection, model: Model[Any], opts: Any, index: int, n: int) -> None:
+def _serve(
+    conn: Connection, model: Model[Any], opts: Options, index: int, n: int
+) -> None:
     """A worker process: answer requests until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
     gc.freeze()  # what the fork inherited is never garbage: keep the collector off it
@@ -374,7 +378,7 @@ def _serve(conn: Connection, model: Model[Any], opts: Any, index: int, n: int) -
 class _Process:
     """A :class:`Partition` in a forked worker process."""
 
-    def __init__(self, model: Model[Any], opts: Any, index: int, n: int) -> None:
+    def __init__(self, model: Model[Any], opts: Options, index: int, n: int) -> None:
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
@@ -410,14 +414,15 @@ class _ModelFailure(Exception):
         self.state = state
 
 
-def search(model: Model[Any], opts: Any) -> Result:
-    """Run the level-synchronous search of ``model`` with ``opts.workers`` processes."""
+def search(plan: Plan) -> Result:
+    """Run the level-synchronous search ``plan`` describes with ``workers`` processes."""
+    model, opts = plan.model, plan.opts
     if "fork" not in multiprocessing.get_all_start_methods():
         raise UsageError("workers > 1 needs the fork start method (Linux, macOS)")
     n = opts.workers
     parts: list[Partition] = [_Process(model, opts, i, n) for i in range(n)]
     try:
-        return _Coordinator(model, opts, parts).run()
+        return _Coordinator(plan, parts).run()
     finally:
         for p in parts:
             p.close()
@@ -426,11 +431,12 @@ def search(model: Model[Any], opts: Any) -> Result:
 class _Coordinator:
     """Drives the partitions level by level and assembles the result."""
 
-    def __init__(self, model: Model[Any], opts: Any, parts: list[Partition]) -> None:
-        self.model, self.opts, self.parts = model, opts, parts
+    def __init__(self, plan: Plan, parts: list[Partition]) -> None:
+        self.plan, self.parts = plan, parts
+        self.model, self.opts = plan.model, plan.opts
         self.n = len(parts)
         self.start = time.perf_counter()
-        self.next_report = self.start + opts.progress_interval
+        self.next_report = self.start + self.opts.progress_interval
         self.visited = [0] * self.n
         self.frontier = [0] * self.n
         self.found: dict[str, _Found] = {}
@@ -499,10 +505,7 @@ class _Coordinator:
                 part.receive()
             self.waiting = []
         except _ModelFailure as e:
-            from klpcheck.search.explore import Options, _Search
-
-            diag = _Search(self.model, Options(**_fields(self.opts)))
-            raise diag.diagnose(e.state, Exception(str(e))) from None
+            raise diagnose(self.model, e.state, Exception(str(e))) from None
         return self.result()
 
     def levels(self) -> None:
@@ -578,8 +581,6 @@ class _Coordinator:
         if deadline is not None and now >= deadline and self.incomplete is None:
             self.incomplete = f"time limit of {self.opts.time_limit:g} s reached"
         if self.opts.progress is not None and now >= self.next_report:
-            from klpcheck.search.explore import Progress
-
             self.next_report = now + self.opts.progress_interval
             fired, _ = self.totals()
             self.opts.progress(
@@ -611,10 +612,7 @@ class _Coordinator:
                 break
             chain.append(reply[1])
         chain.reverse()
-        key = state_key(
-            self.model, self.opts.storage, uses_symmetry(self.model, self.opts)
-        )
-        return rebuild_trace(self.model, key, chain)
+        return rebuild_trace(self.model, self.plan.key, chain)
 
     def result(self) -> Result:
         props = {p.name: p for p in self.model.invariants + self.model.reachables}
@@ -663,14 +661,6 @@ class _Coordinator:
             step_stats=stats,
             witnesses=witnesses,
             incomplete_reason=self.incomplete,
-            symmetry=symmetry_use(
-                self.model, uses_symmetry(self.model, self.opts), distinct
-            ),
+            symmetry=symmetry_use(self.model, self.plan.symmetric, distinct),
             notes=tuple(notes),
         )
-
-
-def _fields(opts: Any) -> dict[str, Any]:
-    return {name: getattr(opts, name) for name in opts.__dataclass_fields__} | {
-        "workers": 1
-    }

@@ -23,7 +23,6 @@ from klpcheck.model.fingerprint import fingerprint, fingerprinter
 from klpcheck.model.fptable import FingerprintTable
 
 __all__ = [
-    "STORAGES",
     "Visited",
     "exact_key",
     "fingerprint_function",
@@ -32,7 +31,6 @@ __all__ = [
     "state_key",
 ]
 
-STORAGES = ("exact", "fingerprint")
 
 Key = Callable[[Any], Hashable]
 

@@ -90,7 +90,7 @@ def counterexample_data(
     relative_to: Path | None = None,
 ) -> dict[str, JSON]:
     """The JSON document of one counterexample (see ``docs-traces.md``)."""
-    from klpcheck import __version__
+    from klpcheck.base.version import __version__
 
     if violation.trace is None:
         raise TraceError(
