@@ -256,3 +256,40 @@ def test_litmus_file_loads_as_a_model_for_replay() -> None:
     model = load_model(LITMUS / "SB+poonceonces.litmus")
     assert model.name == "SB+poonceonces"
     assert model.source == str((LITMUS / "SB+poonceonces.litmus").resolve())
+
+
+# -- the livepatch barrier pairs ------------------------------------------------------
+
+PAIRS = ROOT / "models" / "litmus"
+PAIR_MANIFEST: list[dict[str, Any]] = tomllib.loads(
+    (PAIRS / "manifest.toml").read_text()
+)["test"]
+
+
+@pytest.mark.parametrize("entry", PAIR_MANIFEST, ids=[e["file"] for e in PAIR_MANIFEST])
+def test_livepatch_barrier_pair(entry: dict[str, Any]) -> None:
+    word, states, length = _outcome(PAIRS / entry["file"], por=False)
+    assert (word, states, length) == (
+        entry["klpcheck"],
+        entry["states"],
+        entry.get("trace"),
+    )
+
+
+def test_every_barrier_pair_is_pinned_and_only_b2_h2_are_redundant() -> None:
+    assert sorted(PAIRS / e["file"] for e in PAIR_MANIFEST) == sorted(
+        PAIRS.glob("*.litmus")
+    )
+    sometimes = {e["file"][4:-7] for e in PAIR_MANIFEST if e["klpcheck"] == "Sometimes"}
+    # Removing B2 or H2 (or both) next to the real primitives changes nothing; removing
+    # any other barrier, or B2 before a plain publish, reaches what it prevents.
+    assert sometimes == {
+        "noB1+H4",
+        "B1+noH4",
+        "noB1+update",
+        "B1+noschedrmb",
+        "noB2-plainpublish",
+        "noB3+update",
+        "noB4+update",
+        "noB4+schedhook",
+    }
