@@ -38,8 +38,11 @@ reduction can still cut independent drains and refreshes.
 
 What it does not produce
 ------------------------
-The model is *stronger* than the Linux-kernel memory model (LKMM): every outcome it
-allows, LKMM allows, but not the other way round. In particular it never produces
+The model is meant to be *stronger* than the Linux-kernel memory model (LKMM): to allow
+only outcomes LKMM allows, not all of them. No proof backs this; the evidence is the
+kernel's litmus tests (``tests/litmus/``: no outcome LKMM forbids is reached) and random
+programs (``tests/test_memory_sc.py``: with ``smp_mb()`` everywhere, exactly the
+sequentially consistent outcomes). In particular it never produces
 
 - **load buffering**: loads take their value when they execute, in program order, and
   a store enters the buffer after every earlier load has its value (``LB+poonceonces``
@@ -52,8 +55,8 @@ allows, LKMM allows, but not the other way round. In particular it never produce
   (``atomic_inc``) too.
 
 So a verdict "holds" under this model means "holds on every store-buffer machine of this
-kind", not "holds under LKMM"; a counterexample, on the other hand, is one LKMM allows.
-``tests/litmus/`` pins the model against the kernel's own litmus tests.
+kind", not "holds under LKMM"; a counterexample, on the other hand, should be one LKMM
+allows too.
 
 The idea of hand-written store buffers in a model checker is old: the userspace-RCU
 formal model in Promela has ``NO_WMB``/``NO_RMB``/``NO_MB`` builds. The ordering rules
