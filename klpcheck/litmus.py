@@ -313,6 +313,11 @@ def _params(text: str, where: str, n: int) -> list[str]:
         m = re.fullmatch(
             rf"(?:volatile\s+)?(?:{_TYPE_RE})\s*(\*+)\s*([A-Za-z_]\w*)", item
         )
+        if m is None and re.match(r"(?:spinlock_t|raw_spinlock_t|struct)\b", item):
+            raise LitmusError(
+                f"{where}: P{n}: the parameter `{item}` is outside the subset klpcheck "
+                "reads (locks and structures are not modelled)"
+            )
         if m is None:
             raise LitmusError(f"{where}: P{n}: cannot read the parameter `{item}`")
         out.append(m.group(2))
@@ -393,6 +398,11 @@ class _Proc:
         if tok == "(" and self.peek(1) == "void" and self.peek(2) == ")":
             self.i += 3
         name = self.take()
+        if name == "*":
+            raise LitmusError(
+                f"{self.where}: a plain access (`*{self.peek()} ...`) is outside the "
+                "subset klpcheck reads; use READ_ONCE() and WRITE_ONCE()"
+            )
         if not re.fullmatch(r"[A-Za-z_]\w*", name):
             raise LitmusError(
                 f"{self.where}: cannot read a statement starting `{name}`"

@@ -190,7 +190,8 @@ def test_outside_the_subset_is_one_line_and_exit_2(tmp_path: Path) -> None:
     r = _run(str(f))
     assert r.exit_code == 2
     assert r.output == (
-        f"error: {f}: P0: cannot read the parameter `spinlock_t *mylock`\n"
+        f"error: {f}: P0: the parameter `spinlock_t *mylock` is outside the subset "
+        "klpcheck reads (locks and structures are not modelled)\n"
     )
 
 
@@ -223,6 +224,11 @@ def test_missing_file_and_exit_2_wins(tmp_path: Path) -> None:
         (
             "C t\n{}\nP0(int *x) { WRITE_ONCE(*x, 1); }\nexists (0:r9=1)\n",
             "t: the exists clause names 0:r9, which P0 does not have",
+        ),
+        (
+            "C t\n{}\nP0(int *x) { *x = 1; }\nexists (x=1)\n",
+            "t: P0: a plain access (`*x ...`) is outside the subset klpcheck reads; use "
+            "READ_ONCE() and WRITE_ONCE()",
         ),
         (
             "C t\n{}\nP0(int *x) { WRITE_ONCE(*q, 1); }\nexists (x=1)\n",
