@@ -66,7 +66,9 @@ def test_every_file_is_pinned() -> None:
 
 
 FORBIDDEN = [p for p in FILES if _result_line(p) == "Never"]
-AUDIT_SLOW = {"IRIW+fencembonceonces+OnceOnce.litmus"}
+# The audit re-runs guards and effects on perturbed states: keep the default suite to the
+# tests of under 300 states and mark the others slow.
+AUDIT_SLOW = {e["file"].split("/")[-1] for e in MANIFEST if e["states"] >= 300}
 
 
 @pytest.mark.parametrize("path", FORBIDDEN, ids=[p.name for p in FORBIDDEN])
