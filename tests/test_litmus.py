@@ -282,6 +282,7 @@ def test_livepatch_barrier_pair(entry: dict[str, Any]) -> None:
         entry["states"],
         entry.get("trace"),
     )
+    assert entry["lkmm"] == word  # herd7's verdict, pinned by hand
 
 
 def test_every_barrier_pair_is_pinned_and_only_b2_h2_are_redundant() -> None:
