@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from klpcheck import Model, Result, check  # noqa: E402
-from klpcheck.loader import load_model  # noqa: E402
-from klpcheck.manifest import compare, load_manifest  # noqa: E402
+from klpcheck.gate.manifest import compare, load_manifest  # noqa: E402
+from klpcheck.model.loader import load_model  # noqa: E402
 from tests.por_models import lock  # noqa: E402
 
 SPIN = {("bfs", 7): 1920, ("dfs", 7): 957}  # of 187,500 (checkers.md, the brief)

@@ -4,12 +4,10 @@ Built to check the Linux livepatch per-task consistency model; usable for any mo
 states are hashable immutable values.
 """
 
-from klpcheck.errors import KlpcheckError, ModelError, TraceError, UsageError
-from klpcheck.explore import Options, Progress, check
-from klpcheck.loader import load_model
-from klpcheck.model import Model
-from klpcheck.record import Record
-from klpcheck.result import (
+from klpcheck.api import check
+from klpcheck.base.errors import KlpcheckError, ModelError, TraceError, UsageError
+from klpcheck.base.options import Options, Progress
+from klpcheck.base.result import (
     Reduction,
     Result,
     StepStats,
@@ -19,10 +17,13 @@ from klpcheck.result import (
     Verdict,
     Violation,
     ViolationError,
+    set_text_renderer,
 )
-from klpcheck.state import fields_of, set_at
-
-__version__ = "0.1.0"
+from klpcheck.base.version import __version__
+from klpcheck.model.definition import Model
+from klpcheck.model.loader import load_model
+from klpcheck.model.record import Record
+from klpcheck.model.state import fields_of, set_at
 
 __all__ = [
     "KlpcheckError",
@@ -53,6 +54,9 @@ __all__ = [
 
 def render_text(result: Result, *, width: int = 100) -> str:
     """The result as plain text (summary and traces), as the CLI prints it without colour."""
-    from klpcheck.render import render_text as _render
+    from klpcheck.report.render import render_text as _render
 
     return _render(result, width=width)
+
+
+set_text_renderer(render_text)  # the message of ViolationError

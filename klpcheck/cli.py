@@ -13,14 +13,17 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from klpcheck import __version__
-from klpcheck.coverage import exhaustive, warnings
-from klpcheck.errors import KlpcheckError, UsageError
-from klpcheck.explore import Progress, check
-from klpcheck.fileio import write_atomically
-from klpcheck.loader import load_model
-from klpcheck.model import Model
-from klpcheck.render import (
+from klpcheck.api import check
+from klpcheck.base.errors import KlpcheckError, UsageError
+from klpcheck.base.fileio import write_atomically
+from klpcheck.base.options import Progress
+from klpcheck.base.resources import default_max_memory, describe_size, parse_size
+from klpcheck.base.result import Result, Trace, Violation
+from klpcheck.base.version import __version__
+from klpcheck.model.definition import Model
+from klpcheck.model.loader import load_model
+from klpcheck.report.coverage import exhaustive, warnings
+from klpcheck.report.render import (
     LAYOUTS,
     live_progress,
     plain_progress,
@@ -30,7 +33,6 @@ from klpcheck.render import (
     step_view,
     violation_view,
 )
-from klpcheck.result import Result, Trace, Violation
 
 __all__ = ["main"]
 
@@ -62,6 +64,24 @@ def _console(*, stderr: bool = False) -> Console:
 
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def memory_bound(text: str) -> int | None:
+    """The ``--max-memory`` value in bytes (None: no bound); UsageError if malformed."""
+    if text.strip().lower() == "auto":
+        return default_max_memory()
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise UsageError(f"--max-memory: {err}") from None
+
+
+def _available_now() -> str:
+    bound = default_max_memory()
+    return "" if bound is None else f" ({describe_size(bound)} now)"
+
+
+_AVAILABLE_NOW = _available_now()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_HELP)
@@ -104,6 +124,17 @@ def main() -> None:
     type=click.FloatRange(min=0, min_open=True),
     metavar="S",
     help="Stop after S seconds.",
+)
+@click.option(
+    "--max-memory",
+    "max_memory",
+    metavar="SIZE",
+    default="auto",
+    show_default=True,
+    help="Stop as incomplete when the resident size reaches SIZE (4G, 512M, or 'none'); "
+    "auto: 80% of the memory available at the start"
+    + _AVAILABLE_NOW
+    + ", plus what the process holds.",
 )
 @click.option(
     "--no-deadlock", is_flag=True, help="Do not report states without an enabled step."
@@ -221,6 +252,7 @@ def run(
     max_depth: int | None,
     max_states: int | None,
     time_limit: float | None,
+    max_memory: str,
     no_deadlock: bool,
     keep_going: bool,
     full: bool,
@@ -255,6 +287,7 @@ def run(
             "max_depth": max_depth,
             "max_states": max_states,
             "time_limit": time_limit,
+            "max_memory": memory_bound(max_memory),
             "deadlock": not no_deadlock,
             "keep_going": keep_going,
             "por": False if no_por else None,
@@ -315,7 +348,7 @@ def _progress(
 
 
 def _save(model: Model[Any], result: Result, directory: Path) -> dict[str, Path]:
-    from klpcheck.trace import save_counterexample
+    from klpcheck.trace.files import save_counterexample
 
     return {
         v.property: save_counterexample(model, v, directory, order=result.order)
@@ -333,7 +366,7 @@ def _outputs(
     json_file: Path | None,
     junit_file: Path | None,
 ) -> None:
-    from klpcheck.report import dumps, json_report, junit_cases, junit_xml
+    from klpcheck.report.formats import dumps, json_report, junit_cases, junit_xml
 
     if json_file is not None:
         data = json_report(
@@ -353,13 +386,13 @@ def _outputs(
 
 
 def _write_dot(model: Model[Any], path: Path) -> None:
-    from klpcheck.graph import state_graph, to_dot
+    from klpcheck.trace.graph import state_graph, to_dot
 
     write_atomically(path, to_dot(state_graph(model)))
 
 
 def _write_mermaid(result: Result, model: Model[Any], path: Path, quiet: bool) -> None:
-    from klpcheck.mermaid import sequence_diagram
+    from klpcheck.trace.mermaid import sequence_diagram
 
     traced = [v for v in result.violations if v.trace is not None]
     if not traced and not quiet:
@@ -433,8 +466,8 @@ def replay(
     still be broken at the end; otherwise one line names the first step that diverged
     (exit 2). Exit 1 when the counterexample replays (the violation is still there).
     """
-    from klpcheck.trace import load_counterexample
-    from klpcheck.trace import replay as replay_trace
+    from klpcheck.trace.files import load_counterexample
+    from klpcheck.trace.files import replay as replay_trace
 
     try:
         cx = load_counterexample(file)
@@ -443,7 +476,7 @@ def replay(
             model = load_model(model_file, dict(cx.params))
         rp = replay_trace(cx, model)
         if mermaid_file is not None:
-            from klpcheck.mermaid import sequence_diagram
+            from klpcheck.trace.mermaid import sequence_diagram
 
             title = _title(rp.violation, rp.model.name)
             write_atomically(mermaid_file, sequence_diagram(rp.violation, title=title))
@@ -604,7 +637,7 @@ def check_manifest(
     trace lengths equal the pin; a pinned violation that no longer appears is a mismatch
     too (the model stopped reproducing the race). Slow entries run only with --slow.
     """
-    from klpcheck.gate import EntryOutcome, run_manifest
+    from klpcheck.gate.runner import EntryOutcome, run_manifest
 
     console = _console()
     styles = {"match": "green", "skipped": "dim", "incomplete": "yellow"}
@@ -698,8 +731,8 @@ def litmus(
     multi-copy atomic), so it may say Never where LKMM says Sometimes, never the
     other way round.
     """
-    from klpcheck.litmus import build_model, load_litmus
-    from klpcheck.report import dumps, json_report
+    from klpcheck.model.litmus import build_model, load_litmus
+    from klpcheck.report.formats import dumps, json_report
 
     console = _console()
     worst = 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from klpcheck.manifest import Entry, run_entry
-from klpcheck.result import Result
+from klpcheck.base.result import Result
+from klpcheck.gate.manifest import Entry, run_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from klpcheck.codec import canonical, encode
-from klpcheck.manifest import Entry, load_manifest
-from klpcheck.trace import (
+from klpcheck.gate.manifest import Entry, load_manifest
+from klpcheck.trace.codec import canonical, encode
+from klpcheck.trace.files import (
     load_counterexample,
     replay,
     save_counterexample,
@@ -45,7 +45,7 @@ def test_every_manifest_counterexample_round_trips(
     assert traced, f"{entry.id} pins violations but found no trace"
     model = replay_model = None
     for v in traced:
-        from klpcheck.loader import load_model
+        from klpcheck.model.loader import load_model
 
         model = model or load_model(entry.model, entry.params)
         path = save_counterexample(model, v, tmp_path, order=result.order)

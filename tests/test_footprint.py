@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from klpcheck.footprint import covers, overlaps, recorded_reads, resolve
+import pytest
+
+from klpcheck.model.footprint import (
+    access_plan,
+    complete_reads,
+    covers,
+    overlaps,
+    recorded_reads,
+    resolve,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +70,69 @@ def test_parameters_that_are_not_positions_cover_the_whole_field() -> None:
     assert paths == frozenset({("pc",)})
     assert overlaps(paths, frozenset({("pc", 0)}))
     assert covers(paths, ("pc", 2))
+
+
+# -- the proven probe: reduction trusts an observed read set only when it is complete --
+
+
+def _complete(
+    guard: object, *args: object
+) -> tuple[bool, list[tuple[object, ...]]] | None:
+    got = complete_reads(guard, S(), args)  # type: ignore[arg-type]
+    return None if got is None else (got[0], sorted(got[1], key=repr))
+
+
+def test_the_proven_probe_logs_one_element_and_stops_at_a_false_conjunct() -> None:
+    assert _complete(lambda s, t: s.pc[t] == 1 and s.lock == -1, 1) == (
+        False,
+        [("pc", 1)],
+    )
+
+
+def test_a_field_that_reaches_c_code_whole_is_logged_whole() -> None:
+    guard = lambda s: "%d%d%d" % s.pc == "111"  # noqa: E731, UP031 (C code reads pc)
+    assert _complete(guard) == (False, [("pc",)])
+    assert _complete(lambda s: sum(s.pc) == 0 or s.pc[0] == 9) == (False, [("pc",)])
+    assert _complete(lambda s: s.stack[1][0] == 0) == (False, [("stack", 1)])
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [
+        lambda s: type(s) is S and s.lock == 0,
+        lambda s: isinstance(s, S) and s.lock == 0,
+        lambda s: s.free(),
+        lambda s: s == S(),
+        lambda s: hash(s) == 0,
+        lambda s: s is None,
+        lambda s: repr(s) == "",
+        lambda s: [x for x in (1,) if s.lock == x] == [1],  # a closure over the state
+        lambda s: locals()["s"].lock == 0,
+        lambda s: getattr(s, "lock") == 0,  # noqa: B009 (the state as an argument)
+    ],
+)
+def test_the_proven_probe_gives_up_wherever_the_state_could_escape(
+    guard: object,
+) -> None:
+    assert _complete(guard) is None
+
+
+def test_a_guard_that_reads_nothing_is_constant() -> None:
+    assert _complete(lambda s, t: t > 5, 1) == (False, [])
+
+
+def test_a_function_that_is_not_plain_python_is_not_observed() -> None:
+    assert (
+        complete_reads(functools.partial(lambda s, t: s.lock == t, t=0), S(), ())
+        is None
+    )
+
+
+def test_the_access_plan_tells_element_fields_from_whole_ones() -> None:
+    fields = ("lock", "pc", "stack")
+    plan = access_plan(
+        (lambda s, t: s.pc[t] == 0 and s.pc[0] < s.lock).__code__, fields
+    )
+    assert plan == {"pc": True, "lock": False}
+    plan = access_plan((lambda s, t: s.pc[t] == 0 and 3 in s.pc).__code__, fields)
+    assert plan == {"pc": False}

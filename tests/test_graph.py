@@ -8,7 +8,7 @@ import networkx as nx
 import pytest
 
 from klpcheck import check, load_model
-from klpcheck.graph import state_graph, to_dot
+from klpcheck.trace.graph import state_graph, to_dot
 from tests.conftest import MODELS
 from tests.toy_models import chain, counters, flag_race, pair_target
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from klpcheck import check, load_model
-from klpcheck.trace import save_counterexample
+from klpcheck.trace.files import save_counterexample
 from tests.conftest import MODELS, ROOT
 
 pexpect = pytest.importorskip("pexpect")

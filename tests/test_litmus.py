@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from klpcheck import check
 from klpcheck.cli import main
-from klpcheck.litmus import LitmusError, build_model, load_litmus, parse_litmus
-from klpcheck.loader import load_model
+from klpcheck.model.litmus import LitmusError, build_model, load_litmus, parse_litmus
+from klpcheck.model.loader import load_model
 from tests.conftest import ROOT
 
 LITMUS = ROOT / "tests" / "litmus"
@@ -186,7 +186,7 @@ def test_outside_the_subset_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert r.output == (
         f"error: {f}: P0: `spin_lock` is outside the subset klpcheck reads (it models "
         "READ_ONCE, WRITE_ONCE, acquire, release, RCU pointers, smp_wmb/rmb/mb and fully "
-        "ordered atomics; see klpcheck/litmus.py)\n"
+        "ordered atomics; see klpcheck/model/litmus.py)\n"
     )
     f.write_text(LOCKS)
     r = _run(str(f))

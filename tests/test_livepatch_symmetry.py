@@ -16,7 +16,7 @@ import pytest
 
 import klpcheck
 from klpcheck import Model
-from klpcheck.fingerprint import encode
+from klpcheck.model.fingerprint import encode
 from tests.test_livepatch_model import _reachable, build
 
 Renaming = tuple[tuple[int, ...], tuple[int, ...]]

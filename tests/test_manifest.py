@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from klpcheck.manifest import Entry, compare, load_manifest, run_entry
+from klpcheck.gate.manifest import Entry, compare, load_manifest, run_entry
 from tests.conftest import MODELS, full_search
 
 ENTRIES = load_manifest(MODELS / "manifest.toml")

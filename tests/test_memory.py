@@ -8,9 +8,9 @@ import networkx as nx
 import pytest
 
 from klpcheck import Model, ModelError, Record, check, set_at
-from klpcheck.codec import encode
-from klpcheck.graph import state_graph
-from klpcheck.memory import Buffer, Cell, Loc, WeakMemory
+from klpcheck.model.memory import Buffer, Cell, Loc, WeakMemory
+from klpcheck.trace.codec import encode
+from klpcheck.trace.graph import state_graph
 
 
 class MP(Record):

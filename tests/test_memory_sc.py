@@ -9,8 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from klpcheck.graph import state_graph
-from klpcheck.litmus import (
+from klpcheck.model.litmus import (
     LitmusTest,
     Registers,
     _apply,
@@ -18,6 +17,7 @@ from klpcheck.litmus import (
     build_model,
     parse_litmus,
 )
+from klpcheck.trace.graph import state_graph
 
 Outcome = tuple[Hashable, ...]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from klpcheck.mermaid import sequence_diagram
-from klpcheck.result import Trace, TraceStep, Violation
+from klpcheck.base.result import Trace, TraceStep, Violation
+from klpcheck.trace.mermaid import sequence_diagram
 from tests.test_render import SEED_V
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from klpcheck import Model, ModelError, UsageError, Verdict, check
-from klpcheck.manifest import Entry, compare, load_manifest, run_entry
-from klpcheck.parallel import owner_of
+from klpcheck.gate.manifest import Entry, compare, load_manifest, run_entry
+from klpcheck.search.parallel import owner_of
 from tests.conftest import MODELS, full_search
 from tests.toy_models import chain, counters, flag_race, pair_target
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import klpcheck.por
+import klpcheck.reduce.por
 from klpcheck import Model, ModelError, Verdict, check, render_text
 from tests import por_models
 
@@ -95,27 +95,29 @@ def test_an_invariant_reading_every_pc_makes_every_step_visible() -> None:
 
 def _break(monkeypatch: pytest.MonkeyPatch, condition: str) -> None:
     if condition == "C1 dependency":
-        original = klpcheck.por.Reducer.__init__
+        original = klpcheck.reduce.por.Reducer.__init__
 
-        def only_self(self: klpcheck.por.Reducer, instances: Any) -> None:
+        def only_self(self: klpcheck.reduce.por.Reducer, instances: Any) -> None:
             original(self, instances)
             self.dependent = [(a,) for a in range(len(instances))]
 
-        monkeypatch.setattr(klpcheck.por.Reducer, "__init__", only_self)
+        monkeypatch.setattr(klpcheck.reduce.por.Reducer, "__init__", only_self)
     elif condition == "C1 enabling":
-        monkeypatch.setattr(klpcheck.por.Reducer, "_nes", lambda self, a, s: ())
+        monkeypatch.setattr(klpcheck.reduce.por.Reducer, "_nes", lambda self, a, s: ())
     elif condition == "C2":
-        monkeypatch.setattr(klpcheck.por.Reducer, "watch", lambda self, props: None)
-        original = klpcheck.por.Reducer.__init__
+        monkeypatch.setattr(
+            klpcheck.reduce.por.Reducer, "watch", lambda self, props: None
+        )
+        original = klpcheck.reduce.por.Reducer.__init__
 
-        def blind(self: klpcheck.por.Reducer, instances: Any) -> None:
+        def blind(self: klpcheck.reduce.por.Reducer, instances: Any) -> None:
             original(self, instances)
             self.visible = [False] * len(instances)
             self.visible_list = ()
 
-        monkeypatch.setattr(klpcheck.por.Reducer, "__init__", blind)
+        monkeypatch.setattr(klpcheck.reduce.por.Reducer, "__init__", blind)
     else:
-        monkeypatch.setattr(klpcheck.por, "c3_proviso", lambda *args: False)
+        monkeypatch.setattr(klpcheck.reduce.por, "c3_proviso", lambda *args: False)
 
 
 CASES = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from klpcheck.manifest import Entry, compare, load_manifest, run_entry
+from klpcheck.gate.manifest import Entry, compare, load_manifest, run_entry
 from tests.conftest import MODELS
 
 ENTRIES = load_manifest(MODELS / "manifest.toml")

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from klpcheck import check, load_model
-from klpcheck.manifest import load_manifest, markdown_table
+from klpcheck.gate.manifest import load_manifest, markdown_table
 from tests.conftest import MODELS, ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -40,7 +40,7 @@ def test_the_readme_opens_with_the_two_setup_commands() -> None:
 
 def test_the_readme_models_table_is_the_manifest() -> None:
     table = markdown_table(load_manifest(MODELS / "manifest.toml"))
-    assert table in README, "regenerate it: python -m klpcheck.manifest"
+    assert table in README, "regenerate it: python -m klpcheck.gate.manifest"
 
 
 def test_the_readme_symmetry_example_keeps_the_verdict(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from klpcheck import check, load_model
-from klpcheck.lanes import kernel_ref, lane_of, lane_plan, source_lane
-from klpcheck.render import render_text
-from klpcheck.result import Result, Violation
+from klpcheck.base.result import Result, Violation
+from klpcheck.report.render import render_text
+from klpcheck.trace.lanes import kernel_ref, lane_of, lane_plan, source_lane
 from tests.conftest import MODELS
 from tests.toy_models import flag_race
 
@@ -100,8 +100,8 @@ class Program(tuple[str, ...]):
 
 
 def test_a_tuple_subclass_with_its_own_repr_stays_one_cell() -> None:
-    from klpcheck.codec import encode
-    from klpcheck.lanes import changes, show
+    from klpcheck.trace.codec import encode
+    from klpcheck.trace.lanes import changes, show
 
     before, after = (Program(("a", "b")), 0), (Program(("b",)), 0)
     assert changes(before, after) == [("[0]", before[0], after[0])]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import klpcheck
-from klpcheck.model import Instance, Model
+from klpcheck.model.definition import Instance, Model
 from tests.conftest import MODELS
 
 SEED = MODELS / "seed_rfc2015.py"

@@ -13,9 +13,9 @@ from typing import NamedTuple
 import pytest
 
 from klpcheck import Model, ModelError, Record, Result, check
-from klpcheck.fingerprint import encode, fingerprint, fingerprinter
-from klpcheck.fptable import FingerprintTable
-from klpcheck.manifest import Entry, compare, load_manifest, run_entry
+from klpcheck.gate.manifest import Entry, compare, load_manifest, run_entry
+from klpcheck.model.fingerprint import encode, fingerprint, fingerprinter
+from klpcheck.model.fptable import FingerprintTable
 from tests.conftest import MODELS, ROOT
 from tests.toy_models import chain, counters, flag_race, pair_target
 
@@ -97,7 +97,7 @@ def test_the_encoding_is_canonical() -> None:
 def test_fingerprints_do_not_depend_on_the_hash_seed() -> None:
     code = (
         "from tests.test_storage import RICH, Rich; "
-        "from klpcheck.fingerprint import fingerprint, fingerprinter; "
+        "from klpcheck.model.fingerprint import fingerprint, fingerprinter; "
         "print(fingerprint(RICH), fingerprinter(Rich)(RICH))"
     )
     outs = set()

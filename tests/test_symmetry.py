@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from klpcheck import Model, ModelError, UsageError, check, set_at
 from klpcheck.cli import main
-from klpcheck.trace import load_counterexample, replay, save_counterexample
+from klpcheck.trace.files import load_counterexample, replay, save_counterexample
 from tests.por_models import Lock, lock
 
 CI = settings(

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from klpcheck import Model, TraceError, check, load_model
-from klpcheck.codec import canonical, encode
-from klpcheck.fileio import write_atomically
-from klpcheck.trace import (
+from klpcheck.base.fileio import write_atomically
+from klpcheck.trace.codec import canonical, encode
+from klpcheck.trace.files import (
     FORMAT,
     ReplayDivergence,
     load_counterexample,

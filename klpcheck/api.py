@@ -1,0 +1,123 @@
+"""``check()``: the one entry point to a search, above the engines.
+
+It turns keyword options into :class:`~klpcheck.base.options.Options`, refuses the
+combinations that cannot be sound, and hands the model to one engine: the sequential
+search of :mod:`klpcheck.search.explore` or the workers of
+:mod:`klpcheck.search.parallel`. The engines share that interface and never import each
+other; what a search is made of (storage, expander, reduction, symmetry, audit) is
+composed in one place, :mod:`klpcheck.search.plan`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klpcheck.base.errors import UsageError
+from klpcheck.base.options import Options
+from klpcheck.base.result import Result
+from klpcheck.model.definition import Model
+from klpcheck.reduce.por import shortest_traces
+from klpcheck.reduce.symmetry import uses_symmetry
+from klpcheck.search import explore, parallel
+from klpcheck.search.plan import compose
+
+__all__ = ["check"]
+
+
+def check(model: Model[Any], **options: Any) -> Result:
+    """Explore every reachable state of ``model`` and check its properties.
+
+    Parameters
+    ----------
+    model
+        The model to check.
+    order
+        ``"bfs"`` (default: the first counterexample is a shortest one) or ``"dfs"``.
+    max_depth, max_states, time_limit
+        Bounds. A search cut short by one reports ``Verdict.INCOMPLETE``, never HOLDS.
+    deadlock
+        Report a non-terminal state without an enabled step as a violation (default True).
+    keep_going
+        Do not stop at the first violation; report one trace per broken property.
+    por
+        Partial-order reduction (:mod:`klpcheck.reduce.por`). ``None`` (default): on when a step
+        declares ``reads=`` or ``writes=``; ``False``: off. Verdicts are the same; traces
+        are shortest in the reduced state graph only. Off (when not asked for) with
+        fingerprint storage or several workers, which search the full state graph.
+    audit
+        Check every fired step against its declared footprints (:mod:`klpcheck.reduce.audit`);
+        a wrong declaration raises ModelError.
+    shortest
+        After a reduced search found violations, search again without reduction for
+        each, so that its trace is a shortest one.
+    storage
+        ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
+        (see :mod:`klpcheck.search.storage`).
+    symmetry
+        Symmetry reduction (:mod:`klpcheck.reduce.symmetry`): one state per orbit of the group
+        declared with ``@model.symmetry``. ``None`` (default): on when declared;
+        ``False``: off. Partial-order reduction is then off, and ``por=True`` with it
+        is a UsageError. With ``audit`` every renaming is checked to be sound.
+    workers
+        Explore with this many processes (level-synchronous breadth-first search; see
+        :mod:`klpcheck.search.parallel`). Counts, verdicts and trace lengths are those of one.
+    progress, progress_interval
+        A callback given a :class:`Progress` about every ``progress_interval`` seconds.
+
+    Returns
+    -------
+    Result
+        Verdict, violations with traces, distinct states, transitions, depth, time.
+
+    Raises
+    ------
+    ModelError
+        A guard, effect or property raised, or a step returned something that is not a state.
+    UsageError
+        An option has an impossible value.
+
+    Examples
+    --------
+    >>> from klpcheck import Model
+    >>> m = Model("pair", init=(0, 0))
+    >>> @m.step(over=range(2), when=lambda s, i: s[i] < 2)
+    ... def bump(s, i):
+    ...     return s[:i] + (s[i] + 1,) + s[i + 1 :]
+    >>> r = check(m, deadlock=False)
+    >>> r.verdict.value, r.distinct_states, r.transitions, r.max_depth
+    ('holds', 9, 12, 4)
+    """
+    unknown = set(options) - set(Options.__dataclass_fields__)
+    if unknown:
+        raise UsageError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(Options.__dataclass_fields__)}"
+        )
+    opts = Options(**options)
+    opts.validate()
+    if not isinstance(model, Model):
+        raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    if opts.symmetry and model.renaming is None:
+        raise UsageError(
+            f"symmetry=True, but model `{model.name}` declares no @model.symmetry(group)"
+        )
+    if opts.por and uses_symmetry(model, opts):
+        raise UsageError(
+            "partial-order reduction and symmetry reduction do not combine soundly in "
+            "general; drop --por (por=True) or pass --no-symmetry (symmetry=False)"
+        )
+    if opts.storage != "exact" or opts.workers > 1:
+        if opts.por or opts.audit or opts.shortest:
+            raise UsageError(
+                "partial-order reduction, --audit and --shortest run with exact storage "
+                "and one worker; drop the fingerprint or workers option"
+            )
+        opts = opts.but(por=False)
+    if opts.workers > 1:
+        return parallel.search(compose(model, opts))
+    result = explore.search(compose(model, opts))
+    if opts.shortest and result.reduction.used:
+        result = shortest_traces(
+            model, result, lambda m, **o: explore.search(compose(m, opts.but(**o)))
+        )
+    return result

@@ -1,0 +1,1 @@
+"""Shared small types at the bottom: errors, results, options, output files, resources."""

@@ -1,0 +1,228 @@
+"""The CI gate: run manifest entries, compare each with its pin, and sum up.
+
+Used by ``klpcheck check MANIFEST`` and the pytest plugin. Prints nothing; the caller is
+told about each entry as it finishes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from klpcheck.base.errors import KlpcheckError, UsageError
+from klpcheck.base.result import Result, Violation
+from klpcheck.gate.manifest import Entry, compare, load_manifest
+from klpcheck.report.formats import CaseOutcome, junit_xml
+
+__all__ = ["EntryOutcome", "GateOutcome", "check_entry", "run_manifest", "select"]
+
+Renderer = Callable[[Violation], str]
+
+
+@dataclass
+class EntryOutcome:
+    """One entry's run: ``status`` is match, mismatch, incomplete, error or skipped."""
+
+    entry: Entry
+    status: str
+    problems: list[str] = field(default_factory=list)
+    result: Result | None = None
+    seconds: float = 0.0
+    saved: dict[str, Path] = field(default_factory=dict)
+
+    def unexpected(self) -> list[Violation]:
+        """Violations the pin does not list (their traces explain a mismatch)."""
+        if self.result is None:
+            return []
+        return [
+            v for v in self.result.violations if v.property not in self.entry.violates
+        ]
+
+    def summary(self) -> str:
+        """``holds, 288 states`` or the problems, one line."""
+        if self.status in ("mismatch", "incomplete", "error"):
+            return "; ".join(self.problems)
+        if self.status == "skipped":
+            return "slow (run with --slow)"
+        r = self.result
+        assert r is not None
+        broken = ", ".join(v.property for v in r.violations)
+        verdict = f"violates {broken}" if broken else "holds"
+        return f"{verdict}, {r.distinct_states:,} states"
+
+
+def check_entry(
+    entry: Entry, *, time_limit: float | None = None, save_dir: Path | None = None
+) -> EntryOutcome:
+    """Run one entry's full search and compare it with its pin."""
+    from klpcheck.api import check
+    from klpcheck.model.loader import load_model
+
+    start = time.perf_counter()
+    try:
+        model = load_model(entry.model, entry.params)
+        result = check(
+            model, keep_going=True, time_limit=time_limit, por=False, symmetry=False
+        )
+        saved = {}
+        if save_dir is not None:
+            from klpcheck.trace.files import save_counterexample
+
+            for v in result.violations:
+                if v.trace is not None:
+                    saved[v.property] = save_counterexample(
+                        model, v, save_dir, order=result.order
+                    )
+    except KlpcheckError as e:
+        return EntryOutcome(
+            entry, "error", [str(e)], seconds=time.perf_counter() - start
+        )
+    problems = compare(entry, result)
+    if entry.orbits is not None and not problems:
+        try:
+            reduced = check(
+                model, keep_going=True, time_limit=time_limit, symmetry=True
+            )
+        except KlpcheckError as e:
+            return EntryOutcome(
+                entry, "error", [str(e)], seconds=time.perf_counter() - start
+            )
+        problems = [f"with symmetry: {p}" for p in compare(entry, reduced)]
+    if not problems:
+        status = "match"
+    elif result.incomplete_reason is not None and not any(
+        v.property not in entry.violates for v in result.violations
+    ):
+        status = "incomplete"
+    else:
+        status = "mismatch"
+    return EntryOutcome(
+        entry, status, problems, result, time.perf_counter() - start, saved
+    )
+
+
+@dataclass
+class GateOutcome:
+    """Every entry's outcome, in manifest order."""
+
+    outcomes: list[EntryOutcome]
+
+    def count(self, status: str) -> int:
+        """How many entries ended with ``status``."""
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        """2 an entry could not run, 1 a mismatch, 3 an incomplete search, 0 all match."""
+        for status, code in (("error", 2), ("mismatch", 1), ("incomplete", 3)):
+            if self.count(status):
+                return code
+        return 0
+
+    def line(self) -> str:
+        """``12 entries: 11 match, 1 mismatch, 1 skipped``."""
+        parts = [
+            f"{self.count(s)} {s}"
+            for s in ("match", "mismatch", "incomplete", "error", "skipped")
+            if self.count(s) or s == "match"
+        ]
+        return f"{len(self.outcomes)} entries: " + ", ".join(parts)
+
+    def json(self) -> dict[str, Any]:
+        """The outcomes as JSON data."""
+        from klpcheck.base.version import __version__
+
+        return {
+            "format": "klpcheck-manifest-check",
+            "version": 1,
+            "klpcheck": __version__,
+            "exit_code": self.exit_code,
+            "entries": [
+                {
+                    "id": o.entry.id,
+                    "status": o.status,
+                    "problems": o.problems,
+                    "verdict": o.result.verdict.value if o.result else None,
+                    "violated": sorted(v.property for v in o.result.violations)
+                    if o.result
+                    else None,
+                    "distinct_states": o.result.distinct_states if o.result else None,
+                    "pinned_states": o.entry.states,
+                    "seconds": round(o.seconds, 3),
+                    "counterexamples": {k: str(p) for k, p in o.saved.items()},
+                }
+                for o in self.outcomes
+            ],
+        }
+
+    def junit(self, suite: str, render: Renderer) -> str:
+        """JUnit XML: one test case per entry; a mismatch carries the unpinned traces."""
+        cases = []
+        for o in self.outcomes:
+            outcome, message, body = {
+                "match": ("passed", "", ""),
+                "skipped": ("skipped", "slow entry (run with --slow)", ""),
+                "error": ("error", o.summary(), ""),
+                "incomplete": ("skipped", o.summary(), ""),
+                "mismatch": ("failure", o.summary(), ""),
+            }[o.status]
+            if o.status == "mismatch":
+                body = "\n".join(
+                    [*o.problems, "", *(render(v) for v in o.unexpected())]
+                )
+            cases.append(
+                CaseOutcome(
+                    o.entry.model.name,
+                    o.entry.variant,
+                    outcome,
+                    message,
+                    body,
+                    seconds=o.seconds,
+                    properties={"note": o.entry.note} if o.entry.note else {},
+                )
+            )
+        total = sum(o.seconds for o in self.outcomes)
+        return junit_xml(f"klpcheck manifest {suite}", cases, seconds=total)
+
+
+def select(entries: Iterable[Entry], *, only: Sequence[str] = ()) -> list[Entry]:
+    """The entries whose id contains one of ``only`` (all when empty)."""
+    return [e for e in entries if not only or any(o in e.id for o in only)]
+
+
+def run_manifest(
+    manifest: str | Path,
+    *,
+    slow: bool = False,
+    only: Sequence[str] = (),
+    time_limit: float | None = None,
+    save_dir: Path | None = None,
+    on_outcome: Callable[[EntryOutcome], None] | None = None,
+) -> GateOutcome:
+    """Run the selected entries of a manifest; ``on_outcome`` hears of each in turn.
+
+    Raises
+    ------
+    UsageError
+        The manifest cannot be read or is invalid.
+    """
+    entries = select(load_manifest(manifest), only=only)
+    if not entries:
+        raise UsageError(
+            f"no entry of {manifest} matches {', '.join(map(repr, only))}"
+            if only
+            else f"manifest {manifest} has no entries"
+        )
+    outcomes = []
+    for entry in entries:
+        if entry.slow and not slow:
+            outcome = EntryOutcome(entry, "skipped")
+        else:
+            outcome = check_entry(entry, time_limit=time_limit, save_dir=save_dir)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return GateOutcome(outcomes)

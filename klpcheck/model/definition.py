@@ -1,0 +1,540 @@
+"""`Model`: a state type's initial states, guarded steps and properties, checked when built."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
+
+from klpcheck.base.errors import ModelError
+from klpcheck.model.state import field_names, validate_state
+
+__all__ = [
+    "Instance",
+    "Model",
+    "Property",
+    "Step",
+    "Symmetry",
+    "calls_of",
+    "check_answers",
+    "not_a_bool",
+    "successors_of",
+]
+
+S = TypeVar("S")
+F = TypeVar("F", bound=Callable[..., Any])
+
+Footprint = frozenset[str] | None
+_FOOTPRINT = re.compile(r"^([A-Za-z_]\w*)((?:\[(?:[A-Za-z_]\w*|-?\d+)\])*)$")
+_INDEX = re.compile(r"\[([^\]]+)\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A guarded atomic step: ``guard(state, *args)`` enables ``effect(state, *args)``.
+
+    ``arguments`` holds one argument tuple per step instance (``((),)`` for a step without
+    ``over``); ``param_names`` names the effect's parameters after the state.
+    """
+
+    name: str
+    effect: Callable[..., Any]
+    guard: Callable[..., bool] | None
+    arguments: tuple[tuple[Any, ...], ...]
+    param_names: tuple[str, ...]
+    reads: Footprint
+    writes: Footprint
+    doc: str
+
+    def params(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        """The parameters of one instance by name, e.g. ``{"t": 0}``."""
+        return dict(zip(self.param_names, args, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One step applied to one argument tuple: the unit the explorer fires."""
+
+    index: int
+    step: Step
+    args: tuple[Any, ...]
+
+    def label(self) -> str:
+        """``name(p=v, …)`` as shown in traces."""
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.step.params(self.args).items())
+        return f"{self.step.name}({inner})" if inner else self.step.name
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """A named predicate over states: an invariant, a reachable target or the terminal set."""
+
+    name: str
+    kind: str
+    predicate: Callable[[Any], bool]
+    reads: Footprint
+    doc: str
+
+
+@dataclass(frozen=True, slots=True)
+class Symmetry:
+    """A group acting on states: ``rename(state, g)`` for each ``g`` in ``group``."""
+
+    name: str
+    group: tuple[Any, ...]
+    rename: Callable[[Any, Any], Any]
+    doc: str
+
+
+def _doc(fn: Callable[..., Any]) -> str:
+    return inspect.cleandoc(fn.__doc__) if fn.__doc__ else ""
+
+
+def _positional_arity(fn: Callable[..., Any]) -> int | None:
+    """Number of positional parameters, or None when it takes ``*args``."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    count = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return None
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
+def _ordered(values: Iterable[Any]) -> tuple[Any, ...]:
+    """Materialise ``over``; sets are sorted so the order never depends on hash seeds."""
+    if isinstance(values, (set, frozenset)):
+        try:
+            return tuple(sorted(values))
+        except TypeError:
+            return tuple(sorted(values, key=repr))
+    return tuple(values)
+
+
+class Model(Generic[S]):
+    """A model: initial states, guarded steps, invariants, reachable targets.
+
+    Parameters
+    ----------
+    name
+        Shown in summaries and saved with counterexamples.
+    init
+        One initial state, or a ``list`` of them (duplicates count once). States are
+        hashable immutable values with value equality; frozen dataclasses are best.
+    doc
+        Optional description (a model file usually passes its ``__doc__``).
+
+    Examples
+    --------
+    >>> m = Model("counter", init=0)
+    >>> @m.step(when=lambda s: s < 3)
+    ... def tick(s: int) -> int:
+    ...     "Count one up."
+    ...     return s + 1
+    >>> from klpcheck import check
+    >>> check(m).distinct_states
+    4
+    """
+
+    def __init__(self, name: str, init: S | list[S], *, doc: str | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ModelError(
+                "Model name must be a non-empty string, e.g. Model('flag_race', …)"
+            )
+        self.name = name
+        self.doc = inspect.cleandoc(doc) if doc else ""
+        states = init if isinstance(init, list) else [init]
+        if not states:
+            raise ModelError(
+                f"model `{name}`: init= is an empty list; give at least one state"
+            )
+        seen: dict[S, None] = {}
+        for i, s in enumerate(states):
+            validate_state(s, f"model `{name}`: initial state {i}")
+            seen.setdefault(s, None)
+        self.init: tuple[S, ...] = tuple(seen)
+        self.state_types: frozenset[type] = frozenset(type(s) for s in self.init)
+        self.steps: list[Step] = []
+        self.invariants: list[Property] = []
+        self.reachables: list[Property] = []
+        self.terminal_property: Property | None = None
+        self.renaming: Symmetry | None = None
+        self.source: str | None = None
+        self.params: dict[str, Any] = {}
+        self._instances: tuple[Instance, ...] | None = None
+
+    # -- registration ----------------------------------------------------------------
+
+    @overload
+    def step(self, fn: F) -> F: ...
+    @overload
+    def step(
+        self,
+        fn: None = None,
+        *,
+        when: Callable[..., bool] | None = None,
+        over: Iterable[Any] | None = None,
+        reads: Iterable[str] | None = None,
+        writes: Iterable[str] | None = None,
+    ) -> Callable[[F], F]: ...
+    def step(
+        self,
+        fn: F | None = None,
+        *,
+        when: Callable[..., bool] | None = None,
+        over: Iterable[Any] | None = None,
+        reads: Iterable[str] | None = None,
+        writes: Iterable[str] | None = None,
+    ) -> Any:
+        """Register a step; use as ``@model.step`` or ``@model.step(when=…, over=…)``.
+
+        ``over`` gives one step instance per value. When the effect takes one parameter
+        after the state, each value is passed as it is; when it takes k > 1, each value must
+        be a k-tuple and is unpacked. The guard takes the same arguments.
+        """
+
+        def register(effect: F) -> F:
+            self._add_step(effect, when, over, reads, writes)
+            return effect
+
+        return register(fn) if fn is not None else register
+
+    def _add_step(
+        self,
+        effect: Callable[..., Any],
+        when: Callable[..., bool] | None,
+        over: Iterable[Any] | None,
+        reads: Iterable[str] | None,
+        writes: Iterable[str] | None,
+    ) -> None:
+        name = getattr(effect, "__name__", repr(effect))
+        if not callable(effect):
+            raise ModelError(f"step `{name}` is not a function")
+        if when is not None and not callable(when):
+            raise ModelError(
+                f"step `{name}`: when= must be a function of the state, not {when!r}"
+            )
+        self._check_new_name(name)
+        arity = _positional_arity(effect)
+        names = list(inspect.signature(effect).parameters)[1:] if arity else []
+        if arity is None:
+            raise ModelError(
+                f"step `{name}`: the effect must name its parameters, not take *args"
+            )
+        nparams = arity - 1
+        if over is None:
+            if nparams != 0:
+                raise ModelError(
+                    f"step `{name}` takes parameters {names[:nparams]} but has no over=; "
+                    "give over= the values to run it with"
+                )
+            arguments: tuple[tuple[Any, ...], ...] = ((),)
+        else:
+            if nparams < 1:
+                raise ModelError(
+                    f"step `{name}` has over= but its effect takes only the state; "
+                    f"add a parameter: def {name}(s, t)"
+                )
+            arguments = self._arguments(name, _ordered(over), nparams)
+        guard_arity = _positional_arity(when) if when is not None else None
+        if guard_arity is not None and guard_arity != nparams + 1:
+            raise ModelError(
+                f"step `{name}`: when= takes {guard_arity} argument(s) but the effect takes "
+                f"{nparams + 1}; the guard gets the same arguments as the effect"
+            )
+        param_names = tuple(names[:nparams])
+        step = Step(
+            name=name,
+            effect=effect,
+            guard=when,
+            arguments=arguments,
+            param_names=param_names,
+            reads=self._footprint(name, "reads", reads, param_names),
+            writes=self._footprint(name, "writes", writes, param_names),
+            doc=_doc(effect),
+        )
+        self.steps.append(step)
+        self._instances = None
+
+    @staticmethod
+    def _arguments(
+        name: str, values: Sequence[Any], nparams: int
+    ) -> tuple[tuple[Any, ...], ...]:
+        if nparams == 1:
+            return tuple((v,) for v in values)
+        out = []
+        for v in values:
+            if not isinstance(v, tuple) or len(v) != nparams:
+                raise ModelError(
+                    f"step `{name}` takes {nparams} parameters, so each value of over= must be "
+                    f"a {nparams}-tuple; got {v!r}"
+                )
+            out.append(v)
+        return tuple(out)
+
+    def _footprint(
+        self, name: str, what: str, spec: Iterable[str] | None, params: tuple[str, ...]
+    ) -> Footprint:
+        if spec is None:
+            return None
+        if isinstance(spec, str):
+            raise ModelError(
+                f"`{name}`: {what}= must be a set of strings, e.g. {{{spec!r}}}"
+            )
+        items = frozenset(spec)
+        fields = self._field_names()
+        for item in sorted(items):
+            m = _FOOTPRINT.match(item) if isinstance(item, str) else None
+            if m is None:
+                raise ModelError(
+                    f"`{name}`: {what}= entry {item!r} is not a field name, 'field[param]' "
+                    "or 'field[param][param]'"
+                )
+            if fields is not None and m.group(1) not in fields:
+                raise ModelError(
+                    f"`{name}`: {what}= names field `{m.group(1)}`, which the state does not "
+                    f"have; its fields are {', '.join(fields)}"
+                )
+            for index in _INDEX.findall(m.group(2)):
+                if not index.lstrip("-").isdigit() and index not in params:
+                    raise ModelError(
+                        f"`{name}`: {what}= entry {item!r} indexes by `{index}`, which is not a "
+                        f"parameter of the step (parameters: {', '.join(params) or 'none'})"
+                    )
+        return items
+
+    def _field_names(self) -> tuple[str, ...] | None:
+        names = {field_names(t) for t in self.state_types}
+        return names.pop() if len(names) == 1 else None
+
+    def _check_new_name(self, name: str) -> None:
+        taken = [s.name for s in self.steps] + [
+            p.name for p in self.invariants + self.reachables
+        ]
+        if name in taken or name == "deadlock":
+            raise ModelError(
+                f"model `{self.name}`: the name `{name}` is used twice (or reserved); "
+                "step and property names must be unique"
+            )
+
+    def _property(
+        self, kind: str, fn: Callable[[S], bool] | None, reads: Iterable[str] | None
+    ) -> Any:
+        def register(pred: Callable[[S], bool]) -> Callable[[S], bool]:
+            name = getattr(pred, "__name__", repr(pred))
+            if not callable(pred):
+                raise ModelError(f"{kind} `{name}` is not a function")
+            if _positional_arity(pred) not in (1, None):
+                raise ModelError(
+                    f"{kind} `{name}` must take exactly one argument, the state"
+                )
+            self._check_new_name(name)
+            prop = Property(
+                name, kind, pred, self._footprint(name, "reads", reads, ()), _doc(pred)
+            )
+            if kind == "invariant":
+                self.invariants.append(prop)
+            elif kind == "reachable":
+                self.reachables.append(prop)
+            else:
+                if self.terminal_property is not None:
+                    raise ModelError(f"model `{self.name}` declares @terminal twice")
+                self.terminal_property = prop
+            return pred
+
+        return register(fn) if fn is not None else register
+
+    @overload
+    def invariant(self, fn: Callable[[S], bool]) -> Callable[[S], bool]: ...
+    @overload
+    def invariant(
+        self, fn: None = None, *, reads: Iterable[str] | None = None
+    ) -> Callable[[Callable[[S], bool]], Callable[[S], bool]]: ...
+    def invariant(self, fn: Any = None, *, reads: Iterable[str] | None = None) -> Any:
+        """Register a predicate that must hold in every reachable state."""
+        return self._property("invariant", fn, reads)
+
+    @overload
+    def reachable(self, fn: Callable[[S], bool]) -> Callable[[S], bool]: ...
+    @overload
+    def reachable(
+        self, fn: None = None, *, reads: Iterable[str] | None = None
+    ) -> Callable[[Callable[[S], bool]], Callable[[S], bool]]: ...
+    def reachable(self, fn: Any = None, *, reads: Iterable[str] | None = None) -> Any:
+        """Register a predicate some reachable state must satisfy (catches vacuous models)."""
+        return self._property("reachable", fn, reads)
+
+    def terminal(self, fn: Callable[[S], bool]) -> Callable[[S], bool]:
+        """Register the predicate of states where having no enabled step is no deadlock."""
+        result: Callable[[S], bool] = self._property("terminal", fn, None)
+        return result
+
+    def symmetry(
+        self, group: Iterable[Any]
+    ) -> Callable[[Callable[[S, Any], S]], Callable[[S, Any], S]]:
+        """Register how each element ``g`` of ``group`` renames a state (see :mod:`klpcheck.reduce.symmetry`).
+
+        The search then stores one state per orbit. Each ``g`` must be an automorphism of
+        the model (renaming a state renames its successors) under which every property
+        gives the same answer; ``check(..., audit=True)`` tests both on every state.
+        """
+        try:
+            values = _ordered(group)
+        except TypeError:
+            raise ModelError(
+                f"model `{self.name}`: symmetry needs a sequence of group elements, not "
+                f"{group!r:.60}; write @model.symmetry(group) above the rename function"
+            ) from None
+        if not values:
+            raise ModelError(
+                f"model `{self.name}`: symmetry group is empty; give the group elements, "
+                "e.g. @model.symmetry(itertools.permutations(range(n)))"
+            )
+        for g in values:
+            try:
+                hash(g)
+            except TypeError:
+                raise ModelError(
+                    f"model `{self.name}`: symmetry group element {g!r:.60} is unhashable; "
+                    "use tuples"
+                ) from None
+
+        def register(rename: Callable[[S, Any], S]) -> Callable[[S, Any], S]:
+            name = getattr(rename, "__name__", repr(rename))
+            if not callable(rename):
+                raise ModelError(
+                    f"model `{self.name}`: symmetry rename {name} is not a function"
+                )
+            if _positional_arity(rename) not in (2, None):
+                raise ModelError(
+                    f"symmetry rename `{name}` must take two arguments, the state and a "
+                    "group element"
+                )
+            if self.renaming is not None:
+                raise ModelError(
+                    f"model `{self.name}` declares @symmetry twice (`{self.renaming.name}` "
+                    f"and `{name}`); a model has at most one symmetry group"
+                )
+            self.renaming = Symmetry(name, values, rename, _doc(rename))
+            return rename
+
+        return register
+
+    # -- queries -------------------------------------------------------------------
+
+    def instances(self) -> tuple[Instance, ...]:
+        """Every step instance, in registration order then ``over`` order."""
+        if self._instances is None:
+            out: list[Instance] = []
+            for step in self.steps:
+                for args in step.arguments:
+                    out.append(Instance(len(out), step, args))
+            self._instances = tuple(out)
+        return self._instances
+
+    def property_names(self) -> list[str]:
+        """Names of every checked property, invariants first."""
+        return [p.name for p in self.invariants + self.reachables]
+
+    def __repr__(self) -> str:
+        return (
+            f"Model({self.name!r}, {len(self.init)} initial state(s), {len(self.steps)} steps, "
+            f"{len(self.invariants)} invariants, {len(self.reachables)} reachable)"
+        )
+
+
+def calls_of(
+    instances: Sequence[Instance],
+) -> list[tuple[int, Callable[..., Any] | None, Callable[..., Any], Any]]:
+    """Each instance as ``(index, guard, effect, a)``, both called as ``f(state, a)``.
+
+    Most steps take one parameter after the state, and calling them with it directly is
+    several times cheaper than unpacking an argument tuple on every call; steps with no
+    or several parameters are wrapped to take the same two arguments.
+    """
+    out: list[tuple[int, Callable[..., Any] | None, Callable[..., Any], Any]] = []
+    for inst in instances:
+        guard, effect, args = inst.step.guard, inst.step.effect, inst.args
+        if len(args) == 1:
+            out.append((inst.index, guard, effect, args[0]))
+            continue
+        wrapped = None if guard is None else _spread(guard)
+        out.append((inst.index, wrapped, _spread(effect), args))
+    return out
+
+
+def _spread(fn: Callable[..., Any]) -> Callable[[Any, tuple[Any, ...]], Any]:
+    """``fn`` called as ``f(state, args)`` with its arguments unpacked."""
+    return lambda s, args: fn(s, *args)
+
+
+def successors_of(
+    instances: Sequence[Instance],
+) -> Callable[[Any], list[tuple[int, Any]]]:
+    """A function from a state to its ``(instance index, successor)`` pairs, in order.
+
+    Generated from source text with one line per instance, each guard and effect called
+    with its own arguments: no loop over a table, no argument tuple unpacked, no wrapper
+    for steps with no or several parameters (on ``models/livepatch.py`` this expands a
+    state about 20% faster than a loop over :func:`calls_of`). The functions and
+    arguments are bound as globals of the generated function; only their names and the
+    instance indices appear in its text.
+    """
+    env: dict[str, Any] = {}
+    lines = ["def successors(s):", "    out = []", "    add = out.append"]
+    for inst in instances:
+        i = inst.index
+        env[f"g{i}"], env[f"e{i}"] = inst.step.guard, inst.step.effect
+        names = []
+        for j, value in enumerate(inst.args):
+            env[f"a{i}_{j}"] = value
+            names.append(f", a{i}_{j}")
+        call = f"(s{''.join(names)})"
+        if inst.step.guard is None:
+            lines.append(f"    add(({i}, e{i}{call}))")
+        else:
+            lines.append(f"    if g{i}{call}:")
+            lines.append(f"        add(({i}, e{i}{call}))")
+    lines.append("    return out")
+    exec("\n".join(lines), env)  # the text holds generated names and integers only
+    fn: Callable[[Any], list[tuple[int, Any]]] = env["successors"]
+    return fn
+
+
+def check_answers(model: Model[Any], s: Any) -> None:
+    """Every guard and property must answer a bool in an initial state.
+
+    A predicate that forgot to ``return`` answers None, which would read as "false"
+    everywhere: a step never enabled, an invariant violated in a state where it holds.
+    Checked once per initial state, and again on each state a verdict rests on, so
+    that the search loop pays nothing.
+    """
+    for inst in model.instances():
+        if inst.step.guard is not None:
+            answer = inst.step.guard(s, *inst.args)
+            if type(answer) is not bool:
+                raise not_a_bool(f"the guard of step {inst.label()}", answer, s)
+    terminal = model.terminal_property
+    for prop in [
+        *model.invariants,
+        *model.reachables,
+        *([terminal] if terminal is not None else []),
+    ]:
+        answer = prop.predicate(s)
+        if type(answer) is not bool:
+            raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
+
+
+def not_a_bool(what: str, answer: object, s: Any) -> ModelError:
+    """The error for a predicate that answered something other than True or False."""
+    return ModelError(
+        f"{what} returned {answer!r:.60} ({type(answer).__name__}), not a bool, in "
+        f"state {s!r:.200}: did the predicate forget to return? Return True or False "
+        "(wrap it in bool(...) if it computes a truth value)"
+    )

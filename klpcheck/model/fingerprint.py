@@ -1,0 +1,253 @@
+"""64-bit fingerprints of states: a stable hash of a canonical encoding.
+
+A fingerprint is the first 8 bytes of BLAKE2b over the state's canonical encoding, read as
+an unsigned little-endian integer. The encoding depends on the state's value only, never on
+the process: Python's ``hash()`` of strings is salted per process and frozenset iteration
+order follows it, so neither may leak into the encoding. Equal fingerprints in two runs, two
+worker processes or two machines mean the same state (up to a collision).
+
+The encoding is ``marshal`` version 2 of a tree of plain values (int, bool, float, str,
+bytes, None and tuples of them), which is fast and has no process-dependent references.
+Values marshal cannot hold are first rewritten into tagged tuples that start with
+``Ellipsis``, a value no state holds: an enum member becomes ``(..., "enum", qualname,
+name)``, a dataclass or NamedTuple ``(..., kind, qualname, *fields)`` and a frozenset
+``(..., "frozenset", *elements)`` with its elements sorted by their own encoding.
+
+Values that are equal but of different types (``1`` and ``True``, ``1`` and ``1.0``) get
+different fingerprints; so do ``0.0`` and ``-0.0``. A model that mixes them in one field
+would count such states twice where exact storage counts them once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import marshal
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
+
+from klpcheck.base.errors import ModelError
+
+__all__ = [
+    "collision_note",
+    "digest",
+    "encode",
+    "encoder",
+    "fingerprint",
+    "fingerprinter",
+]
+
+_PLAIN = frozenset({int, bool, float, str, bytes, type(None)})
+# marshal's type codes for sets; a fast encoding that contains one is redone slowly,
+# since a set's element order is not canonical.
+_SET_CODES = (b"<", b">")
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as a tree of plain values marshal encodes canonically."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple:
+        kinds = set(map(type, value))
+        if kinds <= _PLAIN:  # the common case, checked in C
+            return value
+        if len(kinds) == 1:  # e.g. one enum per task: convert without re-dispatching
+            (only,) = kinds
+            convert = _CONVERTERS.get(only)
+            if convert is not None and only is not tuple:
+                return tuple(map(convert, value))
+        return tuple(map(_canonical, value))
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS.setdefault(kind, _converter(kind, value))
+    return convert(value)
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _converter(kind: type, value: Any) -> Callable[[Any], Any]:
+    """How to make values of ``kind`` plain; built once per type."""
+    name = kind.__qualname__
+    if issubclass(kind, enum.Enum):
+        # One tuple per member, made once: looked up by id(), which a member keeps for
+        # as long as its class lives (and _CONVERTERS keeps the class). Members made
+        # later (combinations of a Flag) are converted as they come.
+        codes = {
+            id(m): (..., "enum", name, m._name_) for m in kind.__members__.values()
+        }
+
+        def enum_code(v: Any) -> Any:
+            code = codes.get(id(v))
+            return code if code is not None else (..., "enum", name, v._name_)
+
+        return enum_code
+    if dataclasses.is_dataclass(kind):
+        compared = [f.name for f in dataclasses.fields(kind) if f.compare]
+        get = attrgetter(*compared) if compared else (lambda v: ())
+        if len(compared) == 1:
+            return lambda v: (..., "dataclass", name, _canonical(get(v)))
+        return lambda v: (..., "dataclass", name, *map(_canonical, get(v)))
+    if issubclass(kind, tuple):  # NamedTuple and other tuple subclasses
+        return lambda v: (..., "tuple", name, *map(_canonical, v))
+    if issubclass(kind, frozenset):
+        return lambda v: (
+            ...,
+            "frozenset",
+            *sorted(marshal.dumps(_canonical(x), 2) for x in v),
+        )
+    raise ModelError(
+        f"fingerprints cannot encode a {kind.__name__} ({value!r:.60}); states for "
+        "fingerprint storage hold ints, bools, floats, strings, bytes, None, enums, "
+        "tuples, frozensets, NamedTuples and frozen dataclasses"
+    )
+
+
+def encode(state: Any) -> bytes:
+    """The canonical encoding of ``state``.
+
+    Examples
+    --------
+    >>> encode((1, "a")) == encode((1, "".join(["a"])))
+    True
+    >>> encode(frozenset({"x", "y"})) == encode(frozenset({"y", "x"}))
+    True
+    """
+    return marshal.dumps(_canonical(state), 2)
+
+
+def digest(data: bytes) -> int:
+    """The 64-bit fingerprint of an encoding: ``fingerprint(s) == digest(encode(s))``."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+_digest = digest
+
+
+def fingerprint(state: Any) -> int:
+    """The 64-bit fingerprint of ``state``.
+
+    Examples
+    --------
+    >>> hex(fingerprint((0, 0, False)))
+    '0x290b8e820cb92075'
+    """
+    return _digest(encode(state))
+
+
+def fingerprinter(state_type: type) -> Callable[[Any], int]:
+    """A fast fingerprint function for the states of a model whose states are all ``state_type``.
+
+    It leaves the type's name out of the encoding, so its values differ from
+    :func:`fingerprint`'s; every process of one search must use the same function. For a
+    dataclass it marshals the tuple of compared fields directly, which is the
+    canonical encoding whenever those fields are plain (no enums, frozensets or nested
+    dataclasses); otherwise, or as soon as one state is not plain, it uses
+    :func:`fingerprint`. Both encodings start differently, so they never collide by
+    construction, and a state's fingerprint never depends on which one was tried first:
+    the fast one is used only for states it encodes canonically.
+    """
+    fields: Callable[[Any], Any]
+    if state_type is tuple:
+        fields = tuple
+    elif dataclasses.is_dataclass(state_type):
+        names = [f.name for f in dataclasses.fields(state_type) if f.compare]
+        if not names:
+            return fingerprint
+        get = attrgetter(*names)
+        fields = get if len(names) > 1 else (lambda s: (get(s),))
+    else:
+        return fingerprint
+    blake2b = hashlib.blake2b
+    dumps = marshal.dumps
+    from_bytes = int.from_bytes
+
+    plain = [True]  # False once a state was not: its type's states seldom are
+
+    def fast(state: Any) -> int:
+        if not plain[0]:
+            return _slow(state)
+        try:
+            data = dumps(fields(state), 2)
+        except ValueError:  # an enum or nested object: not plain
+            plain[0] = False
+            return _slow(state)
+        if b"<" in data or b">" in data:  # maybe a set; redo to be sure
+            return _slow(state)
+        return from_bytes(blake2b(data, digest_size=8).digest(), "little")
+
+    def _slow(state: Any) -> int:
+        canon = _canonical(state)
+        if state_type is not tuple:
+            canon = canon[3:]  # the fields alone, as the fast path encodes them
+        data = marshal.dumps(canon, 2)
+        return _digest(data)
+
+    return fast
+
+
+def encoder(state_types: frozenset[type]) -> Callable[[Any], bytes]:
+    """A canonical encoding of the states of a model whose states have ``state_types``.
+
+    Like :func:`encode`, a function of the state's value only and injective, but several
+    times faster for a single dataclass or tuple state type: the fields are marshalled
+    directly when they are plain, as :func:`fingerprinter` does, and canonicalised
+    first otherwise. Its bytes differ from :func:`encode`'s.
+
+    Examples
+    --------
+    >>> enc = encoder(frozenset({tuple}))
+    >>> enc((1, frozenset({"a", "b"}))) == enc((1, frozenset({"b", "a"})))
+    True
+    """
+    if len(state_types) != 1:
+        return encode
+    (state_type,) = state_types
+    fields: Callable[[Any], Any]
+    if state_type is tuple:
+        fields, skip = tuple, 0
+    elif dataclasses.is_dataclass(state_type):
+        names = [f.name for f in dataclasses.fields(state_type) if f.compare]
+        if not names:
+            return encode
+        get = attrgetter(*names)
+        fields, skip = (get if len(names) > 1 else (lambda s: (get(s),))), 3
+    else:
+        return encode
+    dumps = marshal.dumps
+    plain = [True]  # until a state of this type turns out not to be plain
+
+    def fast(state: Any) -> bytes:
+        if plain[0]:
+            try:
+                data = dumps(fields(state), 2)
+            except ValueError:  # an enum or nested object: not plain, nor the next ones
+                plain[0] = False
+            else:
+                if b"<" not in data and b">" not in data:
+                    return data
+                # maybe a set; redo to be sure
+        return dumps(_canonical(state)[skip:], 2)
+
+    return fast
+
+
+def collision_note(distinct: int, transitions: int) -> str:
+    """TLC's optimistic estimate that a fingerprint collision hid a state.
+
+    Each of the ``transitions - distinct`` successors found already seen could have been a
+    new state whose fingerprint matched one of the ``distinct`` stored ones.
+
+    Examples
+    --------
+    >>> collision_note(187_500, 1_181_250)
+    'fingerprint storage: the probability that a collision hid a state is about 1.0e-08 (distinct × (transitions − distinct) / 2^64)'
+    """
+    p = distinct * max(0, transitions - distinct) / 2.0**64
+    return (
+        f"fingerprint storage: the probability that a collision hid a state is about "
+        f"{p:.1e} (distinct × (transitions − distinct) / 2^64)"
+    )

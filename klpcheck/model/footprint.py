@@ -1,0 +1,616 @@
+"""Footprints as paths: declared reads and writes resolved per instance, and a recording probe.
+
+A *path* names a part of a state: ``("pc",)`` is the whole field ``pc``, ``("pc", 1)`` its
+element 1, ``("stack", 1, 2)`` an element of a nested tuple. Two paths *overlap* when one is
+a prefix of the other. ``ALL`` stands for "the whole state" (a footprint that was not
+declared).
+
+The probe (:func:`recorded_reads`) evaluates a guard on a stand-in for the state that logs
+every path the guard looks at. Because a guard is a deterministic function of what it
+reads, a guard that was false stays false as long as none of the logged paths changes:
+that is what the necessary enabling sets of :mod:`klpcheck.reduce.por` are built from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import dis
+import functools
+import inspect
+import operator
+import re
+import sys
+import types
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from klpcheck.model.definition import Instance
+from klpcheck.model.state import field_names
+
+__all__ = [
+    "ALL",
+    "Paths",
+    "access_plan",
+    "complete_reads",
+    "covers",
+    "describe_path",
+    "leaves",
+    "overlaps",
+    "recorded_reads",
+    "resolve",
+    "with_leaf",
+]
+
+Path = tuple[Any, ...]
+Paths = frozenset[Path] | None  # None: the whole state
+ALL: Paths = None
+
+_ITEM = re.compile(r"^([A-Za-z_]\w*)((?:\[[^\]]+\])*)$")
+_INDEX = re.compile(r"\[([^\]]+)\]")
+
+
+def resolve(footprint: frozenset[str] | None, params: dict[str, Any]) -> Paths:
+    """Turn declared footprint strings into paths for one instance's parameters.
+
+    An index that is negative or not an integer (a parameter bound to an enum, say)
+    could name any element, so the path stops before it.
+
+    Examples
+    --------
+    >>> sorted(resolve(frozenset({"pc[t]", "lock", "stack[t][0]"}), {"t": 2}))
+    [('lock',), ('pc', 2), ('stack', 2, 0)]
+    >>> sorted(resolve(frozenset({"pc[t]", "x[-1]"}), {"t": "a"}))
+    [('pc',), ('x',)]
+    >>> resolve(None, {}) is ALL
+    True
+    """
+    if footprint is None:
+        return ALL
+    out = set()
+    for item in footprint:
+        m = _ITEM.match(item)
+        if m is None:  # Model refuses these; stay safe anyway
+            return ALL
+        path: list[Any] = [m.group(1)]
+        for index in _INDEX.findall(m.group(2)):
+            value: Any = int(index) if index.lstrip("-").isdigit() else params[index]
+            try:
+                value = operator.index(value)  # IntEnum and bool name ints too
+            except TypeError:
+                break  # not a position: it could name any element
+            if value < 0:
+                break
+            path.append(value)
+        out.add(tuple(path))
+    return frozenset(out)
+
+
+def overlaps(a: Paths, b: Paths) -> bool:
+    """True when some path of ``a`` and some path of ``b`` may name a common part.
+
+    Examples
+    --------
+    >>> overlaps(frozenset({("pc", 0)}), frozenset({("pc",)}))
+    True
+    >>> overlaps(frozenset({("pc", 0)}), frozenset({("pc", 1), ("lock",)}))
+    False
+    """
+    if a is None:
+        return b is None or bool(b)
+    if b is None:
+        return bool(a)
+    for p in a:
+        for q in b:
+            n = min(len(p), len(q))
+            if p[:n] == q[:n]:
+                return True
+    return False
+
+
+def covers(declared: Paths, path: Path) -> bool:
+    """True when ``path`` lies inside one of the ``declared`` paths."""
+    if declared is None:
+        return True
+    return any(path[: len(d)] == d for d in declared)
+
+
+def describe_path(path: Path) -> str:
+    """``("pc", 1)`` → ``pc[1]``; the empty path is the whole state."""
+    if not path:
+        return "the whole state"
+    return str(path[0]) + "".join(f"[{i!r}]" for i in path[1:])
+
+
+# -- leaves: a state as a flat map from paths to values ---------------------------------
+
+
+def _is_plain_tuple(value: Any) -> bool:
+    return isinstance(value, tuple) and not hasattr(value, "_fields")
+
+
+def leaves(state: Any) -> dict[Path, Any]:
+    """Every leaf of a named-field state: fields, and elements of tuple fields (nested).
+
+    Examples
+    --------
+    >>> from typing import NamedTuple
+    >>> class S(NamedTuple):
+    ...     lock: int
+    ...     pc: tuple[int, ...]
+    >>> leaves(S(0, (1, (2, 3))))
+    {('lock',): 0, ('pc', 0): 1, ('pc', 1, 0): 2, ('pc', 1, 1): 3}
+    """
+    out: dict[Path, Any] = {}
+
+    def walk(path: Path, value: Any) -> None:
+        if _is_plain_tuple(value) and value:
+            for i, v in enumerate(value):
+                walk((*path, i), v)
+        else:
+            out[path] = value
+
+    for name in field_names(type(state)) or ():
+        walk((name,), getattr(state, name))
+    return out
+
+
+def changed_paths(before: Any, after: Any) -> list[Path]:
+    """The smallest paths whose values differ; a tuple whose length changed is one path."""
+    out: list[Path] = []
+
+    def walk(path: Path, a: Any, b: Any) -> None:
+        if a == b:
+            return
+        if _is_plain_tuple(a) and _is_plain_tuple(b) and len(a) == len(b) and a:
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk((*path, i), x, y)
+        else:
+            out.append(path)
+
+    for name in field_names(type(before)) or ():
+        walk((name,), getattr(before, name), getattr(after, name))
+    return out
+
+
+def with_leaf(state: Any, path: Path, value: Any) -> Any:
+    """``state`` with the part at ``path`` replaced by ``value`` (a new state).
+
+    Examples
+    --------
+    >>> from typing import NamedTuple
+    >>> class S(NamedTuple):
+    ...     lock: int
+    ...     pc: tuple[int, ...]
+    >>> with_leaf(S(0, (1, 2)), ("pc", 1), 7)
+    S(lock=0, pc=(1, 7))
+    """
+
+    def put(container: Any, rest: Path) -> Any:
+        if not rest:
+            return value
+        i = rest[0]
+        return (
+            *container[:i],
+            put(container[i], rest[1:]),
+            *container[i + 1 :],
+        )
+
+    name = path[0]
+    new = put(getattr(state, name), path[1:])
+    if dataclasses.is_dataclass(state):
+        return dataclasses.replace(state, **{name: new})  # type: ignore[type-var]
+    return state._replace(**{name: new})
+
+
+# -- the probe ---------------------------------------------------------------------------
+
+
+class _ProbeTuple(tuple):  # type: ignore[type-arg]
+    """A tuple field (or element) that logs reads: one element, or itself as a whole."""
+
+    _path: Path
+    _log: set[Path]
+
+    def _whole(self) -> tuple[Any, ...]:
+        self._log.add(self._path)
+        return tuple(tuple.__iter__(self))
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self._whole()[index]
+        i = operator.index(index)
+        value = tuple.__getitem__(self, i)
+        if i < 0:
+            i += tuple.__len__(self)
+        return _wrap((*self._path, i), value, self._log)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._whole())
+
+    def __reversed__(self) -> Iterator[Any]:
+        return iter(self._whole()[::-1])
+
+    def __len__(self) -> int:
+        return len(self._whole())
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._whole()
+
+    def __hash__(self) -> int:
+        return hash(self._whole())
+
+    def __repr__(self) -> str:
+        return repr(self._whole())
+
+    def __str__(self) -> str:
+        return str(self._whole())
+
+    def __format__(self, spec: str) -> str:
+        return format(self._whole(), spec)
+
+    def count(self, value: Any) -> int:
+        return self._whole().count(value)
+
+    def index(self, value: Any, *args: Any) -> int:
+        return self._whole().index(value, *args)
+
+    def __add__(self, other: Any) -> Any:
+        return self._whole() + _plain(other)
+
+    def __radd__(self, other: Any) -> Any:
+        return _plain(other) + self._whole()
+
+    def __mul__(self, n: Any) -> Any:
+        return self._whole() * n
+
+    __rmul__ = __mul__
+
+    def __reduce__(self) -> Any:
+        return (tuple, (self._whole(),))
+
+
+def _plain(value: Any) -> Any:
+    return value._whole() if isinstance(value, _ProbeTuple) else value
+
+
+def _compare(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def method(self: _ProbeTuple, other: Any) -> Any:
+        return op(self._whole(), _plain(other))
+
+    return method
+
+
+for _name, _op in [
+    ("__eq__", operator.eq),
+    ("__ne__", operator.ne),
+    ("__lt__", operator.lt),
+    ("__le__", operator.le),
+    ("__gt__", operator.gt),
+    ("__ge__", operator.ge),
+]:
+    setattr(_ProbeTuple, _name, _compare(_op))
+
+
+def _wrap(path: Path, value: Any, log: set[Path]) -> Any:
+    """Log ``path`` unless ``value`` is a plain tuple, which logs its own reads."""
+    if _is_plain_tuple(value):
+        t = _ProbeTuple(value)
+        t._path = path
+        t._log = log
+        return t
+    log.add(path)
+    return value
+
+
+class _Probe:
+    """Stands in for a named-field state: field reads are logged, anything else logs ``()``."""
+
+    __slots__ = ("__fields", "__log", "__state")
+
+    def __init__(self, state: Any, fields: tuple[str, ...], log: set[Path]) -> None:
+        self.__state = state
+        self.__fields = fields
+        self.__log = log
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self.__fields:
+            return _wrap((name,), getattr(self.__state, name), self.__log)
+        self.__log.add(())
+        return getattr(self.__state, name)
+
+    def __getitem__(self, index: Any) -> Any:  # NamedTuple states: s[0]
+        if isinstance(index, int) and -len(self.__fields) <= index < len(self.__fields):
+            return getattr(self, self.__fields[index])
+        self.__log.add(())
+        return self.__state[index]
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(s, State) still works
+        self.__log.add(())
+        return type(self.__state)
+
+    def _everything(self) -> Any:
+        self.__log.add(())
+        return self.__state
+
+
+def _forward(name: str) -> Callable[..., Any]:
+    def method(self: _Probe, *args: Any) -> Any:
+        real = self._everything()
+        return getattr(real, name)(*(_unprobe(a) for a in args))
+
+    return method
+
+
+def _unprobe(value: Any) -> Any:
+    return value._everything() if isinstance(value, _Probe) else value
+
+
+for _name in (
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__hash__",
+    "__iter__",
+    "__len__",
+    "__contains__",
+    "__repr__",
+    "__str__",
+    "__format__",
+    "__bool__",
+    "__reversed__",
+):
+    setattr(_Probe, _name, _forward(_name))
+
+
+def recorded_reads(
+    guard: Callable[..., bool], state: Any, args: tuple[Any, ...]
+) -> tuple[bool, frozenset[Path]] | None:
+    """Evaluate ``guard(state, *args)`` on a probe; return its value and the paths it read.
+
+    The log holds ``()`` when the guard touched the state as a whole (called a method,
+    compared it, iterated it). Returns None when the state has no named fields or the
+    probe raised, i.e. when nothing can be learned.
+
+    Examples
+    --------
+    >>> from typing import NamedTuple
+    >>> class S(NamedTuple):
+    ...     lock: int
+    ...     pc: tuple[int, ...]
+    >>> value, paths = recorded_reads(
+    ...     lambda s, t: s.pc[t] == 0 and s.lock == 0, S(1, (0, 2)), (1,)
+    ... )
+    >>> value, sorted(paths)
+    (False, [('pc', 1)])
+    """
+    names = field_names(type(state))
+    if names is None:
+        return None
+    log: set[Path] = set()
+    try:
+        value = bool(guard(_Probe(state, names, log), *args))
+    except Exception:
+        return None
+    return value, frozenset(log)
+
+
+def instance_paths(instance: Instance) -> tuple[Paths, Paths]:
+    """The resolved (reads, writes) of an instance; an item written counts as read."""
+    params = instance.step.params(instance.args)
+    reads = resolve(instance.step.reads, params)
+    writes = resolve(instance.step.writes, params)
+    if reads is not None and writes is not None:
+        reads = reads | writes
+    elif writes is None:
+        reads = ALL
+    return reads, writes
+
+
+def property_paths(reads: frozenset[str] | None) -> Paths:
+    """The resolved reads of a property (``None``: it may read anything)."""
+    return resolve(reads, {})
+
+
+def all_paths(items: Iterable[Paths]) -> Paths:
+    """The union of several path sets; ``ALL`` absorbs everything."""
+    out: set[Path] = set()
+    for p in items:
+        if p is None:
+            return ALL
+        out |= p
+    return frozenset(out)
+
+
+# -- the proven probe: a read log that is complete by construction -------------------
+#
+# The probe above logs what it can intercept, and C code that reads a tuple's items
+# directly (``"%d%d" % s.p``), ``type(s)`` or ``s is x`` read without being logged. Its
+# log is fine for an audit, which only ever raises an error, but not for a reduction,
+# where a missed read drops the step that would enable a guard. The probe below is used
+# only where a look at the guard's bytecode proves that the state can be reached in one
+# way alone: ``s.field``, possibly subscripted at once (``s.pc[t]``). Every such access
+# is logged, the stand-in for the state never reaches any other code, and what the guard
+# computes from the values it was handed is what it computes on the real state.
+
+_INDEX_LOADS = frozenset({"LOAD_FAST", "LOAD_CONST", "LOAD_DEREF", "LOAD_GLOBAL"})
+_LOCAL_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK"})
+# Names through which code can reach a caller's frame (and so the state) without
+# naming it. A helper that the guard calls could still do so; no model needs that.
+_FRAME_NAMES = frozenset(
+    {
+        "locals",
+        "vars",
+        "eval",
+        "exec",
+        "globals",
+        "_getframe",
+        "currentframe",
+        "f_locals",
+        "f_back",
+        "inspect",
+        "get_referrers",
+        "_current_frames",
+        "settrace",
+        "setprofile",
+    }
+)
+
+
+def _is_subscript(ins: dis.Instruction) -> bool:
+    if ins.opname == "BINARY_SUBSCR":
+        return True
+    return ins.opname == "BINARY_OP" and ins.argrepr == "[]"
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names) | set(code.co_varnames) | set(code.co_freevars)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+@functools.cache
+def access_plan(
+    code: types.CodeType, fields: tuple[str, ...]
+) -> dict[str, bool] | None:
+    """How a guard's code reaches its state, if provably only through its fields.
+
+    Returns a map from each field the code names to True when every access to it is
+    subscripted at once by a simple index (``s.pc[t]``, ``s.pc[0]``), else False (the
+    field's value as a whole reaches other code); None when the state can reach code
+    in any other way (``type(s)``, ``f(s)``, ``s[0]``, a method, a closure over ``s``,
+    a frame lookup), in which case nothing observed can be trusted.
+
+    Examples
+    --------
+    >>> plan = lambda f: access_plan(f.__code__, ("pc", "lock", "p"))
+    >>> plan(lambda s, t: s.pc[t] == 1 and s.lock == 0)
+    {'pc': True, 'lock': False}
+    >>> plan(lambda s: "%d%d" % s.p == "11")
+    {'p': False}
+    >>> plan(lambda s: type(s) is tuple) is None
+    True
+    """
+    if code.co_argcount < 1 or code.co_flags & (
+        inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+    ):
+        return None
+    name = code.co_varnames[0]
+    if name in code.co_cellvars or _code_names(code) & _FRAME_NAMES:
+        return None
+    insts = [i for i in dis.get_instructions(code) if i.opname != "CACHE"]
+    plan: dict[str, bool] = {}
+    for k, ins in enumerate(insts):
+        argval = ins.argval
+        names_it = argval == name or (isinstance(argval, tuple) and name in argval)
+        if not names_it or ins.opname in {"LOAD_CONST", "LOAD_GLOBAL", "LOAD_ATTR"}:
+            continue
+        if ins.opname not in _LOCAL_LOADS or argval != name:
+            return None  # stored, deleted, or loaded together with another local
+        attr = insts[k + 1] if k + 1 < len(insts) else None
+        if (
+            attr is None
+            or attr.opname != "LOAD_ATTR"
+            or attr.argval not in fields
+            or (sys.version_info >= (3, 12) and (attr.arg or 0) & 1)  # a method load
+        ):
+            return None
+        subscripted = (
+            k + 3 < len(insts)
+            and insts[k + 2].opname in _INDEX_LOADS
+            and insts[k + 2].argval != name
+            and not (
+                insts[k + 2].opname == "LOAD_GLOBAL" and (insts[k + 2].arg or 0) & 1
+            )
+            and _is_subscript(insts[k + 3])
+        )
+        plan[attr.argval] = plan.get(attr.argval, True) and subscripted
+    return plan
+
+
+class _Elements:
+    """A tuple field that is only ever subscripted: logs the element path it hands out."""
+
+    __slots__ = ("_log", "_path", "_value")
+
+    def __init__(self, path: Path, value: tuple[Any, ...], log: set[Path]) -> None:
+        self._path = path
+        self._value = value
+        self._log = log
+
+    def __getitem__(self, index: Any) -> Any:
+        value = self._value[index]  # raises as the real tuple would
+        if isinstance(index, slice):
+            self._log.add(self._path)
+            return value
+        i = operator.index(index)
+        if i < 0:
+            i += len(self._value)
+        self._log.add((*self._path, i))
+        return value
+
+
+class _Fields:
+    """The stand-in for a state whose guard reaches it only through ``s.field``."""
+
+    __slots__ = ("_k_log", "_k_plan", "_k_state")
+
+    def __init__(self, state: Any, plan: dict[str, bool], log: set[Path]) -> None:
+        object.__setattr__(self, "_k_state", state)
+        object.__setattr__(self, "_k_plan", plan)
+        object.__setattr__(self, "_k_log", log)
+
+    def __getattribute__(self, name: str) -> Any:
+        state = object.__getattribute__(self, "_k_state")
+        plan = object.__getattribute__(self, "_k_plan")
+        log = object.__getattribute__(self, "_k_log")
+        value = getattr(state, name)
+        if plan[name] and _is_plain_tuple(value):
+            return _Elements((name,), value, log)
+        log.add((name,))
+        return value
+
+
+def complete_reads(
+    guard: Callable[..., Any], state: Any, args: tuple[Any, ...]
+) -> tuple[bool, frozenset[Path]] | None:
+    """``guard(state, *args)`` and every path it read, when the log is provably complete.
+
+    None when :func:`access_plan` cannot prove that the state reaches the guard only
+    through its fields, when the guard is not a plain function, or when it raised:
+    the caller must then rely on the declared reads. An empty log is complete too: the
+    guard did not look at the state, so its value cannot change while ``args`` stay.
+
+    Examples
+    --------
+    >>> from typing import NamedTuple
+    >>> class S(NamedTuple):
+    ...     lock: int
+    ...     pc: tuple[int, ...]
+    >>> value, paths = complete_reads(
+    ...     lambda s, t: s.pc[t] == 0 and s.lock == 0, S(1, (0, 2)), (1,)
+    ... )
+    >>> value, sorted(paths)
+    (False, [('pc', 1)])
+    >>> complete_reads(lambda s: "%d%d" % s.pc == "02", S(1, (0, 2)), ())
+    (True, frozenset({('pc',)}))
+    >>> complete_reads(lambda s: type(s) is S and s.lock == 1, S(1, (0, 2)), ()) is None
+    True
+    """
+    fields = field_names(type(state))
+    if fields is None or type(guard) is not types.FunctionType:
+        return None
+    plan = access_plan(guard.__code__, fields)
+    if plan is None:
+        return None
+    log: set[Path] = set()
+    try:
+        value = bool(guard(_Fields(state, plan, log), *args))
+    except Exception:
+        return None
+    return value, frozenset(log)

@@ -1,0 +1,99 @@
+"""What a state may be, how to list its fields, and small helpers to build new states."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Hashable
+from typing import Any, TypeVar
+
+from klpcheck.base.errors import ModelError
+
+__all__ = ["describe_unhashable", "fields_of", "set_at", "validate_state"]
+
+T = TypeVar("T")
+
+
+def set_at(items: tuple[T, ...], index: int, value: T) -> tuple[T, ...]:
+    """Return ``items`` with the element at ``index`` replaced by ``value``.
+
+    Examples
+    --------
+    >>> set_at(("idle", "idle", "idle"), 1, "busy")
+    ('idle', 'busy', 'idle')
+    """
+    return items[:index] + (value,) + items[index + 1 :]  # noqa: RUF005 (faster)
+
+
+def fields_of(state: object) -> dict[str, Any]:
+    """The named fields of a state, in declaration order.
+
+    Dataclasses and NamedTuples give their fields; a plain tuple gives ``[0]``, ``[1]``, …;
+    any other value is one field named ``value``.
+
+    Examples
+    --------
+    >>> fields_of((3, 0))
+    {'[0]': 3, '[1]': 0}
+    """
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    names = getattr(type(state), "_fields", None)
+    if isinstance(state, tuple) and names is not None:
+        return dict(zip(names, state, strict=True))
+    if isinstance(state, tuple):
+        return {f"[{i}]": v for i, v in enumerate(state)}
+    return {"value": state}
+
+
+def field_names(state_type: type) -> tuple[str, ...] | None:
+    """Field names of a dataclass or NamedTuple state type; None when it has none.
+
+    Cached: the reduction asks once per guard it probes, and ``dataclasses.fields``
+    walks every field each time.
+    """
+    return _field_names(state_type)
+
+
+@functools.cache
+def _field_names(state_type: type) -> tuple[str, ...] | None:
+    if dataclasses.is_dataclass(state_type):
+        return tuple(f.name for f in dataclasses.fields(state_type))
+    names = getattr(state_type, "_fields", None)
+    return tuple(names) if names is not None else None
+
+
+def describe_unhashable(state: object) -> str | None:
+    """Say why ``state`` cannot be hashed, naming the field; None when it hashes."""
+    try:
+        hash(state)
+    except TypeError:
+        pass
+    else:
+        return None
+    kind = type(state).__name__
+    if dataclasses.is_dataclass(state) and type(state).__hash__ is None:
+        return f"{kind} is a dataclass without frozen=True; declare it @dataclass(frozen=True)"
+    for name, value in fields_of(state).items():
+        try:
+            hash(value)
+        except TypeError:
+            vt = type(value).__name__
+            hint = {"list": "tuple", "dict": "a tuple of pairs", "set": "frozenset"}
+            fix = hint.get(vt, "an immutable value")
+            return f"field `{name}` of {kind} is a `{vt}` (unhashable); use {fix}"
+    return f"{kind} is not hashable; states must be immutable values"
+
+
+def validate_state(state: Hashable, what: str) -> Hashable:
+    """Check that ``state`` can be a state; raise ModelError naming ``what`` otherwise."""
+    problem = describe_unhashable(state)
+    if problem is not None:
+        raise ModelError(f"{what}: {problem}")
+    params = getattr(type(state), "__dataclass_params__", None)
+    if params is not None and not params.frozen:
+        raise ModelError(
+            f"{what}: {type(state).__name__} is a mutable dataclass; "
+            "declare it @dataclass(frozen=True)"
+        )
+    return state

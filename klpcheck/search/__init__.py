@@ -1,0 +1,1 @@
+"""The search engines: breadth/depth-first in one process, workers, storage, liveness, simulation."""

@@ -1,0 +1,498 @@
+"""Explicit-state search: breadth-first (shortest counterexamples) and depth-first.
+
+The explorer returns data and prints nothing. Each visited state is a key of one dict that
+maps it to its parent state (``None`` for initial states); traces are rebuilt by walking
+parents back and re-finding, in instance order, the step that leads from each state to the
+next. Storing no step index and no state id keeps the cost per state to one dict slot.
+
+Errors raised by model code are not caught per call: the whole loop runs inside one
+``try``, and a failure is diagnosed afterwards by re-running the pure guard, effect and
+properties on the state that was being expanded. The hot loop pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from klpcheck.base.errors import ModelError
+from klpcheck.base.options import Progress
+from klpcheck.base.resources import memory_over
+from klpcheck.base.result import (
+    Reduction,
+    Result,
+    Trace,
+    Violation,
+    verdict_of,
+)
+from klpcheck.model.definition import (
+    Property,
+    check_answers,
+    not_a_bool,
+    successors_of,
+)
+from klpcheck.model.fingerprint import collision_note
+from klpcheck.reduce.por import Auditing, Expander
+from klpcheck.reduce.symmetry import SymmetryAudit, symmetry_use
+from klpcheck.search.common import (
+    CLOCK_EVERY,
+    diagnose,
+    frozen_gc,
+    step_stats,
+    wrong_type,
+)
+from klpcheck.search.plan import Plan
+from klpcheck.search.storage import (
+    Visited,
+    rebuild_trace,
+)
+
+__all__ = ["search"]
+
+
+class _Stop(Exception):
+    """Ends the search early (first violation, or a bound)."""
+
+
+def search(plan: Plan) -> Result:
+    """Run the search ``plan`` describes in this process (see :func:`klpcheck.check`)."""
+    return _Search(plan).run()
+
+
+class _Search:
+    """One run of the explorer; holds the visited map and the counters."""
+
+    def __init__(self, plan: Plan) -> None:
+        model = self.model = plan.model
+        opts = self.opts = plan.opts
+        self.plan = plan
+        self.instances = model.instances()
+        self.symmetric = plan.symmetric
+        self.key = plan.key
+        self.expand = successors_of(self.instances)
+        self.parent: Visited = plan.visited()
+        self.fired = [0] * len(self.instances)
+        self.new = [0] * len(self.instances)
+        self.violations: dict[str, tuple[Property | None, Hashable]] = {}
+        self.invariants = list(model.invariants)
+        self.pending = list(model.reachables)
+        self.witnesses: dict[str, Hashable] = {}
+        self.max_depth = 0
+        self.incomplete: str | None = None
+        self.exhausted = False  # every reachable state was expanded
+        self.start = time.perf_counter()
+        self.next_report = self.start + opts.progress_interval
+        self.queue_size: Callable[[], int] = lambda: 0
+        self.freeze: Callable[[], None] = lambda: None
+        self.expander = self.reduced_expander()
+        # One initial state per key: with symmetry, initial states in one orbit share a
+        # key, and each would otherwise be expanded (its transitions counted) again.
+        self.roots: dict[Hashable, Any] = {}
+        for s in model.init:
+            self.roots.setdefault(self.key_of(s), s)
+
+    # -- driver ---------------------------------------------------------------------
+
+    def run(self) -> Result:
+        current: list[Any] = [
+            None,
+            None,
+        ]  # state being expanded, its successor (diagnosis)
+        with frozen_gc() as self.freeze:
+            try:
+                for s in self.roots.values():
+                    check_answers(self.model, s)
+                for k, s in self.roots.items():
+                    self.parent[k] = None
+                    self.on_new(s)
+                if self.expander is not None:
+                    self.reduced_search(current)
+                elif self.opts.order == "bfs":
+                    self.bfs(current)
+                else:
+                    self.dfs(current)
+                self.exhausted = self.incomplete is None
+            except _Stop:
+                pass
+            except KeyboardInterrupt:
+                self.incomplete = "interrupted"
+            except ModelError:
+                raise
+            except Exception as exc:
+                raise self.diagnose(current[0], exc) from exc
+        return self.result()
+
+    def key_of(self, s: Hashable) -> Hashable:
+        """The key of ``s`` in the visited map."""
+        return s if self.key is None else self.key(s)
+
+    def on_new(self, s: Hashable) -> None:
+        """Check invariants and reachable targets on a newly found state."""
+        for prop in self.invariants:
+            if not prop.predicate(s):
+                self.violate(prop, s)
+        if self.pending:
+            for prop in list(self.pending):
+                answer = prop.predicate(s)
+                if answer:
+                    if answer is not True:
+                        raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
+                    self.witnesses[prop.name] = s
+                    self.pending.remove(prop)
+
+    def violate(self, prop: Property | None, s: Hashable) -> None:
+        name = prop.name if prop is not None else "deadlock"
+        if name in self.violations:
+            return
+        judge = prop if prop is not None else self.model.terminal_property
+        if judge is not None:
+            answer = judge.predicate(s)
+            if type(answer) is not bool:
+                raise not_a_bool(f"{judge.kind} {judge.name}", answer, s)
+        self.violations[name] = (prop, s)
+        if prop is not None:
+            # A new list: on_new may be iterating over the old one, and another
+            # invariant violated in the same state must still be seen there.
+            self.invariants = [p for p in self.invariants if p is not prop]
+        if not self.opts.keep_going:
+            raise _Stop
+
+    def tick(self, depth: int) -> None:
+        """Called every CLOCK_EVERY expansions: time limit and progress."""
+        self.freeze()
+        now = time.perf_counter()
+        limit = self.opts.time_limit
+        if limit is not None and now - self.start >= limit:
+            self.incomplete = f"time limit of {limit:g} s reached"
+            raise _Stop
+        over = memory_over(self.opts.max_memory)
+        if over is not None:
+            self.incomplete = over
+            raise _Stop
+        if self.opts.progress is not None and now >= self.next_report:
+            self.next_report = now + self.opts.progress_interval
+            self.opts.progress(
+                Progress(
+                    len(self.parent),
+                    sum(self.fired),
+                    self.queue_size(),
+                    depth,
+                    now - self.start,
+                )
+            )
+
+    def bounds(self) -> tuple[int, int]:
+        """``max_states`` and ``max_depth``, with no bound as ``sys.maxsize``."""
+        opts = self.opts
+        return (
+            opts.max_states if opts.max_states is not None else sys.maxsize,
+            opts.max_depth if opts.max_depth is not None else sys.maxsize,
+        )
+
+    def bound_hit(self, reason: str) -> None:
+        self.incomplete = reason
+
+    # -- breadth-first ------------------------------------------------------------
+
+    def bfs(self, current: list[Any]) -> None:
+        expand = self.expand
+        parent = self.parent
+        fired, new = self.fired, self.new
+        types = self.model.state_types
+        max_states, max_depth = self.bounds()
+        deadlock = self.opts.deadlock
+        terminal = self.model.terminal_property
+        on_new = self.on_new
+        key = self.key
+        frontier = list(self.roots.values())
+        keys = frontier if key is None else list(self.roots)
+        depth = 0
+        expanded = 0
+        while frontier:
+            nxt: list[Any] = []
+            nxt_keys = nxt if key is None else []
+            self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
+            at_bound = depth >= max_depth
+            for s, ks in zip(frontier, keys, strict=True):
+                current[0] = s
+                succs = expand(s)
+                for k, ns in succs:
+                    fired[k] += 1
+                    kn = ns if key is None else key(ns)
+                    if kn in parent:
+                        continue
+                    if type(ns) not in types:
+                        raise self.wrong_type(k, s, ns)
+                    if at_bound:
+                        self.bound_hit(f"depth bound of {max_depth} reached")
+                        continue
+                    if len(parent) >= max_states:
+                        self.bound_hit(f"state bound of {max_states} reached")
+                        raise _Stop
+                    parent[kn] = ks
+                    new[k] += 1
+                    nxt.append(ns)
+                    if key is not None:
+                        nxt_keys.append(kn)
+                    self.max_depth = depth + 1
+                    on_new(ns)
+                if (
+                    not succs
+                    and deadlock
+                    and (terminal is None or not terminal.predicate(s))
+                ):
+                    self.violate(None, s)
+                expanded += 1
+                if not expanded % CLOCK_EVERY:
+                    self.tick(depth)
+            frontier, keys = nxt, nxt_keys
+            depth += 1
+
+    # -- depth-first --------------------------------------------------------------
+
+    def successors(self, s: Hashable) -> list[tuple[int, Any, Hashable]]:
+        """Fire every enabled instance in ``s``: ``(index, successor, its key)``.
+
+        Reports a deadlock if no instance is enabled.
+        """
+        key, fired = self.key, self.fired
+        out = []
+        for k, ns in self.expand(s):
+            fired[k] += 1
+            out.append((k, ns, ns if key is None else key(ns)))
+        terminal = self.model.terminal_property
+        if (
+            not out
+            and self.opts.deadlock
+            and (terminal is None or not terminal.predicate(s))
+        ):
+            self.violate(None, s)
+        return out
+
+    def dfs(self, current: list[Any]) -> None:
+        parent, new = self.parent, self.new
+        types = self.model.state_types
+        max_states, max_depth = self.bounds()
+        expanded = 0
+        # Each frame: the state, its key, its successors, the next one to try, its depth.
+        stack: list[list[Any]] = []
+        self.queue_size = lambda: len(stack)
+        for root in self.roots.values():
+            current[0] = root
+            stack.append([root, self.key_of(root), self.successors(root), 0, 0])
+            while stack:
+                frame = stack[-1]
+                s, ks, succs, pos, depth = frame
+                if pos == len(succs):
+                    stack.pop()
+                    continue
+                frame[3] = pos + 1
+                k, ns, kn = succs[pos]
+                if kn in parent:
+                    continue
+                if type(ns) not in types:
+                    raise self.wrong_type(k, s, ns)
+                if depth >= max_depth:
+                    self.bound_hit(f"depth bound of {max_depth} reached")
+                    continue
+                if len(parent) >= max_states:
+                    self.bound_hit(f"state bound of {max_states} reached")
+                    raise _Stop
+                parent[kn] = ks
+                new[k] += 1
+                if depth + 1 > self.max_depth:
+                    self.max_depth = depth + 1
+                self.on_new(ns)
+                current[0] = ns
+                stack.append([ns, kn, self.successors(ns), 0, depth + 1])
+                expanded += 1
+                if not expanded % CLOCK_EVERY:
+                    self.tick(depth)
+
+    # -- reduced search (partial-order reduction, or the footprint audit) -------------
+
+    def reduced_expander(self) -> Expander | None:
+        """The expander of the reduced search; None for the plain loops above."""
+        reducer, self.por_reason = self.plan.reducer, self.plan.reduction_reason
+        self.auditor: Auditing | None = None
+        self.symmetry_audit: SymmetryAudit | None = None
+        if self.opts.audit:
+            from klpcheck.reduce.audit import Auditor
+
+            self.auditor = Auditor(self.model)
+            if self.symmetric:
+                assert self.key is not None
+                self.symmetry_audit = SymmetryAudit(self.model, self.key)
+        if reducer is None and self.auditor is None:
+            return None
+        return Expander(
+            self.instances,
+            reducer,
+            lambda: self.invariants + self.pending,
+            self.fired,
+            self.auditor,
+        )
+
+    def reduced_search(self, current: list[Any]) -> None:
+        """Breadth- or depth-first search firing what the expander chooses."""
+        assert self.expander is not None
+        parent, new, successors = self.parent, self.new, self.expander.successors
+        key_of = self.key_of
+        types = self.model.state_types
+        max_states, max_depth = self.bounds()
+        terminal = self.model.terminal_property
+        bfs = self.opts.order == "bfs"
+        # C3. Breadth-first: the closed-set proviso (a state in parent is closed unless
+        # it is still unexpanded). Depth-first: the stack proviso of SPIN (Holzmann and
+        # Peled, 1994), weaker in what it forbids and so reducing more: only a
+        # successor on the search stack closes a cycle. Both sets hold keys.
+        unexpanded = set(self.roots)
+        on_stack: set[Hashable] = set()
+
+        def closed(ns: Hashable) -> bool:
+            kn = key_of(ns)
+            if bfs:
+                return kn in parent and kn not in unexpanded
+            return kn in on_stack
+
+        # BFS: a FIFO of (state, key, depth); DFS: a stack of
+        # [state, key, successors, next, depth].
+        fifo = collections.deque((s, k, 0) for k, s in self.roots.items())
+        stack: list[list[Any]] = []
+        self.queue_size = lambda: len(fifo) + len(stack)
+
+        def expand(s: Hashable, ks: Hashable) -> list[tuple[int, Hashable]]:
+            current[0] = s
+            if self.symmetry_audit is not None:
+                self.symmetry_audit.state(s)
+            unexpanded.discard(ks)
+            succs = successors(s, closed)
+            if (
+                not succs
+                and self.opts.deadlock
+                and (terminal is None or not terminal.predicate(s))
+            ):
+                self.violate(None, s)
+            if not self.expander.expanded % CLOCK_EVERY:  # type: ignore[union-attr]
+                self.tick(len(stack))
+            return succs
+
+        while fifo or stack:
+            if stack:
+                frame = stack[-1]
+                s, ks, succs, pos, depth = frame
+                if pos == len(succs):
+                    stack.pop()
+                    on_stack.discard(ks)
+                    continue
+                frame[3] = pos + 1
+                todo = [succs[pos]]
+            else:
+                s, ks, depth = fifo.popleft()
+                if bfs:
+                    todo = expand(s, ks)
+                else:
+                    stack.append([s, ks, expand(s, ks), 0, depth])
+                    on_stack.add(ks)
+                    continue
+            for k, ns in todo:
+                if type(ns) not in types:
+                    raise self.wrong_type(k, s, ns)
+                kn = key_of(ns)
+                if kn in parent:
+                    continue
+                if depth >= max_depth:
+                    self.bound_hit(f"depth bound of {max_depth} reached")
+                    continue
+                if len(parent) >= max_states:
+                    self.bound_hit(f"state bound of {max_states} reached")
+                    raise _Stop
+                parent[kn] = ks
+                new[k] += 1
+                self.max_depth = max(self.max_depth, depth + 1)
+                self.on_new(ns)
+                if bfs:
+                    unexpanded.add(kn)
+                    fifo.append((ns, kn, depth + 1))
+                else:
+                    stack.append([ns, kn, expand(ns, kn), 0, depth + 1])
+                    on_stack.add(kn)
+
+    def reduction(self) -> Reduction:
+        exp = self.expander
+        if exp is None or exp.reducer is None:
+            return Reduction(False, self.por_reason)
+        return Reduction(
+            True,
+            "",
+            exp.expanded,
+            exp.reduced,
+            exp.proviso,
+            exp.enabled,
+            sum(self.fired),
+        )
+
+    def audit_notes(self) -> tuple[str, ...]:
+        audits = [self.auditor, self.symmetry_audit]
+        return tuple(a.summary() for a in audits if a is not None)
+
+    # -- results ------------------------------------------------------------------
+
+    def result(self) -> Result:
+        violations = []
+        for name, (prop, s) in self.violations.items():
+            if prop is None:
+                doc = "A state that is not terminal has no enabled step."
+                violations.append(
+                    Violation("deadlock", "deadlock", doc, self.trace_to(s))
+                )
+            else:
+                violations.append(
+                    Violation(name, prop.kind, prop.doc, self.trace_to(s))
+                )
+        if self.exhausted:
+            for prop in self.pending:
+                violations.append(Violation(prop.name, "reachable", prop.doc, None))
+        verdict = verdict_of(violations, self.incomplete)
+        stats = step_stats(self.instances, self.fired, self.new)
+        return Result(
+            model=self.model.name,
+            verdict=verdict,
+            violations=tuple(violations),
+            distinct_states=len(self.parent),
+            transitions=sum(self.fired),
+            max_depth=self.max_depth,
+            elapsed=time.perf_counter() - self.start,
+            order=self.opts.order,
+            step_stats=stats,
+            witnesses={n: self.trace_to(s) for n, s in self.witnesses.items()},
+            incomplete_reason=self.incomplete,
+            reduction=self.reduction(),
+            symmetry=symmetry_use(self.model, self.symmetric, len(self.parent)),
+            notes=self.audit_notes() + self.notes(),
+        )
+
+    def notes(self) -> tuple[str, ...]:
+        if self.opts.storage != "fingerprint":
+            return ()
+        return (collision_note(len(self.parent), sum(self.fired)),)
+
+    def trace_to(self, target: Hashable) -> Trace:
+        """Rebuild the trace from an initial state to ``target`` along parent links."""
+        chain = [self.key_of(target)]
+        while (p := self.parent[chain[-1]]) is not None:
+            chain.append(p)
+        chain.reverse()
+        return rebuild_trace(self.model, self.key, chain)
+
+    # -- diagnosis ----------------------------------------------------------------
+
+    def wrong_type(self, k: int, s: Hashable, ns: Any) -> ModelError:
+        return wrong_type(self.instances[k], self.model, ns)
+
+    def diagnose(self, s: Any, exc: Exception) -> ModelError:
+        """Find which guard, effect or property raised ``exc`` by re-running them on ``s``."""
+        return diagnose(self.model, s, exc)

@@ -1,0 +1,1 @@
+"""Counterexamples as data and files: JSON codec, replay, lanes, Mermaid and graph export."""
