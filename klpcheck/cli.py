@@ -675,3 +675,139 @@ def check_manifest(
         return
     console.print(outcome.line(), soft_wrap=True)
     sys.exit(outcome.exit_code)
+
+
+# -- litmus -------------------------------------------------------------------------------
+
+
+@main.command(
+    short_help="Run C litmus tests on the store-buffer memory model.",
+    epilog="""Exit codes: 0 every outcome is Never, 1 some outcome is reachable
+(Sometimes), 2 a file cannot be read or is outside the subset, 3 incomplete.""",
+)
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option("--full", is_flag=True, help="Show every field of each state in traces.")
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default="flat",
+    show_default=True,
+    help="Traces as rows (flat), with a column per lane (lanes), or lanes when wide enough.",
+)
+@click.option(
+    "--save-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    default=Path("counterexamples"),
+    show_default=True,
+    help="Where every trace reaching an outcome is saved as JSON (for klpcheck replay).",
+)
+@click.option("--no-save", is_flag=True, help="Do not save traces.")
+@click.option(
+    "--json",
+    "json_file",
+    type=_FILE,
+    metavar="FILE",
+    help="Write each test's outcome and its run's report (as `run --json`) as JSON.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print one line per test, no traces.")
+def litmus(
+    files: tuple[Path, ...],
+    full: bool,
+    layout: str,
+    save_dir: Path,
+    no_save: bool,
+    json_file: Path | None,
+    quiet: bool,
+) -> None:
+    """Run each litmus FILE on klpcheck's store-buffer memory model.
+
+    FILE is a C litmus test in the subset the Linux kernel's
+    tools/memory-model/litmus-tests use. Prints herd7's word for its exists clause:
+    Never (no execution reaches it) or Sometimes (with the trace that does, saved
+    like any counterexample). The model is stronger than LKMM (no load buffering,
+    multi-copy atomic), so it may say Never where LKMM says Sometimes, never the
+    other way round.
+    """
+    from klpcheck.model.litmus import build_model, load_litmus
+    from klpcheck.report.formats import dumps, json_report
+
+    console = _console()
+    worst = 0
+    tests: list[dict[str, Any]] = []
+    for file in files:
+        try:
+            test = load_litmus(file)
+            model = build_model(test)
+            result = check(model)
+        except KlpcheckError as err:
+            click.echo(f"error: {err}", err=True)
+            worst = max(worst, 2)
+            continue
+        others = [v for v in result.violations if v.property != "exists"]
+        if others:
+            click.echo(
+                f"error: {file}: the model of the test has a {others[0].kind}, which "
+                "the memory model should never produce; please report it",
+                err=True,
+            )
+            worst = max(worst, 2)
+            continue
+        reached = [v for v in result.violations if v.property == "exists"]
+        if reached:
+            word, code = "Sometimes", 1
+        elif result.verdict.exit_code == 0:
+            word, code = "Never", 0
+        else:
+            word, code = "incomplete", 3
+        worst = code if worst != 2 and code > worst else worst
+        if reached and not quiet:
+            console.print(violation_view(reached[0], full=full, layout=layout))
+        expected = test.result
+        note = f"{result.distinct_states:,} states"
+        if expected is not None:
+            same = "" if expected == word else ", the store-buffer model is stronger"
+            note += f"; the file says Result: {expected}{same}"
+        console.print(
+            Text.assemble(
+                (f"{model.name}", "bold"), f": {word}", (f"  ({note})", "dim")
+            ),
+            soft_wrap=True,
+        )
+        saved: dict[str, Path] = {}
+        if reached and not no_save:
+            try:
+                saved = _save(model, result, save_dir)
+            except KlpcheckError as err:
+                _fail(err)
+            if not quiet:
+                for path in saved.values():
+                    console.print(f"counterexample saved: {path}", soft_wrap=True)
+        if json_file is not None:
+            options = {"order": "bfs", "deadlock": True}
+            report = json_report(
+                model,
+                result,
+                options=options,
+                complete=exhaustive(result, keep_going=False),
+                counterexamples=saved,
+            )
+            tests.append(
+                {
+                    "file": str(file),
+                    "name": model.name,
+                    "outcome": word,
+                    "result_line": expected,
+                    "report": report,
+                }
+            )
+    if json_file is not None:
+        try:
+            write_atomically(
+                json_file, dumps({"format": "klpcheck-litmus", "tests": tests})
+            )
+        except KlpcheckError as err:
+            _fail(err)
+    sys.exit(worst)

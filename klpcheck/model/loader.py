@@ -130,6 +130,12 @@ def load_model(
         raise UsageError(
             f"model file {path} does not exist; give the path of a .py model file"
         )
+    if path.suffix == ".litmus" and attr is None:
+        from klpcheck.model.litmus import litmus_model
+
+        if params:
+            raise UsageError(f"{path} is a litmus test, which takes no parameters")
+        return litmus_model(path)
     if path.suffix != ".py":
         raise UsageError(f"{path} is not a Python file; a model file ends in .py")
     path = path.resolve()
