@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +58,68 @@ def parse_defines(defines: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (what CI runners and ``timeout`` send) interrupts like Ctrl-C meanwhile.
+
+    A search interrupted either way ends as incomplete with its reports written.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+class _PipeSafe:
+    """Standard output that outlives its reader: once ``klpcheck … | head`` has read
+    enough, later writes go to the null device and the command ends with its own exit
+    code instead of a BrokenPipeError."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _closed(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._stream.fileno())
+        os.close(null)
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _interruptible(command: Callable[..., None]) -> Callable[..., None]:
+    """Run ``command`` with SIGTERM acting as Ctrl-C; an interrupt outside the search
+    (which handles its own) ends with one line and exit 3."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        with _sigterm_interrupts():
+            try:
+                command(*args, **kwargs)
+            except KeyboardInterrupt:
+                click.echo("interrupted; every file written is complete", err=True)
+                sys.exit(3)
+
+    return wrapper
+
+
 def _fail(err: KlpcheckError) -> None:
     click.echo(f"error: {err}", err=True)
     sys.exit(err.exit_code)
@@ -88,6 +154,12 @@ _AVAILABLE_NOW = _available_now()
 @click.version_option(__version__, prog_name="klpcheck")
 def main() -> None:
     """An explicit-state model checker for the Linux livepatch consistency model."""
+    if not isinstance(sys.stdout, _PipeSafe):
+        try:
+            sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # not a real file (a test runner's buffer): no pipe to lose
+        sys.stdout = _PipeSafe(sys.stdout)
 
 
 # -- run ----------------------------------------------------------------------------------
@@ -245,6 +317,7 @@ def main() -> None:
     metavar="N",
     help="Explore with N processes (breadth-first only).",
 )
+@_interruptible
 def run(
     model_spec: str,
     defines: tuple[str, ...],
@@ -278,7 +351,8 @@ def run(
     Breadth-first search (the default) reports a shortest counterexample (with
     partial-order reduction, shortest in the reduced state graph: see --shortest), and
     every counterexample is saved under --save-dir for `klpcheck replay`.
-    A search cut short by a bound or Ctrl-C reports "incomplete", never "holds".
+    A search cut short by a bound, Ctrl-C or SIGTERM reports "incomplete", never
+    "holds".
     """
     try:
         model = load_model(model_spec, parse_defines(defines))
@@ -621,6 +695,7 @@ incomplete.""",
 @click.option(
     "-q", "--quiet", is_flag=True, help="Print only mismatches and the summary."
 )
+@_interruptible
 def check_manifest(
     manifest: Path,
     slow: bool,
@@ -636,14 +711,22 @@ def check_manifest(
     An entry matches when its verdict, violated properties, distinct states and shortest
     trace lengths equal the pin; a pinned violation that no longer appears is a mismatch
     too (the model stopped reproducing the race). Slow entries run only with --slow.
+    Ctrl-C or SIGTERM ends the whole command: the running entry is reported as
+    interrupted, the rest as not run, and the reports are written (exit 3).
     """
     from klpcheck.gate.runner import EntryOutcome, run_manifest
 
     console = _console()
-    styles = {"match": "green", "skipped": "dim", "incomplete": "yellow"}
+    styles = {
+        "match": "green",
+        "skipped": "dim",
+        "not run": "dim",
+        "incomplete": "yellow",
+        "interrupted": "yellow",
+    }
 
     def tell(o: EntryOutcome) -> None:
-        if quiet and o.status in ("match", "skipped"):
+        if quiet and o.status in ("match", "skipped", "not run"):
             return
         line = Text(f"{o.status:<10} ", style=styles.get(o.status, "bold red"))
         line.append(o.entry.id, style="bold")

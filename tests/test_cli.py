@@ -110,7 +110,8 @@ def test_a_bound_exits_3_and_says_incomplete() -> None:
     )
     assert code == 3
     assert out.startswith("incomplete — 100 distinct states")
-    assert "incomplete: state bound of 100 reached" in out
+    assert "states/s) — state bound of 100 reached" in out
+    assert "incomplete: " not in out
 
 
 def test_a_deadlock_is_reported_with_its_trace(flag_file: Path) -> None:

@@ -232,7 +232,7 @@ def test_ctrl_c_gives_an_incomplete_summary_and_exit_3(
         "run", write("c.py", COUNTERS), "--progress-interval", "0", "--json", "r.json"
     )
     assert code == 3
-    assert "incomplete: interrupted" in out
+    assert "states/s) — interrupted" in out
     assert json.loads(Path("r.json").read_text())["verdict"] == "incomplete"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from klpcheck.api import check
 from klpcheck.base.errors import UsageError
-from klpcheck.base.result import Result, Verdict
+from klpcheck.base.result import Result
 from klpcheck.model.loader import load_model
 
 __all__ = ["Entry", "compare", "load_manifest", "markdown_table", "run_entry"]
@@ -115,8 +115,10 @@ def compare(entry: Entry, result: Result, *, states: bool = True) -> list[str]:
     short as the full search's (a state and its renamings are equally deep).
     """
     problems = []
-    if result.verdict is Verdict.INCOMPLETE:
+    if result.incomplete_reason is not None:
+        # Counts and lengths of a search cut short say nothing: only what it found.
         problems.append(f"the search was incomplete ({result.incomplete_reason})")
+        states = False
     got = sorted(v.property for v in result.violations)
     if got != sorted(entry.violates):
         problems.append(
@@ -181,13 +183,29 @@ def markdown_table(entries: list[Entry]) -> str:
     return "\n".join(rows)
 
 
-if (
-    __name__ == "__main__"
-):  # pragma: no cover - `python -m klpcheck.gate.manifest [FILE]`
+def _main(argv: list[str]) -> int:
+    """``python -m klpcheck.gate.manifest [FILE]``: print the table; a reader that stops
+    early (``| head``) ends it quietly."""
+    import os
     import sys
 
-    print(
-        markdown_table(
-            load_manifest(sys.argv[1] if len(sys.argv) > 1 else "models/manifest.toml")
+    try:
+        table = markdown_table(
+            load_manifest(argv[0] if argv else "models/manifest.toml")
         )
-    )
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        print(table)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())  # the exit's flush must not fail again
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m klpcheck.gate.manifest [FILE]`
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

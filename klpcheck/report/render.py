@@ -74,8 +74,10 @@ def summary_line(result: Result) -> Text:
         f" — {_count(result.distinct_states)} distinct states, {_count(result.transitions)} "
         f"transitions, depth {result.max_depth}, {result.elapsed:.2f} s ({_count(round(rate))} states/s)"
     )
-    if result.incomplete_reason:
-        text.append(f" — incomplete: {result.incomplete_reason}", style="yellow")
+    if result.incomplete_reason and result.verdict is Verdict.INCOMPLETE:
+        text.append(f" — {result.incomplete_reason}", style="yellow")
+    elif result.incomplete_reason:
+        text.append(f" — search incomplete: {result.incomplete_reason}", style="yellow")
     return text
 
 
