@@ -381,10 +381,11 @@ def run(
     console = _console()
     print_result(console, result, full=full, quiet=quiet, layout=layout)
     complete = exhaustive(result, keep_going=keep_going)
+    expected = model.may_stay_disabled
     if show_coverage:
-        print_coverage(console, result, complete=complete)
+        print_coverage(console, result, complete=complete, expected=expected)
     elif not quiet and complete:
-        for line in warnings(result, complete=True):
+        for line in warnings(result, complete=True, expected=expected):
             click.echo(f"warning: {line}", err=True)
     try:
         saved = {} if no_save else _save(model, result, save_dir)

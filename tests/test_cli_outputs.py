@@ -202,6 +202,22 @@ def test_never_enabled_warning_without_coverage_and_not_when_quiet() -> None:
     assert "warning" not in run("run", path, "-q")[1]
 
 
+def test_no_warning_for_a_step_the_model_expects_never_to_fire() -> None:
+    path = write("never.py", NEVER + 'model.never_enabled_is_expected("jump")\n')
+    code, out = run("run", path, "--coverage", "--json", "r.json")
+    assert code == 0
+    assert ["jump", "0", "0"] in [line.split() for line in out.splitlines()]
+    assert "warning" not in out
+    assert json.loads(Path("r.json").read_text())["warnings"] == []
+    path = write("bad.py", NEVER + 'model.never_enabled_is_expected("jmp")\n')
+    code, out = run("run", path)
+    assert code == 2
+    assert out.strip().endswith(
+        "never_enabled_is_expected names no step jmp; register the step first "
+        "(steps: jump, tick)"
+    )
+
+
 COUNTERS = "from tests.toy_models import counters\nmodel = counters(4, 10)\n"
 
 

@@ -176,7 +176,9 @@ def json_report(
             }
             for row in coverage(result)
         ],
-        "warnings": warnings(result, complete=complete),
+        "warnings": warnings(
+            result, complete=complete, expected=model.may_stay_disabled
+        ),
         "notes": list(result.notes),
     }
 

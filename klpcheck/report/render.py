@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -245,7 +245,8 @@ def render_violations(
         parts.extend(_violation(v, full, layout, width))
         parts.append(Text(""))
     if result.verdict is Verdict.VIOLATED and result.order == "bfs":
-        if result.reduction.used and not any("--shortest" in n for n in result.notes):
+        reduced = result.reduction.used and result.reduction.reduced > 0
+        if reduced and not any("--shortest" in n for n in result.notes):
             note = (
                 "(breadth-first with partial-order reduction: each trace is shortest in "
                 "the reduced state graph; --shortest finds shortest ones)"
@@ -278,7 +279,7 @@ def print_result(
     if result.symmetry is not None and not quiet:
         lines.append(result.symmetry.summary())
     for line in [*lines, *result.notes]:
-        console.print(Text(line, style="dim"))
+        console.print(Text(line, style="dim"), soft_wrap=True)
 
 
 def render_text(
@@ -363,11 +364,18 @@ def coverage_table(result: Result) -> Table:
     return table
 
 
-def print_coverage(console: Console, result: Result, *, complete: bool) -> None:
-    """The coverage table, then a warning line per step that never fired."""
+def print_coverage(
+    console: Console,
+    result: Result,
+    *,
+    complete: bool,
+    expected: Collection[str] = (),
+) -> None:
+    """The coverage table, then a warning line per step that never fired (unless
+    ``expected`` to)."""
     console.print(Text("coverage", style="bold"))
     console.print(coverage_table(result))
-    for line in warnings(result, complete=complete):
+    for line in warnings(result, complete=complete, expected=expected):
         console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
 
 

@@ -425,6 +425,13 @@ class _Search:
         exp = self.expander
         if exp is None or exp.reducer is None:
             return Reduction(False, self.por_reason)
+        blame = ""
+        if not exp.reduced:
+            from klpcheck.reduce.por import nothing_cut
+
+            blame = nothing_cut(
+                exp.reducer, self.model.invariants + self.model.reachables
+            )
         return Reduction(
             True,
             "",
@@ -433,6 +440,7 @@ class _Search:
             exp.proviso,
             exp.enabled,
             sum(self.fired),
+            blame,
         )
 
     def audit_notes(self) -> tuple[str, ...]:
