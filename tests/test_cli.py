@@ -94,10 +94,10 @@ def test_the_bundled_livepatch_model_warns_about_nothing() -> None:
     code, out = run("run", str(MODELS / "livepatch.py"), "-D", "cpus=1", "--no-save")
     assert code == 0
     assert "warning" not in out
-    assert out.splitlines()[1:] == [
+    assert " ".join(out.splitlines()[1:]) == (
         "partial-order reduction cut nothing: 47 of 63 steps write what invariant "
         "no_exiting_task_left_behind reads"
-    ]
+    )
 
 
 def test_a_violation_exits_1_with_the_trace(flag_file: Path) -> None:
@@ -165,11 +165,11 @@ def test_version_and_help() -> None:
         ),
         (
             ["run", "FLAG", "-D", "tasks=three"],
-            "error: parameter tasks takes a int, not 'three' (e.g. -D tasks=2)",
+            "error: parameter tasks takes an int, not 'three' (e.g. -D tasks=2)",
         ),
         (
             ["run", "FLAG", "-D", "guarded=maybe"],
-            "error: parameter guarded takes true or false, not 'maybe' (e.g. -D guarded=False)",
+            "error: parameter guarded takes true or false, not 'maybe' (e.g. -D guarded=false)",
         ),
         (
             ["run", "FLAG", "-D", "task=3"],

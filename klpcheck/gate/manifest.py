@@ -65,8 +65,13 @@ def load_manifest(path: str | Path) -> list[Entry]:
         unknown = set(raw) - _KEYS
         missing = {"model", "variant", "expect", "states"} - set(raw)
         if unknown or missing:
+            problems = [
+                f"{what} key{'s' if len(keys) > 1 else ''} {', '.join(sorted(keys))}"
+                for what, keys in (("unknown", unknown), ("missing", missing))
+                if keys
+            ]
             raise UsageError(
-                f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+                f"{where}: {'; '.join(problems)} (keys: {', '.join(sorted(_KEYS))})"
             )
         if raw["expect"] not in ("holds", "violated"):
             raise UsageError(

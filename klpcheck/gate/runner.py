@@ -151,7 +151,8 @@ class GateOutcome:
         parts = [
             f"{self.count(s)} {s}" for s in statuses if self.count(s) or s == "match"
         ]
-        return f"{len(self.outcomes)} entries: " + ", ".join(parts)
+        n = len(self.outcomes)
+        return f"{n} entr{'y' if n == 1 else 'ies'}: " + ", ".join(parts)
 
     def json(self) -> dict[str, Any]:
         """The outcomes as JSON data."""

@@ -274,7 +274,7 @@ class Model(Generic[S]):
             if not isinstance(v, tuple) or len(v) != nparams:
                 raise ModelError(
                     f"step `{name}` takes {nparams} parameters, so each value of over= must be "
-                    f"a {nparams}-tuple; got {v!r}"
+                    f"a {nparams}-tuple, not {type(v).__name__} {v!r:.60}"
                 )
             out.append(v)
         return tuple(out)

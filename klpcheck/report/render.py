@@ -65,14 +65,20 @@ def _count(n: int) -> str:
     return f"{n:,}"
 
 
+def _counted(n: int, noun: str) -> str:
+    """``1 distinct state``, ``2 distinct states``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def summary_line(result: Result) -> Text:
     """``holds — 288 distinct states, 1,008 transitions, depth 11, 0.01 s (…)``."""
     rate = result.states_per_second
     text = Text()
     text.append(result.verdict.value, style=_STYLE[result.verdict])
     text.append(
-        f" — {_count(result.distinct_states)} distinct states, {_count(result.transitions)} "
-        f"transitions, depth {result.max_depth}, {result.elapsed:.2f} s ({_count(round(rate))} states/s)"
+        f" — {_counted(result.distinct_states, 'distinct state')}, "
+        f"{_counted(result.transitions, 'transition')}, depth {result.max_depth}, "
+        f"{result.elapsed:.2f} s ({_count(round(rate))} states/s)"
     )
     if result.incomplete_reason and result.verdict is Verdict.INCOMPLETE:
         text.append(f" — {result.incomplete_reason}", style="yellow")
@@ -279,7 +285,7 @@ def print_result(
     if result.symmetry is not None and not quiet:
         lines.append(result.symmetry.summary())
     for line in [*lines, *result.notes]:
-        console.print(Text(line, style="dim"), soft_wrap=True)
+        console.print(Text(line, style="dim"))
 
 
 def render_text(
