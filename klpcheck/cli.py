@@ -35,6 +35,7 @@ from klpcheck.report.render import (
     print_result,
     render_trace_text,
     step_view,
+    trace_table,
     violation_view,
 )
 
@@ -54,7 +55,13 @@ def parse_defines(defines: tuple[str, ...]) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"-D takes name=value, not {item!r} (e.g. -D tasks=3)")
-        out[name.strip()] = value
+        name = name.strip()
+        if name in out:
+            raise UsageError(
+                f"-D {name} is given twice ({name}={out[name]} and {name}={value}); "
+                "give each parameter once"
+            )
+        out[name] = value
     return out
 
 
@@ -230,6 +237,12 @@ def main() -> None:
     "only, not necessarily among all traces.",
 )
 @click.option(
+    "--por",
+    is_flag=True,
+    help="Partial-order reduction even where it is off by default (no footprints "
+    "declared); an error with symmetry, fingerprints or workers.",
+)
+@click.option(
     "--no-symmetry",
     is_flag=True,
     help="No symmetry reduction (it is on when the model declares @model.symmetry, "
@@ -284,6 +297,12 @@ def main() -> None:
     help="Write JUnit XML: one test case per property, failures carry the trace.",
 )
 @click.option(
+    "--witness",
+    is_flag=True,
+    help="Print the trace that reaches each @model.reachable target (with --mermaid, "
+    "draw it too).",
+)
+@click.option(
     "--coverage",
     "show_coverage",
     is_flag=True,
@@ -330,6 +349,7 @@ def run(
     keep_going: bool,
     full: bool,
     no_por: bool,
+    por: bool,
     no_symmetry: bool,
     shortest: bool,
     audit: bool,
@@ -339,6 +359,7 @@ def run(
     no_save: bool,
     json_file: Path | None,
     junit_file: Path | None,
+    witness: bool,
     show_coverage: bool,
     dot_file: Path | None,
     mermaid_file: Path | None,
@@ -355,6 +376,8 @@ def run(
     "holds".
     """
     try:
+        if por and no_por:
+            raise UsageError("--por and --no-por contradict each other; give one")
         model = load_model(model_spec, parse_defines(defines))
         options: dict[str, Any] = {
             "order": "dfs" if dfs else "bfs",
@@ -364,7 +387,7 @@ def run(
             "max_memory": memory_bound(max_memory),
             "deadlock": not no_deadlock,
             "keep_going": keep_going,
-            "por": False if no_por else None,
+            "por": True if por else False if no_por else None,
             "symmetry": False if no_symmetry else None,
             "shortest": shortest,
             "audit": audit,
@@ -380,6 +403,8 @@ def run(
         return
     console = _console()
     print_result(console, result, full=full, quiet=quiet, layout=layout)
+    if witness:
+        _print_witnesses(console, model, result, full=full, layout=layout)
     complete = exhaustive(result, keep_going=keep_going)
     expected = model.may_stay_disabled
     if show_coverage:
@@ -388,10 +413,10 @@ def run(
         for line in warnings(result, complete=True, expected=expected):
             click.echo(f"warning: {line}", err=True)
     try:
-        saved = {} if no_save else _save(model, result, save_dir)
+        saved, kept = _save(model, result, save_dir) if not no_save else ({}, {})
         _outputs(model, result, options, complete, saved, json_file, junit_file)
         if mermaid_file is not None:
-            _write_mermaid(result, model, mermaid_file, quiet)
+            _write_mermaid(result, model, mermaid_file, quiet, witness)
     except KlpcheckError as err:
         _fail(err)
         return
@@ -402,8 +427,11 @@ def run(
         )
         sys.exit(3)
     if not quiet:
-        for path in saved.values():
-            console.print(f"counterexample saved: {path}", soft_wrap=True)
+        for prop, path in saved.items():
+            if prop not in kept:
+                console.print(f"counterexample saved: {path}", soft_wrap=True)
+    for line in kept.values():
+        click.echo(line, err=True)
     sys.exit(result.verdict.exit_code)
 
 
@@ -422,14 +450,43 @@ def _progress(
         yield plain_progress(sys.stderr), every
 
 
-def _save(model: Model[Any], result: Result, directory: Path) -> dict[str, Path]:
-    from klpcheck.trace.files import save_counterexample
+def _save(
+    model: Model[Any], result: Result, directory: Path
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Save every counterexample; return the paths, and a sentence for each property
+    whose saved trace was shorter than this run's and so was kept."""
+    from klpcheck.trace.files import file_name, save_counterexample
 
-    return {
-        v.property: save_counterexample(model, v, directory, order=result.order)
-        for v in result.violations
-        if v.trace is not None
-    }
+    saved: dict[str, Path] = {}
+    kept: dict[str, str] = {}
+    for v in result.violations:
+        if v.trace is None:
+            continue
+        path = directory / file_name(model, v.property)
+        old = _saved_length(path, v.property)
+        if old is not None and old < len(v.trace):
+            saved[v.property] = path
+            kept[v.property] = (
+                f"counterexample kept: {path} has a {old}-step trace of "
+                f"{v.property}; this run's has {len(v.trace)} steps and was not saved "
+                "(--save-dir DIR keeps both)"
+            )
+            continue
+        saved[v.property] = save_counterexample(model, v, directory, order=result.order)
+    return saved, kept
+
+
+def _saved_length(path: Path, prop: str) -> int | None:
+    """The length of the trace of ``prop`` saved at ``path``; None if there is none."""
+    from klpcheck.trace.files import load_counterexample
+
+    if not path.is_file():
+        return None
+    try:
+        cx = load_counterexample(path)
+    except KlpcheckError:
+        return None  # unreadable: this run's trace replaces it
+    return len(cx.steps) if cx.property == prop else None
 
 
 def _outputs(
@@ -466,12 +523,51 @@ def _write_dot(model: Model[Any], path: Path) -> None:
     write_atomically(path, to_dot(state_graph(model)))
 
 
-def _write_mermaid(result: Result, model: Model[Any], path: Path, quiet: bool) -> None:
+def _witnesses(model: Model[Any], result: Result) -> list[Violation]:
+    """Each reached @model.reachable target's witness trace, as a Violation to draw."""
+    docs = {p.name: p.doc for p in model.reachables}
+    return [
+        Violation(name, "reachable", docs.get(name, ""), trace)
+        for name, trace in result.witnesses.items()
+    ]
+
+
+def _print_witnesses(
+    console: Console, model: Model[Any], result: Result, *, full: bool, layout: str
+) -> None:
+    found = _witnesses(model, result)
+    if not model.reachables:
+        click.echo("--witness: the model declares no @model.reachable target", err=True)
+    for w in found:
+        assert w.trace is not None
+        console.print(
+            Text.assemble(
+                ("witness ", "bold green"),
+                (w.property, "bold"),
+                f": reachable target reached after {len(w.trace)} steps",
+            )
+        )
+        if w.doc:
+            console.print(Text(w.doc, style="italic"))
+        console.print(
+            trace_table(w.trace, full=full, layout=layout, width=console.width)
+        )
+
+
+def _write_mermaid(
+    result: Result, model: Model[Any], path: Path, quiet: bool, witness: bool
+) -> None:
     from klpcheck.trace.mermaid import sequence_diagram
 
     traced = [v for v in result.violations if v.trace is not None]
-    if not traced and not quiet:
-        click.echo(f"no counterexample to draw; {path} not written", err=True)
+    if witness:
+        traced += _witnesses(model, result)
+    if not traced:
+        hint = "" if witness else " (--witness draws the reachable targets' traces)"
+        click.echo(
+            f"{result.verdict.value}: no counterexample to draw; {path} not written{hint}",
+            err=True,
+        )
     for v in traced:
         target = path
         if len(traced) > 1:
@@ -487,6 +583,8 @@ def _what(v: Violation) -> str:
 
 
 def _title(v: Violation, model: str) -> str:
+    if v.kind == "reachable" and v.trace is not None:
+        return f"{model}: witness of reachable {v.property}"
     return f"{model}: {_what(v)}"
 
 

@@ -543,6 +543,14 @@ def build(
         permutation of the CPUs, each idle task moving with its CPU; see ``rename``).
         Needs ``loop_order="any"`` and neither ``fork`` nor ``exiting``.
     """
+    for name, size in (
+        ("tasks", tasks),
+        ("cpus", cpus),
+        ("funcs", funcs),
+        ("depth", depth),
+    ):
+        if size < 1:
+            raise ValueError(f"{name} must be at least 1, not {size}")
     if sync not in ("sched", "rcu"):
         raise ValueError("sync is 'sched' (schedule_on_each_cpu) or 'rcu'")
     if stack_buffer not in ("percpu", "shared"):

@@ -210,7 +210,9 @@ def _main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m klpcheck.gate.manifest [FILE]`
+if (
+    __name__ == "__main__"
+):  # pragma: no cover - `python -m klpcheck.gate.manifest [FILE]`
     import sys
 
     sys.exit(_main(sys.argv[1:]))
