@@ -322,6 +322,25 @@ def main() -> None:
     metavar="FILE",
     help="Write each counterexample as a Mermaid sequence diagram.",
 )
+@click.option(
+    "--simulate",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Instead of a complete search, N random walks checking invariants and "
+    "deadlock on every state; finding nothing is incomplete (exit 3), never holds.",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    metavar="D",
+    help="With --simulate: at most D steps per walk (default 100).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    metavar="S",
+    help="With --simulate: the random seed (printed; the same seed repeats a run).",
+)
 @click.option("--progress-interval", type=float, default=None, hidden=True)
 @click.option(
     "--fingerprint",
@@ -363,6 +382,9 @@ def run(
     show_coverage: bool,
     dot_file: Path | None,
     mermaid_file: Path | None,
+    simulate: int | None,
+    depth: int | None,
+    seed: int | None,
     progress_interval: float | None,
     fingerprint: bool,
     workers: int,
@@ -394,10 +416,20 @@ def run(
             "storage": "fingerprint" if fingerprint else "exact",
             "workers": workers,
         }
+        if simulate is None and (depth is not None or seed is not None):
+            raise UsageError("--depth and --seed go with --simulate N")
+        if simulate is not None:
+            _simulation_fits(options, dot_file)
+            options["order"] = "simulate"
         if dot_file is not None:
             _write_dot(model, dot_file)
         with _progress(quiet, progress_interval) as (report, every):
-            result = check(model, **options, progress=report, progress_interval=every)
+            if simulate is not None:
+                result = _simulate(model, simulate, depth, seed, options, report, every)
+            else:
+                result = check(
+                    model, **options, progress=report, progress_interval=every
+                )
     except KlpcheckError as err:
         _fail(err)
         return
@@ -433,6 +465,57 @@ def run(
     for line in kept.values():
         click.echo(line, err=True)
     sys.exit(result.verdict.exit_code)
+
+
+def _simulation_fits(options: dict[str, Any], dot_file: Path | None) -> None:
+    """Refuse the options a random simulation cannot honour."""
+    clash = [
+        flag
+        for flag, on in (
+            ("--dfs", options["order"] == "dfs"),
+            ("--max-depth (use --depth)", options["max_depth"] is not None),
+            ("--max-states", options["max_states"] is not None),
+            ("--por", options["por"] is True),
+            ("--audit", options["audit"]),
+            ("--fingerprint", options["storage"] != "exact"),
+            ("--workers", options["workers"] > 1),
+            ("--dot", dot_file is not None),
+        )
+        if on
+    ]
+    if clash:
+        raise UsageError(
+            f"--simulate walks at random and does not combine with {', '.join(clash)}"
+        )
+
+
+def _simulate(
+    model: Model[Any],
+    walks: int,
+    depth: int | None,
+    seed: int | None,
+    options: dict[str, Any],
+    report: Callable[[Progress], None] | None,
+    every: float,
+) -> Result:
+    from klpcheck.simulate import DEFAULT_DEPTH, new_seed, simulate
+
+    result = simulate(
+        model,
+        walks,
+        depth=DEFAULT_DEPTH if depth is None else depth,
+        seed=new_seed() if seed is None else seed,
+        deadlock=options["deadlock"],
+        keep_going=options["keep_going"],
+        time_limit=options["time_limit"],
+        progress=report,
+        progress_interval=every,
+    )
+    if options["shortest"] and result.violations:
+        from klpcheck.por import shortest_traces
+
+        result = shortest_traces(model, result, lambda m, **o: check(m, **o))
+    return result
 
 
 @contextmanager

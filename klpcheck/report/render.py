@@ -260,6 +260,12 @@ def render_violations(
         else:
             note = "(breadth-first: each trace is a shortest one)"
         parts.append(Text(note, style="dim"))
+    elif result.verdict is Verdict.VIOLATED and result.order == "simulate":
+        if any("--shortest" in n for n in result.notes):
+            note = "(random walk, then breadth-first: each trace is a shortest one)"
+        else:
+            note = "(random walk: traces are not shortest; --shortest re-finds shortest ones)"
+        parts.append(Text(note, style="dim"))
     return Group(*parts)
 
 
