@@ -48,7 +48,7 @@ def full_search(entry: Entry) -> Result:
 
 
 SMALL = 5_000  # an entry of fewer pinned states runs every variant in the default run
-MEDIUM = 30_000  # up to this size, entries take turns (one per run); above, -m slow
+MEDIUM = 15_000  # up to this size, entries take turns (one per run); above, -m slow
 
 
 def rotation() -> int:

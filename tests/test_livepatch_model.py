@@ -481,26 +481,47 @@ def audit(model: Model[Any]) -> list[str]:
 @pytest.mark.parametrize(
     "params",
     [
-        # 73,553 states, half a minute: fork's footprints are audited by default in the
-        # loop_order=any case below (one CPU); this one adds a second CPU.
-        pytest.param(
-            {"scenario": "reverse", "fork": True, "cpus": 2, "tasks": 1},
-            marks=pytest.mark.slow,
-        ),
-        {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1},
-        {"scenario": "stacked", "idle_calls": True, "sync": "rcu", "cpus": 1},
-        {"scenario": "enable", "stack_buffer": "shared", "cpus": 2, "tasks": 1},
-        {"scenario": "force", "cpus": 1},
-        {"scenario": "immediate", "cpus": 1},
-        {"scenario": "enable_disable", "funcs": 2, "depth": 2, "cpus": 1, "tasks": 1},
-        {"scenario": "force", "cpus": 1, "loop_order": "any"},
+        # By default one normal task (a few thousand states each); the same
+        # configurations with two tasks, or two CPUs with fork, run with -m slow.
+        {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1, "tasks": 1},
         {
-            "scenario": "reverse",
+            "scenario": "stacked",
+            "idle_calls": True,
+            "sync": "rcu",
+            "cpus": 1,
+            "tasks": 1,
+        },
+        {"scenario": "enable", "stack_buffer": "shared", "cpus": 2, "tasks": 1},
+        {"scenario": "force", "cpus": 1, "tasks": 1},
+        {"scenario": "immediate", "cpus": 1, "tasks": 1},
+        {"scenario": "enable_disable", "funcs": 2, "depth": 2, "cpus": 1, "tasks": 1},
+        {"scenario": "force", "cpus": 1, "tasks": 1, "loop_order": "any"},
+        {
+            "scenario": "enable",
             "fork": True,
             "cpus": 1,
             "tasks": 1,
             "loop_order": "any",
         },
+        {"scenario": "reverse", "cpus": 1, "tasks": 1},
+        *(
+            pytest.param(params, marks=pytest.mark.slow)
+            for params in (
+                {"scenario": "reverse", "fork": True, "cpus": 2, "tasks": 1},
+                {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1},
+                {"scenario": "stacked", "idle_calls": True, "sync": "rcu", "cpus": 1},
+                {"scenario": "force", "cpus": 1},
+                {"scenario": "immediate", "cpus": 1},
+                {"scenario": "force", "cpus": 1, "loop_order": "any"},
+                {
+                    "scenario": "reverse",
+                    "fork": True,
+                    "cpus": 1,
+                    "tasks": 1,
+                    "loop_order": "any",
+                },
+            )
+        ),
     ],
     ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
 )

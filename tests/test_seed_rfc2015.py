@@ -359,7 +359,7 @@ def _same_writes(s: Any, after: Any, mixed: Any, got: Any, writes: set[Entry]) -
     )
 
 
-VARIANTS = [
+VARIANTS: list[dict[str, object]] = [
     {},
     {"clear_first": True},
     {"sync": False},
@@ -370,7 +370,20 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("params", VARIANTS, ids=repr)
+@pytest.mark.parametrize(
+    "params",
+    [
+        *(
+            pytest.param({**v, "tasks": 1}, id=repr({**v, "tasks": 1}))
+            for v in VARIANTS
+        ),
+        # Two tasks: the default variant by default, the others with -m slow.
+        *(
+            pytest.param(v, id=repr(v), marks=[pytest.mark.slow] if v else [])
+            for v in VARIANTS
+        ),
+    ],
+)
 def test_footprints_cover_what_steps_and_properties_touch(
     params: dict[str, object],
 ) -> None:
