@@ -155,3 +155,24 @@ def test_cli_refuses_what_a_simulation_cannot_do(args: list[str], words: str) ->
     code, out = run("run", "flag.py", *args)
     assert code == 2
     assert words in out
+
+
+def test_the_readme_example_is_what_the_run_prints() -> None:
+    from tests.conftest import MODELS, ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    shown = readme[
+        readme.index("$ klpcheck run models/two_phase_commit.py --simulate") :
+    ]
+    expected = shown.splitlines()[1:3]
+    code, out = run(
+        "run", str(MODELS / "two_phase_commit.py"), "--simulate", "50", "--seed", "3"
+    )
+    assert code == 3
+
+    def untimed(line: str) -> str:
+        return re.sub(r"depth 100, .*? states/s\)", "depth 100, …", line)
+
+    assert [untimed(line) for line in out.splitlines()] == [
+        untimed(line) for line in expected
+    ]
