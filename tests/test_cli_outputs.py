@@ -151,7 +151,9 @@ def test_json_and_junit_of_an_incomplete_run() -> None:
     assert (data["verdict"], data["complete"]) == ("incomplete", False)
     assert {p["status"] for p in data["properties"]} == {"unknown"}
     suite = ET.parse("r.xml").getroot()[0]
-    assert suite.get("skipped") == "3"
+    assert (suite.get("errors"), suite.get("skipped")) == ("3", "0")
+    messages = {e.get("message") for e in suite.iter("error")}
+    assert messages == {"not proven: search incomplete (state bound of 50 reached)"}
 
 
 def test_an_unwritable_report_is_one_line() -> None:
