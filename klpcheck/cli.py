@@ -69,16 +69,28 @@ def parse_defines(defines: tuple[str, ...]) -> dict[str, str]:
 def _sigterm_interrupts() -> Iterator[None]:
     """SIGTERM (what CI runners and ``timeout`` send) interrupts like Ctrl-C meanwhile.
 
-    A search interrupted either way ends as incomplete with its reports written.
+    A search interrupted either way ends as incomplete with its reports written. Each
+    signal is noted in ``_SIGNALLED``, so that the command ends with its own exit code.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    before = {
+        sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+_SIGNALLED: list[int] = []
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt
 
 
 class _PipeSafe:
@@ -117,12 +129,22 @@ def _interruptible(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        with _sigterm_interrupts():
-            try:
-                command(*args, **kwargs)
-            except KeyboardInterrupt:
-                click.echo("interrupted; every file written is complete", err=True)
-                sys.exit(3)
+        try:
+            with _sigterm_interrupts():
+                try:
+                    command(*args, **kwargs)
+                except KeyboardInterrupt:
+                    click.echo("interrupted; every file written is complete", err=True)
+                    sys.exit(3)
+        except SystemExit as done:
+            if not _SIGNALLED:
+                raise
+            # An interrupt that landed in an import can leave the interpreter set to
+            # end by SIGINT whatever the exit code; the reports are written, so end
+            # here with the command's own code.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(done.code if isinstance(done.code, int) else 1)
 
     return wrapper
 
@@ -498,7 +520,7 @@ def _simulate(
     report: Callable[[Progress], None] | None,
     every: float,
 ) -> Result:
-    from klpcheck.simulate import DEFAULT_DEPTH, new_seed, simulate
+    from klpcheck.search.simulate import DEFAULT_DEPTH, new_seed, simulate
 
     result = simulate(
         model,
@@ -512,7 +534,7 @@ def _simulate(
         progress_interval=every,
     )
     if options["shortest"] and result.violations:
-        from klpcheck.por import shortest_traces
+        from klpcheck.reduce.por import shortest_traces
 
         result = shortest_traces(model, result, lambda m, **o: check(m, **o))
     return result

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from klpcheck import UsageError, Verdict
 from klpcheck.cli import main
-from klpcheck.simulate import simulate
-from klpcheck.trace import load_counterexample, replay
+from klpcheck.search.simulate import simulate
+from klpcheck.trace.files import load_counterexample, replay
 from tests.toy_models import chain, counters, flag_race
 
 FLAG = "from tests.toy_models import flag_race\nmodel = flag_race()\n"

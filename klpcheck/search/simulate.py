@@ -23,9 +23,16 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from klpcheck.errors import ModelError, UsageError
-from klpcheck.model import Model, Property, successors_of
-from klpcheck.result import Result, Trace, TraceStep, Violation, step_stats, verdict_of
+from klpcheck.base.errors import ModelError, UsageError
+from klpcheck.base.result import (
+    Result,
+    Trace,
+    TraceStep,
+    Violation,
+    step_stats,
+    verdict_of,
+)
+from klpcheck.model.definition import Model, Property, successors_of
 
 __all__ = ["new_seed", "simulate"]
 
@@ -137,7 +144,7 @@ class _Walker:
         except ModelError:
             raise
         except Exception as exc:
-            from klpcheck.explore import Options, _Search
+            from klpcheck.search.explore import Options, _Search
 
             raise _Search(self.model, Options()).diagnose(self.current, exc) from exc
         return self.result()
@@ -157,7 +164,7 @@ class _Walker:
                 return
             k, ns = succs[rng.randrange(len(succs))]
             if type(ns) not in types:
-                from klpcheck.explore import Options, _Search
+                from klpcheck.search.explore import Options, _Search
 
                 raise _Search(self.model, Options()).wrong_type(k, s, ns)
             inst = self.instances[k]
@@ -208,7 +215,7 @@ class _Walker:
             self.stopped = f"time limit of {self.time_limit:g} s reached"
             raise _Stop
         if self.progress is not None and now >= self.next_report:
-            from klpcheck.explore import Progress
+            from klpcheck.search.explore import Progress
 
             self.next_report = now + self.progress_interval
             self.progress(
