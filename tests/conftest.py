@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from klpcheck.api import check
 from klpcheck.base.result import Result
 from klpcheck.gate.manifest import Entry
 from klpcheck.model.definition import Model
 from klpcheck.model.loader import load_model
-from klpcheck.search.explore import check
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"

@@ -31,7 +31,9 @@ def import_graph() -> nx.DiGraph:
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                targets = [node.module] + [
+                    f"{node.module}.{a.name}" for a in node.names
+                ]
             for target in targets:
                 if target in modules and target != name:
                     graph.add_edge(name, target)
@@ -49,4 +51,6 @@ def test_no_module_of_the_package_imports_itself_back() -> None:
 def test_the_graph_sees_imports_inside_functions() -> None:
     graph = import_graph()
     assert graph.has_edge("klpcheck.api", "klpcheck.search.explore")
-    assert graph.has_edge("klpcheck.gate.runner", "klpcheck.api")  # imported in a function
+    assert graph.has_edge(
+        "klpcheck.gate.runner", "klpcheck.api"
+    )  # imported in a function

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from klpcheck import Model, ModelError, check
+from klpcheck.base.options import Progress
 from klpcheck.cli import main
 from klpcheck.gate.manifest import Entry, load_manifest
 from klpcheck.gate.runner import EntryOutcome, GateOutcome
 from klpcheck.report.render import render_text, summary_line
-from klpcheck.search.explore import Progress
 from tests.conftest import MODELS
 
 
@@ -210,7 +210,7 @@ def test_progress_shows_depth_and_level_sizes_in_a_reduced_search(
     from tests import por_models
 
     monkeypatch.setattr(
-        klpcheck.search.explore, "_CLOCK_EVERY", 1
+        klpcheck.search.explore, "CLOCK_EVERY", 1
     )  # report at every state
     seen: list[Progress] = []
     r = check(

@@ -24,15 +24,10 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from klpcheck.base.errors import ModelError, UsageError
-from klpcheck.base.result import (
-    Result,
-    Trace,
-    TraceStep,
-    Violation,
-    step_stats,
-    verdict_of,
-)
+from klpcheck.base.options import Progress
+from klpcheck.base.result import Result, Trace, TraceStep, Violation, verdict_of
 from klpcheck.model.definition import Model, Property, successors_of
+from klpcheck.search.common import diagnose, step_stats, wrong_type
 
 __all__ = ["new_seed", "simulate"]
 
@@ -144,9 +139,7 @@ class _Walker:
         except ModelError:
             raise
         except Exception as exc:
-            from klpcheck.search.explore import Options, _Search
-
-            raise _Search(self.model, Options()).diagnose(self.current, exc) from exc
+            raise diagnose(self.model, self.current, exc) from exc
         return self.result()
 
     def walk(self, rng: random.Random, s: Any) -> None:
@@ -164,9 +157,7 @@ class _Walker:
                 return
             k, ns = succs[rng.randrange(len(succs))]
             if type(ns) not in types:
-                from klpcheck.search.explore import Options, _Search
-
-                raise _Search(self.model, Options()).wrong_type(k, s, ns)
+                raise wrong_type(self.instances[k], self.model, ns)
             inst = self.instances[k]
             step = inst.step
             path.append(TraceStep(step.name, step.params(inst.args), ns, step.doc))
@@ -215,8 +206,6 @@ class _Walker:
             self.stopped = f"time limit of {self.time_limit:g} s reached"
             raise _Stop
         if self.progress is not None and now >= self.next_report:
-            from klpcheck.search.explore import Progress
-
             self.next_report = now + self.progress_interval
             self.progress(
                 Progress(
