@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +35,7 @@ from klpcheck.report.render import (
     print_result,
     render_trace_text,
     step_view,
+    trace_table,
     violation_view,
 )
 
@@ -50,8 +55,98 @@ def parse_defines(defines: tuple[str, ...]) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"-D takes name=value, not {item!r} (e.g. -D tasks=3)")
-        out[name.strip()] = value
+        name = name.strip()
+        if name in out:
+            raise UsageError(
+                f"-D {name} is given twice ({name}={out[name]} and {name}={value}); "
+                "give each parameter once"
+            )
+        out[name] = value
     return out
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (what CI runners and ``timeout`` send) interrupts like Ctrl-C meanwhile.
+
+    A search interrupted either way ends as incomplete with its reports written. Each
+    signal is noted in ``_SIGNALLED``, so that the command ends with its own exit code.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {
+        sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+_SIGNALLED: list[int] = []
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt
+
+
+class _PipeSafe:
+    """Standard output that outlives its reader: once ``klpcheck … | head`` has read
+    enough, later writes go to the null device and the command ends with its own exit
+    code instead of a BrokenPipeError."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _closed(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._stream.fileno())
+        os.close(null)
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _interruptible(command: Callable[..., None]) -> Callable[..., None]:
+    """Run ``command`` with SIGTERM acting as Ctrl-C; an interrupt outside the search
+    (which handles its own) ends with one line and exit 3."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            with _sigterm_interrupts():
+                try:
+                    command(*args, **kwargs)
+                except KeyboardInterrupt:
+                    click.echo("interrupted; every file written is complete", err=True)
+                    sys.exit(3)
+        except SystemExit as done:
+            if not _SIGNALLED:
+                raise
+            # An interrupt that landed in an import can leave the interpreter set to
+            # end by SIGINT whatever the exit code; the reports are written, so end
+            # here with the command's own code.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(done.code if isinstance(done.code, int) else 1)
+
+    return wrapper
 
 
 def _fail(err: KlpcheckError) -> None:
@@ -88,6 +183,12 @@ _AVAILABLE_NOW = _available_now()
 @click.version_option(__version__, prog_name="klpcheck")
 def main() -> None:
     """An explicit-state model checker for the Linux livepatch consistency model."""
+    if not isinstance(sys.stdout, _PipeSafe):
+        try:
+            sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # not a real file (a test runner's buffer): no pipe to lose
+        sys.stdout = _PipeSafe(sys.stdout)
 
 
 # -- run ----------------------------------------------------------------------------------
@@ -158,6 +259,12 @@ def main() -> None:
     "only, not necessarily among all traces.",
 )
 @click.option(
+    "--por",
+    is_flag=True,
+    help="Partial-order reduction even where it is off by default (no footprints "
+    "declared); an error with symmetry, fingerprints or workers.",
+)
+@click.option(
     "--no-symmetry",
     is_flag=True,
     help="No symmetry reduction (it is on when the model declares @model.symmetry, "
@@ -212,6 +319,12 @@ def main() -> None:
     help="Write JUnit XML: one test case per property, failures carry the trace.",
 )
 @click.option(
+    "--witness",
+    is_flag=True,
+    help="Print the trace that reaches each @model.reachable target (with --mermaid, "
+    "draw it too).",
+)
+@click.option(
     "--coverage",
     "show_coverage",
     is_flag=True,
@@ -231,6 +344,25 @@ def main() -> None:
     metavar="FILE",
     help="Write each counterexample as a Mermaid sequence diagram.",
 )
+@click.option(
+    "--simulate",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Instead of a complete search, N random walks checking invariants and "
+    "deadlock on every state; finding nothing is incomplete (exit 3), never holds.",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    metavar="D",
+    help="With --simulate: at most D steps per walk (default 100).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    metavar="S",
+    help="With --simulate: the random seed (printed; the same seed repeats a run).",
+)
 @click.option("--progress-interval", type=float, default=None, hidden=True)
 @click.option(
     "--fingerprint",
@@ -245,6 +377,7 @@ def main() -> None:
     metavar="N",
     help="Explore with N processes (breadth-first only).",
 )
+@_interruptible
 def run(
     model_spec: str,
     defines: tuple[str, ...],
@@ -257,6 +390,7 @@ def run(
     keep_going: bool,
     full: bool,
     no_por: bool,
+    por: bool,
     no_symmetry: bool,
     shortest: bool,
     audit: bool,
@@ -266,9 +400,13 @@ def run(
     no_save: bool,
     json_file: Path | None,
     junit_file: Path | None,
+    witness: bool,
     show_coverage: bool,
     dot_file: Path | None,
     mermaid_file: Path | None,
+    simulate: int | None,
+    depth: int | None,
+    seed: int | None,
     progress_interval: float | None,
     fingerprint: bool,
     workers: int,
@@ -278,9 +416,12 @@ def run(
     Breadth-first search (the default) reports a shortest counterexample (with
     partial-order reduction, shortest in the reduced state graph: see --shortest), and
     every counterexample is saved under --save-dir for `klpcheck replay`.
-    A search cut short by a bound or Ctrl-C reports "incomplete", never "holds".
+    A search cut short by a bound, Ctrl-C or SIGTERM reports "incomplete", never
+    "holds".
     """
     try:
+        if por and no_por:
+            raise UsageError("--por and --no-por contradict each other; give one")
         model = load_model(model_spec, parse_defines(defines))
         options: dict[str, Any] = {
             "order": "dfs" if dfs else "bfs",
@@ -290,33 +431,46 @@ def run(
             "max_memory": memory_bound(max_memory),
             "deadlock": not no_deadlock,
             "keep_going": keep_going,
-            "por": False if no_por else None,
+            "por": True if por else False if no_por else None,
             "symmetry": False if no_symmetry else None,
             "shortest": shortest,
             "audit": audit,
             "storage": "fingerprint" if fingerprint else "exact",
             "workers": workers,
         }
+        if simulate is None and (depth is not None or seed is not None):
+            raise UsageError("--depth and --seed go with --simulate N")
+        if simulate is not None:
+            _simulation_fits(options, dot_file)
+            options["order"] = "simulate"
         if dot_file is not None:
             _write_dot(model, dot_file)
         with _progress(quiet, progress_interval) as (report, every):
-            result = check(model, **options, progress=report, progress_interval=every)
+            if simulate is not None:
+                result = _simulate(model, simulate, depth, seed, options, report, every)
+            else:
+                result = check(
+                    model, **options, progress=report, progress_interval=every
+                )
     except KlpcheckError as err:
         _fail(err)
         return
     console = _console()
     print_result(console, result, full=full, quiet=quiet, layout=layout)
+    if witness:
+        _print_witnesses(console, model, result, full=full, layout=layout)
     complete = exhaustive(result, keep_going=keep_going)
+    expected = model.may_stay_disabled
     if show_coverage:
-        print_coverage(console, result, complete=complete)
+        print_coverage(console, result, complete=complete, expected=expected)
     elif not quiet and complete:
-        for line in warnings(result, complete=True):
+        for line in warnings(result, complete=True, expected=expected):
             click.echo(f"warning: {line}", err=True)
     try:
-        saved = {} if no_save else _save(model, result, save_dir)
+        saved, kept = _save(model, result, save_dir) if not no_save else ({}, {})
         _outputs(model, result, options, complete, saved, json_file, junit_file)
         if mermaid_file is not None:
-            _write_mermaid(result, model, mermaid_file, quiet)
+            _write_mermaid(result, model, mermaid_file, quiet, witness)
     except KlpcheckError as err:
         _fail(err)
         return
@@ -327,9 +481,63 @@ def run(
         )
         sys.exit(3)
     if not quiet:
-        for path in saved.values():
-            console.print(f"counterexample saved: {path}", soft_wrap=True)
+        for prop, path in saved.items():
+            if prop not in kept:
+                console.print(f"counterexample saved: {path}", soft_wrap=True)
+    for line in kept.values():
+        click.echo(line, err=True)
     sys.exit(result.verdict.exit_code)
+
+
+def _simulation_fits(options: dict[str, Any], dot_file: Path | None) -> None:
+    """Refuse the options a random simulation cannot honour."""
+    clash = [
+        flag
+        for flag, on in (
+            ("--dfs", options["order"] == "dfs"),
+            ("--max-depth (use --depth)", options["max_depth"] is not None),
+            ("--max-states", options["max_states"] is not None),
+            ("--por", options["por"] is True),
+            ("--audit", options["audit"]),
+            ("--fingerprint", options["storage"] != "exact"),
+            ("--workers", options["workers"] > 1),
+            ("--dot", dot_file is not None),
+        )
+        if on
+    ]
+    if clash:
+        raise UsageError(
+            f"--simulate walks at random and does not combine with {', '.join(clash)}"
+        )
+
+
+def _simulate(
+    model: Model[Any],
+    walks: int,
+    depth: int | None,
+    seed: int | None,
+    options: dict[str, Any],
+    report: Callable[[Progress], None] | None,
+    every: float,
+) -> Result:
+    from klpcheck.search.simulate import DEFAULT_DEPTH, new_seed, simulate
+
+    result = simulate(
+        model,
+        walks,
+        depth=DEFAULT_DEPTH if depth is None else depth,
+        seed=new_seed() if seed is None else seed,
+        deadlock=options["deadlock"],
+        keep_going=options["keep_going"],
+        time_limit=options["time_limit"],
+        progress=report,
+        progress_interval=every,
+    )
+    if options["shortest"] and result.violations:
+        from klpcheck.reduce.por import shortest_traces
+
+        result = shortest_traces(model, result, lambda m, **o: check(m, **o))
+    return result
 
 
 @contextmanager
@@ -347,14 +555,43 @@ def _progress(
         yield plain_progress(sys.stderr), every
 
 
-def _save(model: Model[Any], result: Result, directory: Path) -> dict[str, Path]:
-    from klpcheck.trace.files import save_counterexample
+def _save(
+    model: Model[Any], result: Result, directory: Path
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Save every counterexample; return the paths, and a sentence for each property
+    whose saved trace was shorter than this run's and so was kept."""
+    from klpcheck.trace.files import file_name, save_counterexample
 
-    return {
-        v.property: save_counterexample(model, v, directory, order=result.order)
-        for v in result.violations
-        if v.trace is not None
-    }
+    saved: dict[str, Path] = {}
+    kept: dict[str, str] = {}
+    for v in result.violations:
+        if v.trace is None:
+            continue
+        path = directory / file_name(model, v.property)
+        old = _saved_length(path, v.property)
+        if old is not None and old < len(v.trace):
+            saved[v.property] = path
+            kept[v.property] = (
+                f"counterexample kept: {path} has a {old}-step trace of "
+                f"{v.property}; this run's has {len(v.trace)} steps and was not saved "
+                "(--save-dir DIR keeps both)"
+            )
+            continue
+        saved[v.property] = save_counterexample(model, v, directory, order=result.order)
+    return saved, kept
+
+
+def _saved_length(path: Path, prop: str) -> int | None:
+    """The length of the trace of ``prop`` saved at ``path``; None if there is none."""
+    from klpcheck.trace.files import load_counterexample
+
+    if not path.is_file():
+        return None
+    try:
+        cx = load_counterexample(path)
+    except KlpcheckError:
+        return None  # unreadable: this run's trace replaces it
+    return len(cx.steps) if cx.property == prop else None
 
 
 def _outputs(
@@ -391,12 +628,51 @@ def _write_dot(model: Model[Any], path: Path) -> None:
     write_atomically(path, to_dot(state_graph(model)))
 
 
-def _write_mermaid(result: Result, model: Model[Any], path: Path, quiet: bool) -> None:
+def _witnesses(model: Model[Any], result: Result) -> list[Violation]:
+    """Each reached @model.reachable target's witness trace, as a Violation to draw."""
+    docs = {p.name: p.doc for p in model.reachables}
+    return [
+        Violation(name, "reachable", docs.get(name, ""), trace)
+        for name, trace in result.witnesses.items()
+    ]
+
+
+def _print_witnesses(
+    console: Console, model: Model[Any], result: Result, *, full: bool, layout: str
+) -> None:
+    found = _witnesses(model, result)
+    if not model.reachables:
+        click.echo("--witness: the model declares no @model.reachable target", err=True)
+    for w in found:
+        assert w.trace is not None
+        console.print(
+            Text.assemble(
+                ("witness ", "bold green"),
+                (w.property, "bold"),
+                f": reachable target reached after {len(w.trace)} steps",
+            )
+        )
+        if w.doc:
+            console.print(Text(w.doc, style="italic"))
+        console.print(
+            trace_table(w.trace, full=full, layout=layout, width=console.width)
+        )
+
+
+def _write_mermaid(
+    result: Result, model: Model[Any], path: Path, quiet: bool, witness: bool
+) -> None:
     from klpcheck.trace.mermaid import sequence_diagram
 
     traced = [v for v in result.violations if v.trace is not None]
-    if not traced and not quiet:
-        click.echo(f"no counterexample to draw; {path} not written", err=True)
+    if witness:
+        traced += _witnesses(model, result)
+    if not traced:
+        hint = "" if witness else " (--witness draws the reachable targets' traces)"
+        click.echo(
+            f"{result.verdict.value}: no counterexample to draw; {path} not written{hint}",
+            err=True,
+        )
     for v in traced:
         target = path
         if len(traced) > 1:
@@ -412,6 +688,8 @@ def _what(v: Violation) -> str:
 
 
 def _title(v: Violation, model: str) -> str:
+    if v.kind == "reachable" and v.trace is not None:
+        return f"{model}: witness of reachable {v.property}"
     return f"{model}: {_what(v)}"
 
 
@@ -621,6 +899,7 @@ incomplete.""",
 @click.option(
     "-q", "--quiet", is_flag=True, help="Print only mismatches and the summary."
 )
+@_interruptible
 def check_manifest(
     manifest: Path,
     slow: bool,
@@ -636,14 +915,22 @@ def check_manifest(
     An entry matches when its verdict, violated properties, distinct states and shortest
     trace lengths equal the pin; a pinned violation that no longer appears is a mismatch
     too (the model stopped reproducing the race). Slow entries run only with --slow.
+    Ctrl-C or SIGTERM ends the whole command: the running entry is reported as
+    interrupted, the rest as not run, and the reports are written (exit 3).
     """
     from klpcheck.gate.runner import EntryOutcome, run_manifest
 
     console = _console()
-    styles = {"match": "green", "skipped": "dim", "incomplete": "yellow"}
+    styles = {
+        "match": "green",
+        "skipped": "dim",
+        "not run": "dim",
+        "incomplete": "yellow",
+        "interrupted": "yellow",
+    }
 
     def tell(o: EntryOutcome) -> None:
-        if quiet and o.status in ("match", "skipped"):
+        if quiet and o.status in ("match", "skipped", "not run"):
             return
         line = Text(f"{o.status:<10} ", style=styles.get(o.status, "bold red"))
         line.append(o.entry.id, style="bold")

@@ -798,6 +798,8 @@ def build(
     for phase in program:
         model.reachable(reads={"admin", "pc"})(_call_runs_during(phase))
 
+    if scenario is Scenario.PATCH:  # nothing is unpatched: no coverage warning
+        model.never_enabled_is_expected("klp_unpatch_objects")
     return model
 
 

@@ -42,6 +42,8 @@ class State(Record):
 
 def build(rms: int = 3) -> Model[State]:
     """Two-phase commit with ``rms`` resource managers."""
+    if rms < 1:
+        raise ValueError(f"rms must be at least 1, not {rms}")
     no = (False,) * rms
     model = Model(
         "two_phase_commit",

@@ -151,7 +151,9 @@ def test_json_and_junit_of_an_incomplete_run() -> None:
     assert (data["verdict"], data["complete"]) == ("incomplete", False)
     assert {p["status"] for p in data["properties"]} == {"unknown"}
     suite = ET.parse("r.xml").getroot()[0]
-    assert suite.get("skipped") == "3"
+    assert (suite.get("errors"), suite.get("skipped")) == ("3", "0")
+    messages = {e.get("message") for e in suite.iter("error")}
+    assert messages == {"not proven: search incomplete (state bound of 50 reached)"}
 
 
 def test_an_unwritable_report_is_one_line() -> None:
@@ -202,6 +204,22 @@ def test_never_enabled_warning_without_coverage_and_not_when_quiet() -> None:
     assert "warning" not in run("run", path, "-q")[1]
 
 
+def test_no_warning_for_a_step_the_model_expects_never_to_fire() -> None:
+    path = write("never.py", NEVER + 'model.never_enabled_is_expected("jump")\n')
+    code, out = run("run", path, "--coverage", "--json", "r.json")
+    assert code == 0
+    assert ["jump", "0", "0"] in [line.split() for line in out.splitlines()]
+    assert "warning" not in out
+    assert json.loads(Path("r.json").read_text())["warnings"] == []
+    path = write("bad.py", NEVER + 'model.never_enabled_is_expected("jmp")\n')
+    code, out = run("run", path)
+    assert code == 2
+    assert out.strip().endswith(
+        "never_enabled_is_expected names no step jmp; register the step first "
+        "(steps: jump, tick)"
+    )
+
+
 COUNTERS = "from tests.toy_models import counters\nmodel = counters(4, 10)\n"
 
 
@@ -232,7 +250,7 @@ def test_ctrl_c_gives_an_incomplete_summary_and_exit_3(
         "run", write("c.py", COUNTERS), "--progress-interval", "0", "--json", "r.json"
     )
     assert code == 3
-    assert "incomplete: interrupted" in out
+    assert "states/s) — interrupted" in out
     assert json.loads(Path("r.json").read_text())["verdict"] == "incomplete"
 
 

@@ -32,7 +32,7 @@ def raises(message: str) -> pytest.RaisesExc[ModelError]:
 
 def test_an_unhashable_field_is_named_with_its_fix() -> None:
     with raises(
-        "model `m`: initial state 0: field `items` of Bag is a `list` (unhashable); use tuple"
+        "model `m`: initial state 0: field `items` of Bag is a `list` (unhashable); use a tuple"
     ):
         Model("m", init=Bag([1]))
 
@@ -68,7 +68,7 @@ def test_a_step_returning_an_unhashable_state_names_the_field() -> None:
         return Box(items=[1], n=1)  # type: ignore[arg-type]
 
     with raises(
-        "step spoil returned an unhashable state: field `items` of Box is a `list` (unhashable); use tuple"
+        "step spoil returned an unhashable state: field `items` of Box is a `list` (unhashable); use a tuple"
     ):
         check(m)
 
@@ -156,7 +156,7 @@ def test_guard_and_effect_must_take_the_same_arguments() -> None:
 def test_multi_parameter_values_must_be_tuples() -> None:
     m = Model("m", init=Box())
     with raises(
-        "step `tick` takes 2 parameters, so each value of over= must be a 2-tuple; got 0"
+        "step `tick` takes 2 parameters, so each value of over= must be a 2-tuple, not int 0"
     ):
 
         @m.step(over=range(2))

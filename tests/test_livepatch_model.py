@@ -14,7 +14,7 @@ import pytest
 
 import klpcheck
 from klpcheck import Model
-from tests.conftest import MODELS
+from tests.conftest import MODELS, full_result
 
 LIVEPATCH = MODELS / "livepatch.py"
 
@@ -30,16 +30,17 @@ def build(**params: object) -> Model[Any]:
 def outcome(**params: object) -> tuple[str, int, dict[str, int]]:
     """Verdict, distinct states and shortest trace length per violated property.
 
-    A full search (breadth-first, no reduction), as the manifest pins them.
+    A full search (breadth-first, no reduction), as the manifest pins them; shared with
+    every other test asking for the same configuration (tests/conftest.py).
     """
-    r = klpcheck.check(build(**params), keep_going=True, por=False)
+    r = full_result(LIVEPATCH, **params)
     lengths = {v.property: len(v.trace) for v in r.violations if v.trace is not None}
     return r.verdict.name, r.distinct_states, lengths
 
 
 def shortest(prop: str, **params: object) -> list[str]:
     """The step labels of the BFS-shortest trace that violates ``prop``."""
-    r = klpcheck.check(build(**params), keep_going=True, por=False)
+    r = full_result(LIVEPATCH, **params)
     (trace,) = [v.trace for v in r.violations if v.property == prop]
     assert trace is not None
     return [s.label() for s in trace.steps]
@@ -480,21 +481,47 @@ def audit(model: Model[Any]) -> list[str]:
 @pytest.mark.parametrize(
     "params",
     [
-        {"scenario": "reverse", "fork": True, "cpus": 2, "tasks": 1},
-        {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1},
-        {"scenario": "stacked", "idle_calls": True, "sync": "rcu", "cpus": 1},
-        {"scenario": "enable", "stack_buffer": "shared", "cpus": 2, "tasks": 1},
-        {"scenario": "force", "cpus": 1},
-        {"scenario": "immediate", "cpus": 1},
-        {"scenario": "enable_disable", "funcs": 2, "depth": 2, "cpus": 1, "tasks": 1},
-        {"scenario": "force", "cpus": 1, "loop_order": "any"},
+        # By default one normal task (a few thousand states each); the same
+        # configurations with two tasks, or two CPUs with fork, run with -m slow.
+        {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1, "tasks": 1},
         {
-            "scenario": "reverse",
+            "scenario": "stacked",
+            "idle_calls": True,
+            "sync": "rcu",
+            "cpus": 1,
+            "tasks": 1,
+        },
+        {"scenario": "enable", "stack_buffer": "shared", "cpus": 2, "tasks": 1},
+        {"scenario": "force", "cpus": 1, "tasks": 1},
+        {"scenario": "immediate", "cpus": 1, "tasks": 1},
+        {"scenario": "enable_disable", "funcs": 2, "depth": 2, "cpus": 1, "tasks": 1},
+        {"scenario": "force", "cpus": 1, "tasks": 1, "loop_order": "any"},
+        {
+            "scenario": "enable",
             "fork": True,
             "cpus": 1,
             "tasks": 1,
             "loop_order": "any",
         },
+        {"scenario": "reverse", "cpus": 1, "tasks": 1},
+        *(
+            pytest.param(params, marks=pytest.mark.slow)
+            for params in (
+                {"scenario": "reverse", "fork": True, "cpus": 2, "tasks": 1},
+                {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1},
+                {"scenario": "stacked", "idle_calls": True, "sync": "rcu", "cpus": 1},
+                {"scenario": "force", "cpus": 1},
+                {"scenario": "immediate", "cpus": 1},
+                {"scenario": "force", "cpus": 1, "loop_order": "any"},
+                {
+                    "scenario": "reverse",
+                    "fork": True,
+                    "cpus": 1,
+                    "tasks": 1,
+                    "loop_order": "any",
+                },
+            )
+        ),
     ],
     ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()),
 )

@@ -12,7 +12,7 @@ import pytest
 
 import klpcheck
 from klpcheck.model.definition import Instance, Model
-from tests.conftest import MODELS
+from tests.conftest import MODELS, full_result
 
 SEED = MODELS / "seed_rfc2015.py"
 
@@ -22,7 +22,8 @@ def _load(**params: object) -> Model[Any]:
 
 
 def _run(**params: object) -> klpcheck.Result:
-    return klpcheck.check(_load(**params), keep_going=True, por=False)
+    """The full search, shared with every test asking for the same configuration."""
+    return full_result(SEED, **params)
 
 
 def _shortest(result: klpcheck.Result) -> dict[str, int]:
@@ -253,7 +254,7 @@ def test_a_call_runs_in_every_phase_and_the_transition_completes(
     assert names[0] == "transition_completes"
     assert "foo_runs_at_klp_unpatch_objects" in names or scenario == "patch"
     assert "foo_runs_at_done" in names
-    result = klpcheck.check(model, keep_going=True, por=False)
+    result = _run(scenario=scenario)
     assert result.verdict is klpcheck.Verdict.HOLDS  # a missed reachable would fail
 
 
@@ -358,7 +359,7 @@ def _same_writes(s: Any, after: Any, mixed: Any, got: Any, writes: set[Entry]) -
     )
 
 
-VARIANTS = [
+VARIANTS: list[dict[str, object]] = [
     {},
     {"clear_first": True},
     {"sync": False},
@@ -369,7 +370,20 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("params", VARIANTS, ids=repr)
+@pytest.mark.parametrize(
+    "params",
+    [
+        *(
+            pytest.param({**v, "tasks": 1}, id=repr({**v, "tasks": 1}))
+            for v in VARIANTS
+        ),
+        # Two tasks: the default variant by default, the others with -m slow.
+        *(
+            pytest.param(v, id=repr(v), marks=[pytest.mark.slow] if v else [])
+            for v in VARIANTS
+        ),
+    ],
+)
 def test_footprints_cover_what_steps_and_properties_touch(
     params: dict[str, object],
 ) -> None:

@@ -16,12 +16,14 @@ from klpcheck import Model, ModelError, Record, Result, check
 from klpcheck.gate.manifest import Entry, compare, load_manifest, run_entry
 from klpcheck.model.fingerprint import encode, fingerprint, fingerprinter
 from klpcheck.model.fptable import FingerprintTable
-from tests.conftest import MODELS, ROOT
+from tests.conftest import MODELS, ROOT, SMALL, full_search
 from tests.toy_models import chain, counters, flag_race, pair_target
 
 # Every model file, at the sizes that run in a second or less.
 ENTRIES = [
-    e for e in load_manifest(MODELS / "manifest.toml") if not e.slow and e.states < 5000
+    e
+    for e in load_manifest(MODELS / "manifest.toml")
+    if not e.slow and e.states < SMALL
 ]
 
 
@@ -33,7 +35,7 @@ def _labels(result: Result) -> list[list[str]]:
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
 def test_fingerprints_match_every_pin_and_exact_traces(entry: Entry) -> None:
-    exact = run_entry(entry)
+    exact = full_search(entry)
     fp = run_entry(entry, storage="fingerprint")
     assert compare(entry, fp) == []
     assert (fp.transitions, fp.max_depth) == (exact.transitions, exact.max_depth)

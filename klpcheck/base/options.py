@@ -17,13 +17,20 @@ ORDERS = ("bfs", "dfs")
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A snapshot handed to the progress callback about once per ``progress_interval``."""
+    """A snapshot handed to the progress callback about once per ``progress_interval``.
+
+    ``depth`` is that of the state being expanded. Breadth-first, ``level`` is the
+    number of states at that depth and ``next_level`` the number found so far one
+    deeper (None depth-first).
+    """
 
     distinct_states: int
     transitions: int
     queue: int
     depth: int
     elapsed: float
+    level: int | None = None
+    next_level: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

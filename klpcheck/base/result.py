@@ -108,22 +108,18 @@ class Reduction:
     proviso: int = 0
     enabled: int = 0
     fired: int = 0
+    blame: str = ""  # when nothing was cut: the property or step that prevented it
 
     def summary(self) -> str:
         """One line for the CLI, e.g. ``partial-order reduction: … 60% of … not fired``."""
         if not self.used:
             return f"partial-order reduction off: {self.reason}"
         if not self.reduced:
-            proviso = (
-                f"; the cycle proviso expanded {self.proviso:,} states fully"
-                if self.proviso
-                else ""
-            )
-            return (
-                "partial-order reduction cut nothing: every stubborn set held every "
-                "enabled step (a property whose reads= names a whole field makes every "
-                f"step writing into it visible){proviso}; --no-por skips the attempt"
-            )
+            if self.proviso:
+                why = f"the cycle proviso expanded {self.proviso:,} states fully"
+            else:
+                why = self.blame or "every stubborn set held every enabled step"
+            return f"partial-order reduction cut nothing: {why}"
         skipped = self.enabled - self.fired
         share = f" ({skipped / self.enabled:.0%})" if self.enabled else ""
         return (

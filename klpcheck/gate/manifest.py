@@ -9,7 +9,7 @@ from typing import Any
 
 from klpcheck.api import check
 from klpcheck.base.errors import UsageError
-from klpcheck.base.result import Result, Verdict
+from klpcheck.base.result import Result
 from klpcheck.model.loader import load_model
 
 __all__ = ["Entry", "compare", "load_manifest", "markdown_table", "run_entry"]
@@ -65,8 +65,13 @@ def load_manifest(path: str | Path) -> list[Entry]:
         unknown = set(raw) - _KEYS
         missing = {"model", "variant", "expect", "states"} - set(raw)
         if unknown or missing:
+            problems = [
+                f"{what} key{'s' if len(keys) > 1 else ''} {', '.join(sorted(keys))}"
+                for what, keys in (("unknown", unknown), ("missing", missing))
+                if keys
+            ]
             raise UsageError(
-                f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+                f"{where}: {'; '.join(problems)} (keys: {', '.join(sorted(_KEYS))})"
             )
         if raw["expect"] not in ("holds", "violated"):
             raise UsageError(
@@ -115,8 +120,10 @@ def compare(entry: Entry, result: Result, *, states: bool = True) -> list[str]:
     short as the full search's (a state and its renamings are equally deep).
     """
     problems = []
-    if result.verdict is Verdict.INCOMPLETE:
+    if result.incomplete_reason is not None:
+        # Counts and lengths of a search cut short say nothing: only what it found.
         problems.append(f"the search was incomplete ({result.incomplete_reason})")
+        states = False
     got = sorted(v.property for v in result.violations)
     if got != sorted(entry.violates):
         problems.append(
@@ -181,13 +188,31 @@ def markdown_table(entries: list[Entry]) -> str:
     return "\n".join(rows)
 
 
+def _main(argv: list[str]) -> int:
+    """``python -m klpcheck.gate.manifest [FILE]``: print the table; a reader that stops
+    early (``| head``) ends it quietly."""
+    import os
+    import sys
+
+    try:
+        table = markdown_table(
+            load_manifest(argv[0] if argv else "models/manifest.toml")
+        )
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        print(table)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())  # the exit's flush must not fail again
+    return 0
+
+
 if (
     __name__ == "__main__"
 ):  # pragma: no cover - `python -m klpcheck.gate.manifest [FILE]`
     import sys
 
-    print(
-        markdown_table(
-            load_manifest(sys.argv[1] if len(sys.argv) > 1 else "models/manifest.toml")
-        )
-    )
+    sys.exit(_main(sys.argv[1:]))

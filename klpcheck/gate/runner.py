@@ -20,11 +20,13 @@ from klpcheck.report.formats import CaseOutcome, junit_xml
 __all__ = ["EntryOutcome", "GateOutcome", "check_entry", "run_manifest", "select"]
 
 Renderer = Callable[[Violation], str]
+INTERRUPTED = "interrupted"  # the incomplete reason of a search ended by Ctrl-C
 
 
 @dataclass
 class EntryOutcome:
-    """One entry's run: ``status`` is match, mismatch, incomplete, error or skipped."""
+    """One entry's run: ``status`` is match, mismatch, incomplete, interrupted, error,
+    skipped (a slow entry) or not run (an earlier entry was interrupted)."""
 
     entry: Entry
     status: str
@@ -43,10 +45,12 @@ class EntryOutcome:
 
     def summary(self) -> str:
         """``holds, 288 states`` or the problems, one line."""
-        if self.status in ("mismatch", "incomplete", "error"):
+        if self.status in ("mismatch", "incomplete", "interrupted", "error"):
             return "; ".join(self.problems)
         if self.status == "skipped":
             return "slow (run with --slow)"
+        if self.status == "not run":
+            return "not run: the command was interrupted"
         r = self.result
         assert r is not None
         broken = ", ".join(v.property for v in r.violations)
@@ -81,6 +85,7 @@ def check_entry(
             entry, "error", [str(e)], seconds=time.perf_counter() - start
         )
     problems = compare(entry, result)
+    reduced_reason = None
     if entry.orbits is not None and not problems:
         try:
             reduced = check(
@@ -91,7 +96,10 @@ def check_entry(
                 entry, "error", [str(e)], seconds=time.perf_counter() - start
             )
         problems = [f"with symmetry: {p}" for p in compare(entry, reduced)]
-    if not problems:
+        reduced_reason = reduced.incomplete_reason
+    if INTERRUPTED in (result.incomplete_reason, reduced_reason):
+        status = "interrupted"
+    elif not problems:
         status = "match"
     elif result.incomplete_reason is not None and not any(
         v.property not in entry.violates for v in result.violations
@@ -116,20 +124,35 @@ class GateOutcome:
 
     @property
     def exit_code(self) -> int:
-        """2 an entry could not run, 1 a mismatch, 3 an incomplete search, 0 all match."""
-        for status, code in (("error", 2), ("mismatch", 1), ("incomplete", 3)):
+        """2 an entry could not run, 1 a mismatch, 3 an incomplete search or an
+        interrupt (entries not run), 0 all match."""
+        for status, code in (
+            ("error", 2),
+            ("mismatch", 1),
+            ("incomplete", 3),
+            ("interrupted", 3),
+            ("not run", 3),
+        ):
             if self.count(status):
                 return code
         return 0
 
     def line(self) -> str:
         """``12 entries: 11 match, 1 mismatch, 1 skipped``."""
+        statuses = (
+            "match",
+            "mismatch",
+            "incomplete",
+            "interrupted",
+            "error",
+            "skipped",
+            "not run",
+        )
         parts = [
-            f"{self.count(s)} {s}"
-            for s in ("match", "mismatch", "incomplete", "error", "skipped")
-            if self.count(s) or s == "match"
+            f"{self.count(s)} {s}" for s in statuses if self.count(s) or s == "match"
         ]
-        return f"{len(self.outcomes)} entries: " + ", ".join(parts)
+        n = len(self.outcomes)
+        return f"{n} entr{'y' if n == 1 else 'ies'}: " + ", ".join(parts)
 
     def json(self) -> dict[str, Any]:
         """The outcomes as JSON data."""
@@ -159,14 +182,20 @@ class GateOutcome:
         }
 
     def junit(self, suite: str, render: Renderer) -> str:
-        """JUnit XML: one test case per entry; a mismatch carries the unpinned traces."""
+        """JUnit XML: one test case per entry; a mismatch carries the unpinned traces.
+
+        An entry cut short (a time limit, an interrupt) is an error: it proved nothing,
+        and a dashboard that reads only JUnit must show it.
+        """
         cases = []
         for o in self.outcomes:
             outcome, message, body = {
                 "match": ("passed", "", ""),
                 "skipped": ("skipped", "slow entry (run with --slow)", ""),
                 "error": ("error", o.summary(), ""),
-                "incomplete": ("skipped", o.summary(), ""),
+                "incomplete": ("error", o.summary(), ""),
+                "interrupted": ("error", o.summary(), ""),
+                "not run": ("skipped", o.summary(), ""),
                 "mismatch": ("failure", o.summary(), ""),
             }[o.status]
             if o.status == "mismatch":
@@ -204,6 +233,9 @@ def run_manifest(
 ) -> GateOutcome:
     """Run the selected entries of a manifest; ``on_outcome`` hears of each in turn.
 
+    An interrupt (Ctrl-C, or SIGTERM where the caller maps it to one) ends the run: the
+    entry running is ``interrupted`` and the rest ``not run``.
+
     Raises
     ------
     UsageError
@@ -216,13 +248,31 @@ def run_manifest(
             if only
             else f"manifest {manifest} has no entries"
         )
-    outcomes = []
-    for entry in entries:
-        if entry.slow and not slow:
-            outcome = EntryOutcome(entry, "skipped")
-        else:
-            outcome = check_entry(entry, time_limit=time_limit, save_dir=save_dir)
+    outcomes: list[EntryOutcome] = []
+
+    def tell(outcome: EntryOutcome) -> None:
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+
+    try:
+        for entry in entries:
+            if entry.slow and not slow:
+                tell(EntryOutcome(entry, "skipped"))
+                continue
+            start = time.perf_counter()
+            try:
+                outcome = check_entry(entry, time_limit=time_limit, save_dir=save_dir)
+            except KeyboardInterrupt:  # outside the search, which handles its own
+                seconds = time.perf_counter() - start
+                outcome = EntryOutcome(
+                    entry, "interrupted", [INTERRUPTED], None, seconds
+                )
+            tell(outcome)
+            if outcome.status == "interrupted":
+                break
+    except KeyboardInterrupt:  # between entries
+        pass
+    for entry in entries[len(outcomes) :]:
+        tell(EntryOutcome(entry, "not run"))
     return GateOutcome(outcomes)

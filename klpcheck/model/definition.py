@@ -167,6 +167,7 @@ class Model(Generic[S]):
         self.renaming: Symmetry | None = None
         self.source: str | None = None
         self.params: dict[str, Any] = {}
+        self.may_stay_disabled: frozenset[str] = frozenset()
         self._instances: tuple[Instance, ...] | None = None
 
     # -- registration ----------------------------------------------------------------
@@ -273,7 +274,7 @@ class Model(Generic[S]):
             if not isinstance(v, tuple) or len(v) != nparams:
                 raise ModelError(
                     f"step `{name}` takes {nparams} parameters, so each value of over= must be "
-                    f"a {nparams}-tuple; got {v!r}"
+                    f"a {nparams}-tuple, not {type(v).__name__} {v!r:.60}"
                 )
             out.append(v)
         return tuple(out)
@@ -370,10 +371,33 @@ class Model(Generic[S]):
         """Register a predicate some reachable state must satisfy (catches vacuous models)."""
         return self._property("reachable", fn, reads)
 
-    def terminal(self, fn: Callable[[S], bool]) -> Callable[[S], bool]:
+    @overload
+    def terminal(self, fn: Callable[[S], bool]) -> Callable[[S], bool]: ...
+    @overload
+    def terminal(
+        self, fn: None = None, *, reads: Iterable[str] | None = None
+    ) -> Callable[[Callable[[S], bool]], Callable[[S], bool]]: ...
+    def terminal(self, fn: Any = None, *, reads: Iterable[str] | None = None) -> Any:
         """Register the predicate of states where having no enabled step is no deadlock."""
-        result: Callable[[S], bool] = self._property("terminal", fn, None)
-        return result
+        return self._property("terminal", fn, reads)
+
+    def never_enabled_is_expected(self, *steps: str) -> None:
+        """Say that ``steps`` may never be enabled in this configuration, so a complete
+        search that never fires them warns about nothing (a step that runs only after a
+        race the model is meant to exclude, or one the chosen scenario never uses).
+
+        Only the warning is affected: the search, its counts and its verdicts are not.
+        Call it after the steps are registered.
+        """
+        known = {step.name for step in self.steps}
+        unknown = [name for name in steps if name not in known]
+        if unknown:
+            raise ModelError(
+                f"model `{self.name}`: never_enabled_is_expected names no step "
+                f"{', '.join(unknown)}; register the step first (steps: "
+                f"{', '.join(sorted(known)) or 'none'})"
+            )
+        self.may_stay_disabled = self.may_stay_disabled | set(steps)
 
     def symmetry(
         self, group: Iterable[Any]

@@ -43,7 +43,10 @@ def parse_param(name: str, raw: object, default: object) -> object:
     if not isinstance(raw, str) or kind is str or default is None:
         if isinstance(raw, str) or default is None or isinstance(raw, kind):
             return raw
-        raise UsageError(f"parameter {name} takes a {kind.__name__}, not {raw!r}")
+        raise UsageError(
+            f"parameter {name} takes {_a(kind.__name__)}, not {raw!r} "
+            f"(e.g. {name}={_show(default)})"
+        )
     try:
         if kind is bool:
             low = raw.strip().lower()
@@ -60,9 +63,9 @@ def parse_param(name: str, raw: object, default: object) -> object:
         if kind in (int, float):
             return kind(raw.strip().replace("_", ""))
     except ValueError:
-        shown = "true or false" if kind is bool else f"a {kind.__name__}"
+        shown = "true or false" if kind is bool else _a(kind.__name__)
         raise UsageError(
-            f"parameter {name} takes {shown}, not {raw!r} (e.g. -D {name}={default!r})"
+            f"parameter {name} takes {shown}, not {raw!r} (e.g. -D {name}={_show(default)})"
         ) from None
     raise UsageError(
         f"parameter {name} has a default of type {kind.__name__}, which -D cannot parse"
@@ -126,6 +129,10 @@ def load_model(
     """
     path, attr = split_spec(spec)
     params = dict(params or {})
+    if path.is_dir():
+        raise UsageError(
+            f"model {path} is a directory; give the path of a .py model file in it"
+        )
     if not path.is_file():
         raise UsageError(
             f"model file {path} does not exist; give the path of a .py model file"
@@ -202,6 +209,15 @@ def _build(
             f"{path}:{attr}() returned {type(model).__name__}, not a klpcheck Model"
         )
     return model, resolved
+
+
+def _a(noun: str) -> str:
+    """``an int``, ``a float``: the noun with its article.
+
+    >>> _a("int"), _a("float")
+    ('an int', 'a float')
+    """
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def _show(value: object) -> str:

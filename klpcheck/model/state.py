@@ -74,15 +74,41 @@ def describe_unhashable(state: object) -> str | None:
     kind = type(state).__name__
     if dataclasses.is_dataclass(state) and type(state).__hash__ is None:
         return f"{kind} is a dataclass without frozen=True; declare it @dataclass(frozen=True)"
+    if isinstance(state, list | dict | set):
+        return (
+            f"the state is a `{kind}` (unhashable); use a frozen dataclass, a "
+            f"NamedTuple or {_HINT[kind]}"
+        )
     for name, value in fields_of(state).items():
-        try:
-            hash(value)
-        except TypeError:
-            vt = type(value).__name__
-            hint = {"list": "tuple", "dict": "a tuple of pairs", "set": "frozenset"}
-            fix = hint.get(vt, "an immutable value")
+        where, inner = _unhashable_part(name, value)
+        if inner is None:
+            continue
+        vt = type(inner).__name__
+        fix = _HINT.get(vt, "an immutable value")
+        if where == name:
             return f"field `{name}` of {kind} is a `{vt}` (unhashable); use {fix}"
+        return f"field `{name}` of {kind} holds a `{vt}` at {where} (unhashable); use {fix}"
     return f"{kind} is not hashable; states must be immutable values"
+
+
+_HINT = {"list": "a tuple", "dict": "a tuple of pairs", "set": "a frozenset"}
+
+
+def _unhashable_part(where: str, value: object) -> tuple[str, object | None]:
+    """The innermost unhashable element of ``value`` and where it is, e.g.
+    ``("pc[1]", [0])``; ``(where, None)`` when ``value`` hashes."""
+    try:
+        hash(value)
+    except TypeError:
+        pass
+    else:
+        return where, None
+    if isinstance(value, tuple) and getattr(type(value), "_fields", None) is None:
+        for i, item in enumerate(value):
+            inner_where, inner = _unhashable_part(f"{where}[{i}]", item)
+            if inner is not None:
+                return inner_where, inner
+    return where, value
 
 
 def validate_state(state: Hashable, what: str) -> Hashable:

@@ -77,7 +77,15 @@ from klpcheck.model.footprint import (
 )
 from klpcheck.model.state import field_names
 
-__all__ = ["Auditing", "Expander", "Reducer", "c3_proviso", "plan", "shortest_traces"]
+__all__ = [
+    "Auditing",
+    "Expander",
+    "Reducer",
+    "c3_proviso",
+    "nothing_cut",
+    "plan",
+    "shortest_traces",
+]
 
 
 def plan(
@@ -113,6 +121,30 @@ SYMMETRY_REASON = (
     "symmetry reduction is in use, and the two need extra conditions to combine "
     "soundly (Emerson, Jha and Peled, 1997); --no-symmetry to reduce by partial order"
 )
+
+
+def nothing_cut(reducer: Reducer, properties: Sequence[Property]) -> str:
+    """Why a reduced search cut nothing, in a few words naming a property or a step.
+
+    Usually C2: the property whose reads= make the most step instances visible (an
+    enabled visible instance brings every visible one into the set). Otherwise C1:
+    the step whose instances may depend on the most others. Counts are of step
+    instances (one per ``over=`` value).
+    """
+    n = len(reducer.instances)
+    best: tuple[int, str] = (0, "")
+    for p in properties:
+        seen = property_paths(p.reads)
+        count = sum(
+            (w is None or bool(w)) and overlaps(w, seen) for w in reducer.writes
+        )
+        if count > best[0]:
+            best = (count, f"{p.kind} {p.name}")
+    if best[0] > 1:
+        return f"{best[0]:,} of {n:,} steps write what {best[1]} reads"
+    a = max(range(n), key=lambda i: len(reducer.dependent[i]))
+    deps = len(reducer.dependent[a]) - 1
+    return f"step {reducer.instances[a].step.name} may depend on {deps:,} of {n - 1:,} others"
 
 
 class Reducer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from klpcheck.base.result import Result, Verdict
@@ -38,8 +39,11 @@ def exhaustive(result: Result, *, keep_going: bool) -> bool:
     return result.verdict is Verdict.HOLDS or keep_going
 
 
-def warnings(result: Result, *, complete: bool) -> list[str]:
-    """One sentence per step that was never enabled.
+def warnings(
+    result: Result, *, complete: bool, expected: Collection[str] = ()
+) -> list[str]:
+    """One sentence per step that was never enabled, but for the ``expected`` ones
+    (``Model.never_enabled_is_expected``).
 
     A search that stopped early (``complete=False``: at a violation or a bound) may
     simply not have reached the states where the step is enabled; the sentence says so.
@@ -47,7 +51,7 @@ def warnings(result: Result, *, complete: bool) -> list[str]:
     partial = not complete
     out = []
     for row in coverage(result):
-        if row.never_enabled:
+        if row.never_enabled and row.step not in expected:
             why = (
                 " in the part of the state space searched"
                 if partial

@@ -25,9 +25,10 @@ CLOCK_EVERY = 1024  # expansions between clock reads (time limit, memory, progre
 def wrong_type(inst: Instance, model: Model[Any], ns: Any) -> ModelError:
     """The error for a step that returned something that is not one of the model's states."""
     want = " or ".join(sorted(t.__name__ for t in model.state_types))
+    hint = " (did the effect forget to return?)" if ns is None else ""
     return ModelError(
         f"step {inst.label()} returned {type(ns).__name__} {ns!r:.80}; steps must return a "
-        f"new {want} (did the effect forget to return?)"
+        f"new {want}{hint}"
     )
 
 

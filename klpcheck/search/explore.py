@@ -86,6 +86,11 @@ class _Search:
         self.start = time.perf_counter()
         self.next_report = self.start + opts.progress_interval
         self.queue_size: Callable[[], int] = lambda: 0
+        # Breadth-first: the sizes of the level being expanded and of the next one.
+        self.levels: Callable[[int], tuple[int | None, int | None]] = lambda d: (
+            None,
+            None,
+        )
         self.freeze: Callable[[], None] = lambda: None
         self.expander = self.reduced_expander()
         # One initial state per key: with symmetry, initial states in one orbit share a
@@ -181,6 +186,7 @@ class _Search:
                     self.queue_size(),
                     depth,
                     now - self.start,
+                    *self.levels(depth),
                 )
             )
 
@@ -215,6 +221,7 @@ class _Search:
             nxt: list[Any] = []
             nxt_keys = nxt if key is None else []
             self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
+            self.levels = lambda d: (len(frontier), len(nxt))  # noqa: B023
             at_bound = depth >= max_depth
             for s, ks in zip(frontier, keys, strict=True):
                 current[0] = s
@@ -363,8 +370,14 @@ class _Search:
         fifo = collections.deque((s, k, 0) for k, s in self.roots.items())
         stack: list[list[Any]] = []
         self.queue_size = lambda: len(fifo) + len(stack)
+        sizes = [len(fifo)]  # breadth-first: states found at each depth
+        if bfs:
+            self.levels = lambda d: (
+                sizes[d],
+                sizes[d + 1] if d + 1 < len(sizes) else 0,
+            )
 
-        def expand(s: Hashable, ks: Hashable) -> list[tuple[int, Hashable]]:
+        def expand(s: Hashable, ks: Hashable, depth: int) -> list[tuple[int, Hashable]]:
             current[0] = s
             if self.symmetry_audit is not None:
                 self.symmetry_audit.state(s)
@@ -377,7 +390,7 @@ class _Search:
             ):
                 self.violate(None, s)
             if not self.expander.expanded % CLOCK_EVERY:  # type: ignore[union-attr]
-                self.tick(len(stack))
+                self.tick(depth)
             return succs
 
         while fifo or stack:
@@ -393,9 +406,9 @@ class _Search:
             else:
                 s, ks, depth = fifo.popleft()
                 if bfs:
-                    todo = expand(s, ks)
+                    todo = expand(s, ks, depth)
                 else:
-                    stack.append([s, ks, expand(s, ks), 0, depth])
+                    stack.append([s, ks, expand(s, ks, depth), 0, depth])
                     on_stack.add(ks)
                     continue
             for k, ns in todo:
@@ -417,14 +430,24 @@ class _Search:
                 if bfs:
                     unexpanded.add(kn)
                     fifo.append((ns, kn, depth + 1))
+                    if depth + 1 == len(sizes):
+                        sizes.append(0)
+                    sizes[depth + 1] += 1
                 else:
-                    stack.append([ns, kn, expand(ns, kn), 0, depth + 1])
+                    stack.append([ns, kn, expand(ns, kn, depth + 1), 0, depth + 1])
                     on_stack.add(kn)
 
     def reduction(self) -> Reduction:
         exp = self.expander
         if exp is None or exp.reducer is None:
             return Reduction(False, self.por_reason)
+        blame = ""
+        if not exp.reduced:
+            from klpcheck.reduce.por import nothing_cut
+
+            blame = nothing_cut(
+                exp.reducer, self.model.invariants + self.model.reachables
+            )
         return Reduction(
             True,
             "",
@@ -433,6 +456,7 @@ class _Search:
             exp.proviso,
             exp.enabled,
             sum(self.fired),
+            blame,
         )
 
     def audit_notes(self) -> tuple[str, ...]:

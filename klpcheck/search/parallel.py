@@ -356,6 +356,7 @@ def _serve(
 ) -> None:
     """A worker process: answer requests until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # and SIGTERM (sent to the group)
     gc.freeze()  # what the fork inherited is never garbage: keep the collector off it
     worker = _Worker(model, opts, index, n)
     while True:

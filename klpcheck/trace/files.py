@@ -14,6 +14,7 @@ objects.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -379,6 +380,10 @@ def replay(cx: Counterexample, model: Model[Any] | None = None) -> Replay:
     """
     if model is None:
         model = _load(cx)
+    elif model.source is not None and Path(model.source) != cx.model_file.resolve():
+        # Replayed against another file (--model): messages and the re-save command
+        # name that file.
+        cx = dataclasses.replace(cx, model_file=Path(model.source))
     start = _initial(cx, model)
     instances: dict[str, list[Instance]] = {}
     for inst in model.instances():

@@ -145,20 +145,36 @@ _MISSING = object()
 def changes(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
     """The fields that differ between two states, element-wise inside tuples.
 
-    A field that exists on one side only (a tuple that grew) has ``None`` on the other.
+    A tuple that grew or shrank is shown whole, old and new.
 
     Examples
     --------
     >>> changes((0, ("a", "b")), (0, ("a", "c")))
     [('[1][1]', 'b', 'c')]
+    >>> changes((0, ()), (0, (7,)))
+    [('[1]', (), (7,))]
     """
-    a, b = flat_fields(before), flat_fields(after)
-    keys = list(a) + [k for k in b if k not in a]
+    a, b = fields_of(before), fields_of(after)
+    out: list[tuple[str, Any, Any]] = []
+    for k in list(a) + [k for k in b if k not in a]:
+        _diff(k, a.get(k, _MISSING), b.get(k, _MISSING), out)
     return [
-        (k, a.get(k), b.get(k))
-        for k in keys
-        if a.get(k, _MISSING) != b.get(k, _MISSING)
+        (k, None if x is _MISSING else x, None if y is _MISSING else y)
+        for k, x, y in out
     ]
+
+
+def _split(value: Any) -> bool:
+    return isinstance(value, tuple) and not hasattr(value, "_fields")
+
+
+def _diff(name: str, a: Any, b: Any, out: list[tuple[str, Any, Any]]) -> None:
+    """What ``_flatten`` would show differently, with a resized tuple kept whole."""
+    if _split(a) and _split(b) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _diff(f"{name}[{i}]", x, y, out)
+    elif a != b:
+        out.append((name, a, b))
 
 
 # -- lanes ----------------------------------------------------------------------------
