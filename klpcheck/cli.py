@@ -1066,12 +1066,13 @@ def litmus(
         saved: dict[str, Path] = {}
         if reached and not no_save:
             try:
-                saved = _save(model, result, save_dir)
+                saved, kept = _save(model, result, save_dir)
             except KlpcheckError as err:
                 _fail(err)
             if not quiet:
-                for path in saved.values():
-                    console.print(f"counterexample saved: {path}", soft_wrap=True)
+                for prop, path in saved.items():
+                    line = kept.get(prop, f"counterexample saved: {path}")
+                    console.print(line, soft_wrap=True)
         if json_file is not None:
             options = {"order": "bfs", "deadlock": True}
             report = json_report(
