@@ -193,6 +193,8 @@ def check(model: Model[Any], **options: Any) -> Result:
     opts.validate()
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    if model.livenesses:
+        opts = _for_liveness(model, opts)
     if opts.symmetry and model.renaming is None:
         raise UsageError(
             f"symmetry=True, but model `{model.name}` declares no @model.symmetry(group)"
@@ -213,7 +215,18 @@ def check(model: Model[Any], **options: Any) -> Result:
         from klpcheck.parallel import search
 
         return search(model, opts)
+    started = time.perf_counter()
     result = _Search(model, opts).run()
+    if model.livenesses:
+        from klpcheck.liveness import check_liveness
+
+        return check_liveness(
+            model,
+            result,
+            keep_going=opts.keep_going,
+            time_limit=opts.time_limit,
+            started=started,
+        )
     if opts.shortest and result.reduction.used:
         from klpcheck.por import shortest_traces
 
@@ -221,6 +234,31 @@ def check(model: Model[Any], **options: Any) -> Result:
             model, result, lambda m, **o: _Search(m, opts.but(**o)).run()
         )
     return result
+
+
+def _for_liveness(model: Model[Any], opts: Options) -> Options:
+    """The options of a model with liveness properties: a full search, exactly stored.
+
+    The analysis needs every edge of the state graph (:mod:`klpcheck.liveness`), so
+    asking for a reduction, fingerprints or workers is a usage error.
+    """
+    asked = [
+        what
+        for what, on in (
+            ("partial-order reduction (--por, por=True)", opts.por is True),
+            ("symmetry reduction (symmetry=True)", opts.symmetry is True),
+            ("fingerprint storage (--fingerprint)", opts.storage != "exact"),
+            (f"{opts.workers} workers (--workers)", opts.workers > 1),
+        )
+        if on
+    ]
+    if asked:
+        names = ", ".join(p.name for p in model.livenesses)
+        raise UsageError(
+            f"model `{model.name}` has liveness properties ({names}), which need the full "
+            f"state graph: drop {' and '.join(asked)}"
+        )
+    return opts.but(por=False, symmetry=False)
 
 
 class _Search:
