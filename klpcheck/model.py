@@ -97,7 +97,7 @@ def _doc(fn: Callable[..., Any]) -> str:
 FAIRNESS = ("weak", "strong")
 
 
-def _fairness(fn: Callable[..., Any] | None, fair: object) -> str | None:
+def _fairness(fn: Callable[..., Any], fair: object) -> str | None:
     """``fair=`` as ``None``, ``"weak"`` or ``"strong"``."""
     if fair is None or fair is False:
         return None
@@ -105,10 +105,8 @@ def _fairness(fn: Callable[..., Any] | None, fair: object) -> str | None:
         return "weak"
     if isinstance(fair, str) and fair in FAIRNESS:
         return fair
-    name = getattr(fn, "__name__", None)
-    where = f"step `{name}`" if name else "step"
     raise ModelError(
-        f"{where}: fair= must be True (weak), 'weak', 'strong', None or False, "
+        f"step `{getattr(fn, '__name__', fn)}`: fair= must be True (weak), 'weak', 'strong', None or False, "
         f"not {fair!r}"
     )
 
@@ -228,10 +226,9 @@ class Model(Generic[S]):
         enabled infinitely often is taken infinitely often; ``None`` or ``False`` (the
         default), no assumption.
         """
-        fairness = _fairness(fn, fair)
 
         def register(effect: F) -> F:
-            self._add_step(effect, when, over, reads, writes, fairness)
+            self._add_step(effect, when, over, reads, writes, _fairness(effect, fair))
             return effect
 
         return register(fn) if fn is not None else register
