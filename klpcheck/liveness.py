@@ -614,9 +614,9 @@ def check_liveness(
     spent = time.perf_counter() - t0
     if graph is not None:
         note = (
-            f"liveness: full search (no partial-order or symmetry reduction); "
-            f"state graph of {len(graph):,} states and {len(graph.targets):,} steps, "
-            f"{len(graph.fair):,} fair instances, analysed in {spent:.2f} s"
+            f"liveness: full search, no reduction: {len(graph):,} states, "
+            f"{len(graph.targets):,} steps, {len(graph.fair):,} fair instances, "
+            f"analysed in {spent:.2f} s"
         )
     else:
         note = "liveness: full search; the state graph was not finished"

@@ -380,3 +380,19 @@ def test_cli_bound_is_incomplete(
     code, out = _cli("run", "spin.py", "-D", "fair=true", "--max-depth", "1")
     assert code == 3
     assert "liveness (done) not checked: the search was incomplete" in out
+
+
+def test_the_readme_liveness_example_gives_the_lasso_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Liveness") : readme.index("## The manifest")]
+    code = section.split("```python\n")[1].split("```")[0]
+    shown = section.split("$ klpcheck run lock.py\n")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lock.py").write_text(code)
+    status, out = _cli("run", "lock.py", "--no-save")
+    assert status == 1
+    printed = "\n".join(line.rstrip() for line in out.splitlines())
+    assert printed.startswith(shown.rstrip("\n")), printed
+    assert _cli("run", "lock.py", "-D", "fair=strong")[0] == 0
