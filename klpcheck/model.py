@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -503,6 +504,20 @@ class Model(Generic[S]):
 
         return register
 
+    def set_fair(self, name: str, fair: bool | str | None) -> None:
+        """Set the fairness of the registered step ``name``, as ``fair=`` would have.
+
+        For models whose fairness assumptions depend on a parameter.
+        """
+        for i, step in enumerate(self.steps):
+            if step.name == name:
+                self.steps[i] = dataclasses.replace(
+                    step, fair=_fairness(step.effect, fair)
+                )
+                self._instances = None
+                return
+        raise ModelError(f"model `{self.name}` has no step `{name}` to make fair")
+
     # -- queries -------------------------------------------------------------------
 
     def instances(self) -> tuple[Instance, ...]:
@@ -517,7 +532,7 @@ class Model(Generic[S]):
 
     def property_names(self) -> list[str]:
         """Names of every checked property, invariants first."""
-        return [p.name for p in self.invariants + self.reachables]
+        return [p.name for p in self.invariants + self.reachables + self.livenesses]
 
     def __repr__(self) -> str:
         return (

@@ -11,7 +11,10 @@ import pytest
 from klpcheck.manifest import Entry, compare, load_manifest, run_entry
 from tests.conftest import MODELS
 
-ENTRIES = load_manifest(MODELS / "manifest.toml")
+# Liveness needs the full search: por=True is a usage error there.
+ENTRIES = [
+    e for e in load_manifest(MODELS / "manifest.toml") if not e.params.get("live")
+]
 
 
 def _param(entry: Entry, order: str) -> object:
