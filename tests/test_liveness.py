@@ -396,3 +396,35 @@ def test_the_readme_liveness_example_gives_the_lasso_it_shows(
     printed = "\n".join(line.rstrip() for line in out.splitlines())
     assert printed.startswith(shown.rstrip("\n")), printed
     assert _cli("run", "lock.py", "-D", "fair=strong")[0] == 0
+
+
+def test_set_fair_changes_a_registered_step() -> None:
+    model = unfair_loop_only(fair=False)
+    model.set_fair("go", True)
+    assert check(model).verdict is Verdict.HOLDS
+    with pytest.raises(ModelError, match="model `unfair_loop` has no step `nope`"):
+        model.set_fair("nope", "weak")
+
+
+def test_an_interrupted_liveness_analysis_is_incomplete(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import klpcheck.liveness
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(klpcheck.liveness, "build_graph", interrupted)
+    result = check(lock("weak"))
+    assert (result.verdict, result.incomplete_reason) == (
+        Verdict.INCOMPLETE,
+        "interrupted during the liveness analysis",
+    )
+
+
+def test_a_time_limit_during_the_liveness_analysis_is_incomplete() -> None:
+    # A limit far shorter than any search: the search itself may finish (the clock
+    # is read every 1,024 states), the analysis then finds the time spent.
+    result = check(peterson(True), time_limit=1e-9)
+    assert result.verdict is Verdict.INCOMPLETE
+    assert result.violations == ()
