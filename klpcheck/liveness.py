@@ -599,7 +599,14 @@ def check_liveness(
         for prop in props:
             if deadline is not None and time.perf_counter() > deadline:
                 raise _OutOfTime
-            found = find_violation(graph, prop)
+            try:
+                found = find_violation(graph, prop)
+            except (KeyboardInterrupt, _OutOfTime, ModelError):
+                raise
+            except Exception as e:
+                raise ModelError(
+                    f"{prop.kind} `{prop.name}` raised {type(e).__name__}: {e}"
+                ) from e
             if found is None:
                 continue
             violations.append(_violation(model, graph, prop, found))

@@ -428,3 +428,20 @@ def test_a_time_limit_during_the_liveness_analysis_is_incomplete() -> None:
     result = check(peterson(True), time_limit=1e-9)
     assert result.verdict is Verdict.INCOMPLETE
     assert result.violations == ()
+
+
+def test_a_liveness_predicate_that_raises_is_a_model_error() -> None:
+    m = Model("broken", init=0)
+
+    @m.step
+    def spin(s: int) -> int:
+        return s
+
+    @m.leads_to(lambda s: 1 // s > 0)
+    def zero(s: int) -> bool:
+        return True
+
+    with pytest.raises(
+        ModelError, match="leads_to `zero` raised ZeroDivisionError: integer division"
+    ):
+        check(m)
