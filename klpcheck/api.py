@@ -10,6 +10,7 @@ composed in one place, :mod:`klpcheck.search.plan`.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from klpcheck.base.errors import UsageError
@@ -19,6 +20,7 @@ from klpcheck.model.definition import Model
 from klpcheck.reduce.por import shortest_traces
 from klpcheck.reduce.symmetry import uses_symmetry
 from klpcheck.search import explore, parallel
+from klpcheck.search.liveness import check_liveness
 from klpcheck.search.plan import compose
 
 __all__ = ["check"]
@@ -97,6 +99,8 @@ def check(model: Model[Any], **options: Any) -> Result:
     opts.validate()
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    if model.livenesses:
+        opts = _for_liveness(model, opts)
     if opts.symmetry and model.renaming is None:
         raise UsageError(
             f"symmetry=True, but model `{model.name}` declares no @model.symmetry(group)"
@@ -115,9 +119,43 @@ def check(model: Model[Any], **options: Any) -> Result:
         opts = opts.but(por=False)
     if opts.workers > 1:
         return parallel.search(compose(model, opts))
+    started = time.perf_counter()
     result = explore.search(compose(model, opts))
+    if model.livenesses:
+        return check_liveness(
+            model,
+            result,
+            keep_going=opts.keep_going,
+            time_limit=opts.time_limit,
+            started=started,
+        )
     if opts.shortest and result.reduction.used:
         result = shortest_traces(
             model, result, lambda m, **o: explore.search(compose(m, opts.but(**o)))
         )
     return result
+
+
+def _for_liveness(model: Model[Any], opts: Options) -> Options:
+    """The options of a model with liveness properties: a full search, exactly stored.
+
+    The analysis needs every edge of the state graph (:mod:`klpcheck.search.liveness`), so
+    asking for a reduction, fingerprints or workers is a usage error.
+    """
+    asked = [
+        what
+        for what, on in (
+            ("partial-order reduction (--por, por=True)", opts.por is True),
+            ("symmetry reduction (symmetry=True)", opts.symmetry is True),
+            ("fingerprint storage (--fingerprint)", opts.storage != "exact"),
+            (f"{opts.workers} workers (--workers)", opts.workers > 1),
+        )
+        if on
+    ]
+    if asked:
+        names = ", ".join(p.name for p in model.livenesses)
+        raise UsageError(
+            f"model `{model.name}` has liveness properties ({names}), which need the full "
+            f"state graph: drop {' and '.join(asked)}"
+        )
+    return opts.but(por=False, symmetry=False)

@@ -784,6 +784,12 @@ def replay(
         )
         console.print(view)
     still = "reached" if rp.violation.kind == "deadlock" else "violated"
+    if rp.violation.lasso is not None:
+        still += (
+            " (the target never holds from the trigger on; the cycle closes and is fair)"
+            if rp.violation.lasso.cycle_start is not None
+            else " (the target never holds from the trigger on; no step is enabled at the end)"
+        )
     console.print(
         f"replayed {len(rp.trace)} steps: each enabled and leading to the saved state; "
         f"{_what(rp.violation)} still {still}",

@@ -169,11 +169,53 @@ Abstractions, and why:
 - The ghost bits ``wrong_call``/``unsafe_switch`` and the ``freed`` flag are ground truth,
   not kernel state.
 
+Liveness (``live=true``): L1 of the reference, "a started transition completes", is the
+property ``transition_completes``: ``klp_transition_patch != NULL`` leads to
+``klp_transition_patch == NULL`` (the completion resets every task only after I4 found it
+in the target state). It holds only under fairness, each assumption per step instance:
+
+- The admin's micro-steps and ``klp_transition_work_fn``: weak. The admin holds
+  ``klp_mutex`` on a CPU of its own and finishes what it started, and the delayed work is
+  queued again a second after each failed try for as long as the transition is pending.
+  Enabling, reversing and forcing are the admin's choices: no fairness.
+- Steps inside a preemption-disabled region (the handler's H3–H9, the write of
+  ``klp_update_patch_state``, the hook's scan): weak. Nothing can take the CPU away.
+- ``function_return``, ``klp_update_patch_state`` and the scheduler hook: strong. A task
+  that runs again and again returns from its patched functions, passes its switch point
+  (exit to user space, the top of the idle loop) and ``cond_resched()`` again and again,
+  though not necessarily while the step is enabled in every state in between. For idle
+  tasks this is ``wake_up_if_idle()`` (5de62ea84abd): every failed try kicks the idle
+  CPUs, so an idle task that is current reaches the top of ``do_idle()``.
+- Calls, ``schedule``, fork and exit: none. A task may call a patched function or not,
+  and the model makes no claim that the scheduler ever runs a given task.
+
+``kthread=true`` makes task 0 a CPU-bound kthread pinned to CPU 0 (once there it never
+leaves, never returns to user space and calls no patched function; ``kthread_loop`` is
+its work), the field case of #12. With one task and two CPUs, CPU 1 has nothing to run,
+which is #11's field case (s390 LPARs with many idle CPUs). Pinned entries (``live*``):
+
+- default: holds (enable, and enable with a reverse).
+- ``wake_idle=false`` (#11, before 5de62ea84abd): an idle task that is current never
+  passes its switch point (NO_HZ: the idle loop sleeps in cpuidle until woken), so idle
+  task 1 is never switched: running when checked, never kicked. L1 fails, and patching
+  never completes. The switch also forbids the pass after an idle task is scheduled back
+  in, which the kernel does make; that does not matter here, where CPU 1 never runs
+  another task (an idle task that is not current is switched by the admin's check).
+- ``sched_hook=false`` (#12, before e3ff7c609f39): the kthread is running at every try and
+  has no switch point of its own. L1 fails.
+- ``tasks=2``: task 1 can sleep inside a patched function and, with no fairness on
+  ``schedule``, never run again; its stack check fails forever. L1 fails, as expected:
+  reverse or force is the way out (reference §4, L1).
+
+L2 (no task left with TIF cleared and a stale state) is not a property of its own here:
+it is a statement about states, and a task whose TIF is clear while its state is stale
+when the completion runs breaks ``completion_finds_all_switched`` (I4). Fake signals (``klp_send_signals`` every 15th try) are
+not modelled: they only help tasks that sleep interruptibly, and no pinned violation
+depends on them; CPU hotplug, callbacks, ``klp_cancel_transition`` and the sysfs
+``signal`` file (#13) are left out.
+
 Out of scope: memory-barrier mutants (reference #14, B1–B4) need weak memory; every step
 here is sequentially consistent, so dropping an ``smp_wmb``/``smp_rmb`` changes nothing.
-Liveness (L1/L2: #11 idle CPUs, #12 busy kthreads) is not checked; fake signals and
-``wake_up_if_idle`` only help liveness and are left out. CPU hotplug, callbacks,
-``klp_cancel_transition`` and the sysfs ``signal`` file (#13) are left out.
 """
 
 from __future__ import annotations
@@ -510,6 +552,9 @@ def build(
     exit_wait: bool = False,
     loop_order: str = "fixed",
     symmetry: bool = False,
+    live: bool = False,
+    kthread: bool = False,
+    wake_idle: bool = True,
 ) -> Model[State]:
     """Build the model.
 
@@ -542,6 +587,16 @@ def build(
         Declare the symmetry group (every permutation of the normal tasks times every
         permutation of the CPUs, each idle task moving with its CPU; see ``rename``).
         Needs ``loop_order="any"`` and neither ``fork`` nor ``exiting``.
+    live
+        Check L1 (``transition_completes``) under the fairness assumptions of the
+        module docstring ("Liveness").
+    kthread
+        Task 0 is a CPU-bound kthread pinned to CPU 0: once there it never leaves, never
+        returns to user space and calls no patched function (#12).
+    wake_idle
+        ``klp_try_complete_transition`` kicks idle CPUs (``wake_up_if_idle``,
+        5de62ea84abd); ``False``: an idle task that is current never reaches its switch
+        point (#11, see "Liveness").
     """
     for name, size in (
         ("tasks", tasks),
@@ -551,6 +606,8 @@ def build(
     ):
         if size < 1:
             raise ValueError(f"{name} must be at least 1, not {size}")
+    if kthread and (fork or exiting):
+        raise ValueError("kthread singles out task 0: no fork, no exiting")
     if sync not in ("sched", "rcu"):
         raise ValueError("sync is 'sched' (schedule_on_each_cpu) or 'rcu'")
     if stack_buffer not in ("percpu", "shared"):
@@ -798,7 +855,8 @@ def build(
 
         kernel/livepatch/transition.c: klp_transition_work_fn()
 
-        Why no timer: only safety is checked, so "about one second later" is "any time".
+        Why no timer: "about one second later" is "any time"; with ``live=true`` the
+        step is weakly fair (it is queued again while the transition is pending).
         """
         return s.replace(prog=Program(try_prog), **loop_start, complete=True)
 
@@ -1283,11 +1341,14 @@ def build(
                 s = s.replace(forced=forced)
             return advance(s, t)
 
+    admin_steps = [step.name for step in model.steps]
+    """The admin's steps (registered so far); live=true makes them fair."""
+
     # ------------------------------------------------------------------------------------
     # Tasks: calls through the ftrace handler.
 
     def may_call(s: State, t: int, f: int) -> bool:
-        if c.is_idle(t) and not idle_calls:
+        if (c.is_idle(t) and not idle_calls) or (kthread and t == 0):
             return False
         st = s.stack[t]
         return runs(s, t) and len(st) < depth and (not st or st[-1][0] < f)
@@ -1484,7 +1545,9 @@ def build(
         """Exit to user space (normal tasks) or the top of the idle loop (idle tasks)."""
         if not s.patch_pending[t] or s.stack[t] or not runs(s, t):
             return False
-        return c.is_idle(t) or s.life[t] is Life.LIVE
+        if c.is_idle(t):
+            return wake_idle
+        return s.life[t] is Life.LIVE and not (kthread and t == 0)
 
     @model.step(
         when=at_switch_point,
@@ -1621,6 +1684,8 @@ def build(
     def may_schedule(s: State, cpu: int, prev: int, t: int) -> bool:
         if s.hpc[prev] is not Hpc.NONE or s.curr[cpu] != prev or s.on_cpu[t] != NULL:
             return False
+        if kthread and (prev == 0 or (t == 0 and cpu != 0)):
+            return False  # the kthread never leaves CPU 0 once there
         return c.is_idle(t) or s.life[t] in (Life.LIVE, Life.EXITING)
 
     @model.step(
@@ -1645,6 +1710,17 @@ def build(
         """
         on_cpu = set_at(set_at(s.on_cpu, prev, NULL), t, cpu)
         return s.replace(curr=set_at(s.curr, cpu, t), on_cpu=on_cpu)
+
+    if kthread:
+
+        @model.step(when=lambda s: runs(s, 0), reads={"on_cpu[0]", "hpc[0]", "life[0]"})
+        def kthread_loop(s: State) -> State:
+            """The CPU-bound kthread (task 0) runs its loop: nothing livepatch sees.
+
+            It never sleeps and never returns to user space (#12, e.g. a kthread that
+            spins with cond_resched()); only the scheduler hook can switch it while it runs.
+            """
+            return s
 
     if fork:
 
@@ -2001,6 +2077,19 @@ def build(
     if not s2:
         expected += ["klp_synchronize_transition", "klp_synchronize_transition_done"]
     model.never_enabled_is_expected(*expected)
+    if live:
+        _assume_fairness(model, admin_steps)
+
+        @model.leads_to(
+            lambda s: s.transition_patch == NULL, reads={"transition_patch"}
+        )
+        def transition_completes(s: State) -> bool:
+            """L1: a started transition completes (``klp_transition_patch`` is NULL again).
+
+            The completion's loop resets every task after I4 found it in the target state.
+            """
+            return s.transition_patch != NULL
+
     if symmetry:
         group = [
             (task_perm, cpu_perm)
@@ -2009,6 +2098,37 @@ def build(
         ]
         model.symmetry(group)(rename)
     return model
+
+
+# Liveness: the fairness each step is assumed to have (module docstring, "Liveness").
+
+CHOICES = ("enabled_store", "klp_reverse_transition", "force_store")
+"""Admin steps that are the admin's choice, not work it must finish: no fairness."""
+
+TASK_FAIRNESS = {
+    # inside a preemption-disabled region: the CPU runs on until it leaves it
+    "klp_ftrace_handler_transition": "weak",
+    "klp_ftrace_handler_patch_state": "weak",
+    "klp_ftrace_handler_prev": "weak",
+    "klp_ftrace_handler_after_warn": "weak",
+    "klp_update_patch_state_write": "weak",
+    "klp_sched_try_switch_scan": "weak",
+    # taken by a task each time it runs past the point, which it may miss on one run
+    "function_return": "strong",
+    "klp_update_patch_state": "strong",
+    "klp_sched_try_switch": "strong",
+}
+"""Task steps with a fairness assumption; calls, schedule, fork and exit have none."""
+
+
+def _assume_fairness(model: Model[State], admin_steps: list[str]) -> None:
+    for name in admin_steps:
+        if name not in CHOICES:
+            model.set_fair(name, "weak")
+    present = {step.name for step in model.steps}
+    for name, fair in TASK_FAIRNESS.items():
+        if name in present:
+            model.set_fair(name, fair)
 
 
 # ----------------------------------------------------------------------------------------

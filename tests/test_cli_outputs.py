@@ -443,7 +443,7 @@ def test_the_readme_documents_the_new_commands() -> None:
         "klpcheck check",
         "--junit",
         "--coverage",
-        '"version": 1',
+        '"version": 2',
     ):
         assert words in readme
 

@@ -92,7 +92,7 @@ def test_save_load_replay_reproduces_the_trace(tmp_path: Path) -> None:
     path = save_counterexample(model, v, tmp_path, order="bfs")
     assert path.name == "flag_race-mutual_exclusion.json"
     data = json.loads(path.read_text())
-    assert (data["format"], data["version"], data["length"]) == (FORMAT, 1, 4)
+    assert (data["format"], data["version"], data["length"]) == (FORMAT, 2, 4)
     assert data["property"]["name"] == "mutual_exclusion"
     assert data["steps"][0] == {
         "step": "observe",
@@ -216,7 +216,7 @@ def test_a_trace_that_no_longer_breaks_the_property_is_stale(tmp_path: Path) -> 
         ("[1, 2]", "is not a klpcheck counterexample"),
         (
             '{"format": "klpcheck-counterexample", "version": 9}',
-            "this klpcheck reads version 1",
+            "this klpcheck reads versions 1 and 2",
         ),
     ],
 )

@@ -8,6 +8,8 @@ from enum import Enum
 from typing import Any
 
 __all__ = [
+    "Fairness",
+    "Lasso",
     "Reduction",
     "Result",
     "StepStats",
@@ -70,17 +72,53 @@ class Trace:
 
 
 @dataclass(frozen=True, slots=True)
+class Fairness:
+    """Why a lasso's cycle is fair to one fair step instance enabled on it.
+
+    ``taken`` is the number of a step of the cycle that takes the instance; otherwise
+    ``disabled`` is the index of a state of the cycle where it is disabled (for strong
+    fairness it is then disabled in every state of the cycle).
+    """
+
+    instance: str
+    kind: str
+    taken: int | None = None
+    disabled: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lasso:
+    """The shape of a liveness counterexample: a stem, then a cycle or a final state.
+
+    ``trigger`` is the index of the state from which the target never holds again (0
+    for ``eventually``; for ``leads_to``, a state satisfying p). ``cycle_start`` is the
+    index of the state where the cycle starts: the trace's last state is that state
+    again, and the steps after it repeat forever. ``None``: the last state has no
+    enabled step, and the behaviour stays there forever. ``fairness`` lists each fair
+    instance enabled somewhere on the cycle and why the cycle is fair to it;
+    ``never_enabled`` counts the fair instances enabled nowhere on it.
+    """
+
+    trigger: int
+    cycle_start: int | None
+    fairness: tuple[Fairness, ...] = ()
+    never_enabled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Violation:
     """A broken property and, except for an unreached target, the trace that breaks it.
 
-    ``kind`` is ``"invariant"``, ``"deadlock"`` or ``"reachable"`` (a reachable target that a
-    complete search never met).
+    ``kind`` is ``"invariant"``, ``"deadlock"``, ``"reachable"`` (a reachable target that a
+    complete search never met), or ``"eventually"`` or ``"leads_to"`` (a liveness
+    property; ``lasso`` then says where the trace's cycle starts).
     """
 
     property: str
     kind: str
     doc: str
     trace: Trace | None
+    lasso: Lasso | None = None
 
 
 @dataclass(slots=True)

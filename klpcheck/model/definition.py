@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -47,6 +48,7 @@ class Step:
     reads: Footprint
     writes: Footprint
     doc: str
+    fair: str | None = None  # None, "weak" or "strong": fairness of each instance
 
     def params(self, args: tuple[Any, ...]) -> dict[str, Any]:
         """The parameters of one instance by name, e.g. ``{"t": 0}``."""
@@ -69,13 +71,16 @@ class Instance:
 
 @dataclass(frozen=True, slots=True)
 class Property:
-    """A named predicate over states: an invariant, a reachable target or the terminal set."""
+    """A named predicate over states: an invariant, a reachable target, the terminal set,
+    or a liveness property (kind ``"eventually"``: ``predicate`` is the target;
+    kind ``"leads_to"``: ``predicate`` is the trigger p and ``target`` is q)."""
 
     name: str
     kind: str
     predicate: Callable[[Any], bool]
     reads: Footprint
     doc: str
+    target: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,23 @@ class Symmetry:
 
 def _doc(fn: Callable[..., Any]) -> str:
     return inspect.cleandoc(fn.__doc__) if fn.__doc__ else ""
+
+
+FAIRNESS = ("weak", "strong")
+
+
+def _fairness(fn: Callable[..., Any], fair: object) -> str | None:
+    """``fair=`` as ``None``, ``"weak"`` or ``"strong"``."""
+    if fair is None or fair is False:
+        return None
+    if fair is True:
+        return "weak"
+    if isinstance(fair, str) and fair in FAIRNESS:
+        return fair
+    raise ModelError(
+        f"step `{getattr(fn, '__name__', fn)}`: fair= must be True (weak), 'weak', 'strong', None or False, "
+        f"not {fair!r}"
+    )
 
 
 def _positional_arity(fn: Callable[..., Any]) -> int | None:
@@ -163,6 +185,7 @@ class Model(Generic[S]):
         self.steps: list[Step] = []
         self.invariants: list[Property] = []
         self.reachables: list[Property] = []
+        self.livenesses: list[Property] = []
         self.terminal_property: Property | None = None
         self.renaming: Symmetry | None = None
         self.source: str | None = None
@@ -183,6 +206,7 @@ class Model(Generic[S]):
         over: Iterable[Any] | None = None,
         reads: Iterable[str] | None = None,
         writes: Iterable[str] | None = None,
+        fair: bool | str | None = None,
     ) -> Callable[[F], F]: ...
     def step(
         self,
@@ -192,16 +216,23 @@ class Model(Generic[S]):
         over: Iterable[Any] | None = None,
         reads: Iterable[str] | None = None,
         writes: Iterable[str] | None = None,
+        fair: bool | str | None = None,
     ) -> Any:
         """Register a step; use as ``@model.step`` or ``@model.step(when=…, over=…)``.
 
         ``over`` gives one step instance per value. When the effect takes one parameter
         after the state, each value is passed as it is; when it takes k > 1, each value must
         be a k-tuple and is unpacked. The guard takes the same arguments.
+
+        ``fair`` is the fairness assumed of each instance by the liveness properties
+        (:mod:`klpcheck.search.liveness`): ``True`` or ``"weak"``, an instance enabled
+        continuously from some point on is eventually taken; ``"strong"``, an instance
+        enabled infinitely often is taken infinitely often; ``None`` or ``False`` (the
+        default), no assumption.
         """
 
         def register(effect: F) -> F:
-            self._add_step(effect, when, over, reads, writes)
+            self._add_step(effect, when, over, reads, writes, _fairness(effect, fair))
             return effect
 
         return register(fn) if fn is not None else register
@@ -213,6 +244,7 @@ class Model(Generic[S]):
         over: Iterable[Any] | None,
         reads: Iterable[str] | None,
         writes: Iterable[str] | None,
+        fair: str | None = None,
     ) -> None:
         name = getattr(effect, "__name__", repr(effect))
         if not callable(effect):
@@ -259,6 +291,7 @@ class Model(Generic[S]):
             reads=self._footprint(name, "reads", reads, param_names),
             writes=self._footprint(name, "writes", writes, param_names),
             doc=_doc(effect),
+            fair=fair,
         )
         self.steps.append(step)
         self._instances = None
@@ -316,7 +349,7 @@ class Model(Generic[S]):
 
     def _check_new_name(self, name: str) -> None:
         taken = [s.name for s in self.steps] + [
-            p.name for p in self.invariants + self.reachables
+            p.name for p in self.invariants + self.reachables + self.livenesses
         ]
         if name in taken or name == "deadlock":
             raise ModelError(
@@ -325,7 +358,11 @@ class Model(Generic[S]):
             )
 
     def _property(
-        self, kind: str, fn: Callable[[S], bool] | None, reads: Iterable[str] | None
+        self,
+        kind: str,
+        fn: Callable[[S], bool] | None,
+        reads: Iterable[str] | None,
+        target: Callable[[S], bool] | None = None,
     ) -> Any:
         def register(pred: Callable[[S], bool]) -> Callable[[S], bool]:
             name = getattr(pred, "__name__", repr(pred))
@@ -337,12 +374,19 @@ class Model(Generic[S]):
                 )
             self._check_new_name(name)
             prop = Property(
-                name, kind, pred, self._footprint(name, "reads", reads, ()), _doc(pred)
+                name,
+                kind,
+                pred,
+                self._footprint(name, "reads", reads, ()),
+                _doc(pred),
+                target,
             )
             if kind == "invariant":
                 self.invariants.append(prop)
             elif kind == "reachable":
                 self.reachables.append(prop)
+            elif kind in ("eventually", "leads_to"):
+                self.livenesses.append(prop)
             else:
                 if self.terminal_property is not None:
                     raise ModelError(f"model `{self.name}` declares @terminal twice")
@@ -370,6 +414,42 @@ class Model(Generic[S]):
     def reachable(self, fn: Any = None, *, reads: Iterable[str] | None = None) -> Any:
         """Register a predicate some reachable state must satisfy (catches vacuous models)."""
         return self._property("reachable", fn, reads)
+
+    @overload
+    def eventually(self, fn: Callable[[S], bool]) -> Callable[[S], bool]: ...
+    @overload
+    def eventually(
+        self, fn: None = None, *, reads: Iterable[str] | None = None
+    ) -> Callable[[Callable[[S], bool]], Callable[[S], bool]]: ...
+    def eventually(self, fn: Any = None, *, reads: Iterable[str] | None = None) -> Any:
+        """Register a target every fair behaviour from an initial state reaches.
+
+        An initial state that satisfies it counts. Behaviours are the infinite paths of
+        the state graph; a state without an enabled step ends one, which then stays
+        there. Fairness comes from ``@model.step(fair=…)``; see :mod:`klpcheck.search.liveness`.
+        """
+        return self._property("eventually", fn, reads)
+
+    def leads_to(
+        self, q: Callable[[S], bool], *, reads: Iterable[str] | None = None
+    ) -> Callable[[Callable[[S], bool]], Callable[[S], bool]]:
+        """Register ``p ~> q`` on the decorated predicate p: in every fair behaviour,
+        whenever a state satisfies p, that state or a later one satisfies ``q``.
+
+        ``reads=`` names the fields p and q read. See :meth:`eventually` for what a
+        behaviour is.
+        """
+        if not callable(q) or _positional_arity(q) not in (1, None):
+            raise ModelError(
+                f"model `{self.name}`: leads_to(q) needs q, a function of the state, "
+                f"not {q!r:.60}; write @model.leads_to(lambda s: ...) above p"
+            )
+
+        def register(p: Callable[[S], bool]) -> Callable[[S], bool]:
+            registered: Callable[[S], bool] = self._property("leads_to", p, reads, q)
+            return registered
+
+        return register
 
     @overload
     def terminal(self, fn: Callable[[S], bool]) -> Callable[[S], bool]: ...
@@ -450,6 +530,20 @@ class Model(Generic[S]):
 
         return register
 
+    def set_fair(self, name: str, fair: bool | str | None) -> None:
+        """Set the fairness of the registered step ``name``, as ``fair=`` would have.
+
+        For models whose fairness assumptions depend on a parameter.
+        """
+        for i, step in enumerate(self.steps):
+            if step.name == name:
+                self.steps[i] = dataclasses.replace(
+                    step, fair=_fairness(step.effect, fair)
+                )
+                self._instances = None
+                return
+        raise ModelError(f"model `{self.name}` has no step `{name}` to make fair")
+
     # -- queries -------------------------------------------------------------------
 
     def instances(self) -> tuple[Instance, ...]:
@@ -464,7 +558,7 @@ class Model(Generic[S]):
 
     def property_names(self) -> list[str]:
         """Names of every checked property, invariants first."""
-        return [p.name for p in self.invariants + self.reachables]
+        return [p.name for p in self.invariants + self.reachables + self.livenesses]
 
     def __repr__(self) -> str:
         return (

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from klpcheck.base.result import Result, Trace, Violation
+from klpcheck.base.result import Lasso, Result, Trace, Violation
 from klpcheck.model.definition import Model
 from klpcheck.report.coverage import coverage, warnings
 from klpcheck.trace.codec import encode_trace, param_value
@@ -73,6 +73,12 @@ def property_statuses(
         else:
             status = "violated" if p.name in broken else "unknown"
             out.append(PropertyStatus(p.name, p.kind, p.doc, status))
+    for p in model.livenesses:
+        v = broken.get(p.name)
+        status = "violated" if v else ("holds" if complete else "unknown")
+        out.append(
+            PropertyStatus(p.name, p.kind, p.doc, status, v.trace if v else None)
+        )
     if deadlock:
         v = broken.get("deadlock")
         status = "violated" if v else ("holds" if complete else "unknown")
@@ -94,6 +100,24 @@ def _report_trace(trace: Trace) -> dict[str, Any]:
         ]
         prev = step.state
     return data
+
+
+def _lasso_json(lasso: Lasso) -> dict[str, Any]:
+    """Where a liveness trace's trigger and cycle are, and why its cycle is fair."""
+    return {
+        "trigger": lasso.trigger,
+        "cycle_start": lasso.cycle_start,
+        "fairness": [
+            {
+                "instance": f.instance,
+                "kind": f.kind,
+                "taken": f.taken,
+                "disabled": f.disabled,
+            }
+            for f in lasso.fairness
+        ],
+        "never_enabled": lasso.never_enabled,
+    }
 
 
 def _model_data(model: Model[Any]) -> dict[str, Any]:
@@ -135,6 +159,9 @@ def json_report(
                 "trace": _report_trace(st.trace) if st.trace is not None else None,
             }
         )
+        v = result.violation(st.name)
+        if v is not None and v.lasso is not None:
+            props[-1]["lasso"] = _lasso_json(v.lasso)
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from klpcheck.base.options import Progress
-from klpcheck.base.result import Result, Trace, TraceStep, Verdict, Violation
+from klpcheck.base.result import Lasso, Result, Trace, TraceStep, Verdict, Violation
 from klpcheck.model.state import fields_of
 from klpcheck.report.coverage import coverage, warnings
 from klpcheck.trace.lanes import (
@@ -116,13 +116,14 @@ def _arrow(name: str, old: Any, new: Any) -> str:
     return f"{name}: {show(old)} → {show(new)}"
 
 
-def _flat_table(trace: Trace, full: bool) -> Table:
+def _flat_table(trace: Trace, full: bool, notes: dict[int, str] | None = None) -> Table:
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("step")
     table.add_column("state" if full else "changes")
     init = "\n".join(f"{k} = {show(v)}" for k, v in fields_of(trace.init).items())
     table.add_row("0", Text("initial state", style="italic"), init)
+    _note_row(table, notes, 0, 3, at=2)
     prev = trace.init
     for i, step in enumerate(trace.steps, 1):
         if full:
@@ -138,11 +139,23 @@ def _flat_table(trace: Trace, full: bool) -> Table:
                 or "(no change)"
             )
         table.add_row(str(i), _step_cell(step, step.label()), body)
+        _note_row(table, notes, i, 3, at=2)
         prev = step.state
     return table
 
 
-def _lanes_table(trace: Trace) -> Table:
+def _note_row(
+    table: Table, notes: dict[int, str] | None, i: int, columns: int, at: int = 1
+) -> None:
+    """A row under row ``i`` with its note (a lasso's trigger or cycle start) in
+    column ``at``."""
+    if notes and i in notes:
+        cells: list[RenderableType] = [""] * columns
+        cells[at] = Text(notes[i], style="bold magenta")
+        table.add_row(*cells)
+
+
+def _lanes_table(trace: Trace, notes: dict[int, str] | None = None) -> Table:
     """One column per lane: a step's label in its lane, each lane's fields in theirs."""
     plan = lane_plan(trace)
     columns = [ADMIN, *(lane for lane in plan.lanes if lane != ADMIN)]
@@ -169,6 +182,7 @@ def _lanes_table(trace: Trace) -> Table:
             lane, shown = owner if owner else (ADMIN, key)
             put(row, lane, f"{shown} = {show(element)}")
     table.add_row("0", *row)
+    _note_row(table, notes, 0, len(columns) + 1)
     prev = trace.init
     for i, step in enumerate(trace.steps, 1):
         row = [Text() for _ in columns]
@@ -179,6 +193,7 @@ def _lanes_table(trace: Trace) -> Table:
             lane, shown = owner if owner else (home, key)
             put(row, lane, _arrow(shown, old, new))
         table.add_row(str(i), *row)
+        _note_row(table, notes, i, len(columns) + 1)
         prev = step.state
     return table
 
@@ -192,7 +207,12 @@ def _lanes_fit(trace: Trace, width: int) -> bool:
 
 
 def trace_table(
-    trace: Trace, *, full: bool = False, layout: str = "auto", width: int = 100
+    trace: Trace,
+    *,
+    full: bool = False,
+    layout: str = "auto",
+    width: int = 100,
+    notes: dict[int, str] | None = None,
 ) -> Table:
     """One row per step: the step with its parameters and kernel function, and what it
     changed (``full``: every field).
@@ -201,14 +221,15 @@ def trace_table(
     indexed by that task in it; ``"auto"`` does so when there are two lanes or more, some
     field is indexed by them, and each column gets at least 36 of ``width`` characters
     (at 80 columns traces stay flat).
-    ``full`` always uses the flat layout.
+    ``full`` always uses the flat layout. ``notes`` puts a line under a row (a lasso's
+    trigger and cycle start).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
     lanes = layout == "lanes" or (layout == "auto" and _lanes_fit(trace, width))
     if full or not lanes or not trace.steps:
-        return _flat_table(trace, full)
-    return _lanes_table(trace)
+        return _flat_table(trace, full, notes)
+    return _lanes_table(trace, notes)
 
 
 def _violation(
@@ -223,6 +244,8 @@ def _violation(
         title.append(v.property, style="bold")
     if v.kind == "reachable":
         title.append(" was never reached by a complete search (is the model vacuous?)")
+    elif v.lasso is not None and v.trace is not None:
+        title.append(f" violated: {_lasso_shape(v.lasso, len(v.trace))}")
     elif v.trace is not None:
         title.append(
             f" {'' if v.kind == 'deadlock' else 'violated '}after {len(v.trace)} steps"
@@ -231,8 +254,98 @@ def _violation(
     if v.doc:
         parts.append(Text(v.doc, style="italic"))
     if v.trace is not None:
-        parts.append(trace_table(v.trace, full=full, layout=layout, width=width))
+        notes = _lasso_notes(v) if v.lasso is not None else None
+        parts.append(
+            trace_table(v.trace, full=full, layout=layout, width=width, notes=notes)
+        )
+    if v.lasso is not None and v.lasso.cycle_start is not None:
+        parts.append(_fairness_table(v.lasso))
     return parts
+
+
+# -- lassos (liveness counterexamples) ---------------------------------------------------
+
+
+def _lasso_shape(lasso: Lasso, length: int) -> str:
+    """``a 3-step stem, then a 4-step cycle repeated forever``."""
+    if lasso.cycle_start is None:
+        return (
+            f"after {length} steps the behaviour stops in a state with no enabled step"
+        )
+    cycle = length - lasso.cycle_start
+    return (
+        f"a {lasso.cycle_start}-step stem, then a {cycle}-step cycle repeated forever"
+    )
+
+
+def _lasso_notes(v: Violation) -> dict[int, str]:
+    """The lines shown under the trigger's row and the cycle start's row."""
+    lasso = v.lasso
+    assert lasso is not None
+    assert v.trace is not None
+    notes: dict[int, str] = {}
+    if v.kind == "leads_to":
+        notes[lasso.trigger] = (
+            f"▶ `{v.property}` holds in state {lasso.trigger}; its target holds in no "
+            "state from here on"
+        )
+    else:
+        notes[lasso.trigger] = (
+            f"▶ the target `{v.property}` holds in no state from here on"
+        )
+    end = len(v.trace)
+    if lasso.cycle_start is None:
+        line = f"■ state {end} has no enabled step: the behaviour stays there forever"
+    else:
+        first = lasso.cycle_start + 1
+        steps = (
+            f"step {end} returns to it and repeats"
+            if first == end
+            else f"steps {first}–{end} return to it and repeat"
+        )
+        line = f"↻ the cycle starts in state {lasso.cycle_start}: {steps} forever"
+    notes[lasso.cycle_start if lasso.cycle_start is not None else end] = (
+        notes[lasso.trigger] + "\n" + line
+        if lasso.trigger
+        == (lasso.cycle_start if lasso.cycle_start is not None else end)
+        else line
+    )
+    return notes
+
+
+def _fairness_table(lasso: Lasso) -> Group:
+    """Why the cycle is fair: per fair instance enabled on it, where it is taken or
+    disabled."""
+    head = Text("fairness on the cycle", style="bold")
+    if not lasso.fairness:
+        head.append(
+            ": no fair step instance is enabled on it"
+            if lasso.never_enabled
+            else ": the model declares no fair steps (fair=)"
+        )
+        return Group(head)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column("instance", style="cyan")
+    table.add_column("fairness")
+    table.add_column("why")
+    for f in lasso.fairness:
+        if f.taken is not None:
+            why = f"taken at step {f.taken}"
+        elif f.kind == "strong":
+            why = "disabled in every state of the cycle"
+        else:
+            why = f"disabled in state {f.disabled}"
+        table.add_row(f"  {f.instance}", f.kind, why)
+    parts: list[RenderableType] = [head, table]
+    if lasso.never_enabled:
+        parts.append(
+            Text(
+                f"  ({lasso.never_enabled} other fair instance(s) enabled in no state of "
+                "the cycle)",
+                style="dim",
+            )
+        )
+    return Group(*parts)
 
 
 def violation_view(
@@ -250,7 +363,16 @@ def render_violations(
     for v in result.violations:
         parts.extend(_violation(v, full, layout, width))
         parts.append(Text(""))
-    if result.verdict is Verdict.VIOLATED and result.order == "bfs":
+    if any(v.lasso is not None for v in result.violations):
+        parts.append(
+            Text(
+                "(liveness: a lasso is a real behaviour of the model, short but not "
+                "necessarily the shortest)",
+                style="dim",
+            )
+        )
+    safety = any(v.lasso is None and v.trace is not None for v in result.violations)
+    if safety and result.order == "bfs":
         reduced = result.reduction.used and result.reduction.reduced > 0
         if reduced and not any("--shortest" in n for n in result.notes):
             note = (

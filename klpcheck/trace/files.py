@@ -2,7 +2,8 @@
 
 A counterexample file records the model file, its parameters, the klpcheck version, the
 broken property, and the trace: the initial state, then for each step its name, its
-parameters and the state it led to. :func:`replay` loads the model with the recorded
+parameters and the state it led to; a liveness counterexample adds where its lasso's
+trigger and cycle are. :func:`replay` loads the model with the recorded
 parameters, fires the recorded steps one by one, checks that each is enabled and leads to
 exactly the saved state, and that the property is still broken at the end. The format is
 described in ``docs-traces.md``; ``FORMAT`` and ``VERSION`` identify it.
@@ -27,7 +28,7 @@ from typing import Any
 
 from klpcheck.base.errors import KlpcheckError, TraceError
 from klpcheck.base.fileio import write_atomically
-from klpcheck.base.result import Trace, TraceStep, Violation
+from klpcheck.base.result import Lasso, Trace, TraceStep, Violation
 from klpcheck.model.definition import Instance, Model
 from klpcheck.trace.codec import (
     JSON,
@@ -57,7 +58,8 @@ __all__ = [
 ]
 
 FORMAT = "klpcheck-counterexample"
-VERSION = 1
+VERSION = 2  # 2 added "lasso" (liveness counterexamples); version 1 files still load
+READABLE = (1, 2)
 
 _IDENT = re.compile(r"^[A-Za-z_]\w*$")
 
@@ -117,7 +119,22 @@ def counterexample_data(
         },
         "search": {"order": order},
         "length": len(violation.trace),
+        **({"lasso": _lasso_data(violation.lasso)} if violation.lasso else {}),
         **encode_trace(violation.trace),
+    }
+
+
+def _lasso_data(lasso: Lasso) -> dict[str, JSON]:
+    return {
+        "trigger": lasso.trigger,
+        "cycle_start": lasso.cycle_start,
+        "fairness": [
+            {"instance": f.instance, "kind": f.kind, "taken": f.taken}
+            if f.taken is not None
+            else {"instance": f.instance, "kind": f.kind, "disabled": f.disabled}
+            for f in lasso.fairness
+        ],
+        "never_enabled": lasso.never_enabled,
     }
 
 
@@ -176,6 +193,8 @@ class Counterexample:
     version: str
     init: JSON
     steps: tuple[SavedStep, ...]
+    trigger: int | None = None  # a liveness lasso: its trigger state
+    cycle_start: int | None = None  # and the state its cycle starts in (None: none)
 
     def rerun_command(self) -> str:
         """The ``klpcheck run`` command that finds this counterexample again."""
@@ -234,9 +253,10 @@ def load_counterexample(path: str | Path) -> Counterexample:
             f'{path} is not a klpcheck counterexample (no "format": "{FORMAT}")'
         )
     version = data.get("version")
-    if version != VERSION:
+    if version not in READABLE or isinstance(version, bool):
         raise TraceError(
-            f"{path} has format version {version!r}; this klpcheck reads version {VERSION}"
+            f"{path} has format version {version!r}; this klpcheck reads versions "
+            f"{' and '.join(map(str, READABLE))}"
         )
     try:
         return _parse(path, data)
@@ -280,6 +300,15 @@ def _parse(path: Path, data: dict[str, Any]) -> Counterexample:
     file = Path(_get(model, "file", str, "model."))
     if not file.is_absolute():
         file = path.parent / file
+    trigger = cycle_start = None
+    if "lasso" in data:
+        lasso = _get(data, "lasso", dict, "")
+        trigger = _get(lasso, "trigger", int, "lasso.")
+        cycle_start = lasso.get("cycle_start")
+        if cycle_start is not None and (
+            not isinstance(cycle_start, int) or isinstance(cycle_start, bool)
+        ):
+            raise _Bad("lasso.cycle_start is neither an int nor null")
     return Counterexample(
         path=path,
         model_name=_get(model, "name", str, "model."),
@@ -292,6 +321,8 @@ def _parse(path: Path, data: dict[str, Any]) -> Counterexample:
         version=str(data.get("klpcheck", "?")),
         init=data["init"],
         steps=tuple(steps),
+        trigger=trigger,
+        cycle_start=cycle_start,
     )
 
 
@@ -390,8 +421,10 @@ def replay(cx: Counterexample, model: Model[Any] | None = None) -> Replay:
         instances.setdefault(inst.step.name, []).append(inst)
     state = start
     steps = []
+    fired = []
     for i, saved in enumerate(cx.steps, 1):
         inst = _instance(cx, i, saved, instances)
+        fired.append(inst)
         label = inst.label()
         try:
             enabled = inst.step.guard is None or inst.step.guard(state, *inst.args)
@@ -416,6 +449,8 @@ def replay(cx: Counterexample, model: Model[Any] | None = None) -> Replay:
             TraceStep(inst.step.name, inst.step.params(inst.args), state, inst.step.doc)
         )
     trace = Trace(start, tuple(steps))
+    if cx.kind in ("eventually", "leads_to"):
+        return Replay(cx, model, trace, _still_live(cx, model, trace, fired))
     return Replay(cx, model, trace, _still_broken(cx, model, trace))
 
 
@@ -488,6 +523,36 @@ def _instance(
     )
 
 
+def _still_live(
+    cx: Counterexample, model: Model[Any], trace: Trace, fired: list[Instance]
+) -> Violation:
+    """Check that a replayed liveness trace is still a lasso violating its property:
+    the target never holds from the trigger on, and the cycle closes and is fair (or
+    the last state has no enabled step)."""
+    from klpcheck.search.liveness import lasso_problem
+
+    n = len(cx.steps)
+    prop = next(
+        (p for p in model.livenesses if p.name == cx.property and p.kind == cx.kind),
+        None,
+    )
+    if prop is None:
+        raise _diverged(cx, n, f"the model has no {cx.kind} `{cx.property}` any more")
+    if cx.trigger is None:
+        raise TraceError(f"{cx.path}: a {cx.kind} counterexample without its lasso")
+    problem, lasso = lasso_problem(
+        model, prop, trace, cx.trigger, cx.cycle_start, fired
+    )
+    if problem is not None:
+        raise _diverged(
+            cx,
+            n,
+            f"every step replays, but the trace no longer violates {cx.kind} "
+            f"`{cx.property}`: {problem}",
+        )
+    return Violation(prop.name, prop.kind, prop.doc, trace, lasso)
+
+
 def _still_broken(cx: Counterexample, model: Model[Any], trace: Trace) -> Violation:
     last = trace.last
     n = len(cx.steps)
@@ -525,5 +590,5 @@ def _still_broken(cx: Counterexample, model: Model[Any], trace: Trace) -> Violat
         return Violation("deadlock", "deadlock", doc, trace)
     raise TraceError(
         f"{cx.path}: property kind {cx.kind!r} cannot be replayed "
-        "(only invariant and deadlock traces are saved)"
+        "(only invariant, deadlock and liveness traces are saved)"
     )
