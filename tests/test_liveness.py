@@ -445,3 +445,90 @@ def test_a_liveness_predicate_that_raises_is_a_model_error() -> None:
         ModelError, match="leads_to `zero` raised ZeroDivisionError: integer division"
     ):
         check(m)
+
+
+def _counter(top: int) -> Model[int]:
+    """0 -> 1 -> ... -> top, which loops on itself."""
+    m = Model("counter", init=0)
+
+    @m.step(when=lambda s: s < top)
+    def up(s: int) -> int:
+        return s + 1
+
+    @m.step(when=lambda s: s == top)
+    def stay(s: int) -> int:
+        return s
+
+    return m
+
+
+def test_a_leads_to_trigger_that_answers_none_is_a_model_error() -> None:
+    # p forgot to return: read as false everywhere, it would make p ~> q hold.
+    m = _counter(2)
+
+    @m.leads_to(lambda s: s == 9)
+    def one(s: int) -> bool:
+        s == 1  # noqa: B015
+        return None  # type: ignore[return-value]
+
+    with pytest.raises(
+        ModelError, match=r"^leads_to one returned None \(NoneType\), not a bool, in "
+    ):
+        check(m)
+
+
+def test_a_liveness_target_that_answers_no_bool_is_a_model_error() -> None:
+    m = _counter(2)
+
+    @m.leads_to(lambda s: [s] if s == 2 else [])  # type: ignore[arg-type,return-value]
+    def zero(s: int) -> bool:
+        return s == 0
+
+    with pytest.raises(
+        ModelError,
+        match=r"^the target of leads_to zero returned \[\] \(list\), not a bool, in state 0",
+    ):
+        check(m)
+    m = _counter(2)
+
+    @m.eventually
+    def two(s: int) -> bool:
+        return 1 if s == 2 else 0  # type: ignore[return-value]
+
+    with pytest.raises(
+        ModelError, match=r"^eventually two returned 0 \(int\), not a bool, in state 0"
+    ):
+        check(m)
+
+
+def test_a_fair_step_with_a_repeated_over_value_is_a_model_error() -> None:
+    # Two instances with one label: a lasso taking one of them would not replay.
+    m = Model("twice", init=0)
+    with pytest.raises(
+        ModelError,
+        match=r"^step `spin`: over= gives the value 0 twice; a fair step needs one "
+        "instance per value",
+    ):
+
+        @m.step(when=lambda s, i: s == 0, over=[0, 0], fair=True)
+        def spin(s: int, i: int) -> int:
+            return s
+
+    @m.step(over=[1, 1])
+    def spin2(s: int, i: int) -> int:
+        return s
+
+    with pytest.raises(
+        ModelError, match=r"^step `spin2`: over= gives the value 1 twice"
+    ):
+        m.set_fair("spin2", "strong")
+    with pytest.raises(
+        ModelError, match=r"^step `spin3`: over= gives the value \[1\] twice"
+    ):
+
+        @m.step(over=[[1], [1]], fair="weak")  # unhashable values are compared too
+        def spin3(s: int, i: list[int]) -> int:
+            return s
+
+    m.set_fair("spin2", None)  # no fairness: repeated values stay allowed
+    assert [inst.label() for inst in m.instances()] == ["spin2(i=1)", "spin2(i=1)"]

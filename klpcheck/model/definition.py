@@ -114,6 +114,30 @@ def _fairness(fn: Callable[..., Any], fair: object) -> str | None:
     )
 
 
+def _distinct_if_fair(
+    name: str, arguments: tuple[tuple[Any, ...], ...], fair: str | None
+) -> None:
+    """A fair step's ``over=`` values must differ: fairness is per instance, and two
+    instances with one value could not be told apart in a trace (nor on replay)."""
+    if fair is None:
+        return
+    hashed: set[tuple[Any, ...]] = set()
+    unhashable: list[tuple[Any, ...]] = []
+    for args in arguments:
+        try:
+            repeated = args in hashed
+            hashed.add(args)
+        except TypeError:
+            repeated = args in unhashable
+            unhashable.append(args)
+        if repeated:
+            shown = args[0] if len(args) == 1 else args
+            raise ModelError(
+                f"step `{name}`: over= gives the value {shown!r:.60} twice; a fair step "
+                "needs one instance per value (drop the repeated value)"
+            )
+
+
 def _positional_arity(fn: Callable[..., Any]) -> int | None:
     """Number of positional parameters, or None when it takes ``*args``."""
     try:
@@ -281,6 +305,7 @@ class Model(Generic[S]):
                 f"step `{name}`: when= takes {guard_arity} argument(s) but the effect takes "
                 f"{nparams + 1}; the guard gets the same arguments as the effect"
             )
+        _distinct_if_fair(name, arguments, fair)
         param_names = tuple(names[:nparams])
         step = Step(
             name=name,
@@ -537,9 +562,9 @@ class Model(Generic[S]):
         """
         for i, step in enumerate(self.steps):
             if step.name == name:
-                self.steps[i] = dataclasses.replace(
-                    step, fair=_fairness(step.effect, fair)
-                )
+                kind = _fairness(step.effect, fair)
+                _distinct_if_fair(name, step.arguments, kind)
+                self.steps[i] = dataclasses.replace(step, fair=kind)
                 self._instances = None
                 return
         raise ModelError(f"model `{self.name}` has no step `{name}` to make fair")

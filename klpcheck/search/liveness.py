@@ -53,7 +53,13 @@ from klpcheck.base.result import (
     Violation,
     verdict_of,
 )
-from klpcheck.model.definition import Instance, Model, Property, calls_of
+from klpcheck.model.definition import (
+    Instance,
+    Model,
+    Property,
+    calls_of,
+    not_a_bool,
+)
 from klpcheck.search.storage import exact_key
 
 __all__ = [
@@ -362,19 +368,38 @@ class Found:
     cycle: list[tuple[int, int, int]]
 
 
+def _answers(
+    predicate: Callable[[Any], bool], states: list[Any], ids: Sequence[int], what: str
+) -> bytearray:
+    """``predicate`` on the states ``ids``, 1 for True and 0 for False; any other answer
+    is a ModelError (a predicate that forgot to return would read as false everywhere:
+    a trigger never met, and ``leads_to`` holding for no reason)."""
+    out = bytearray(len(ids))
+    for k, i in enumerate(ids):
+        answer = predicate(states[i])
+        if answer is True:
+            out[k] = 1
+        elif answer is not False:
+            raise not_a_bool(what, answer, states[i])
+    return out
+
+
 def find_violation(graph: StateGraph, prop: Property) -> Found | None:
     """A lasso violating ``prop`` in ``graph``, or None when it holds."""
     states = graph.states
     n = len(states)
     if prop.kind == "eventually":
-        target = prop.predicate
-        notq = bytearray(not target(states[i]) for i in range(n))
+        notq = _answers(prop.predicate, states, range(n), f"eventually {prop.name}")
+        notq = bytearray(1 - a for a in notq)
         triggers = [i for i in graph.initial if notq[i]]
     else:
         assert prop.target is not None
-        target, trigger = prop.target, prop.predicate
-        notq = bytearray(not target(s) for s in states)
-        triggers = [i for i in range(n) if notq[i] and trigger(states[i])]
+        what = f"leads_to {prop.name}"
+        notq = _answers(prop.target, states, range(n), f"the target of {what}")
+        notq = bytearray(1 - a for a in notq)
+        candidates = [i for i in range(n) if notq[i]]
+        p = _answers(prop.predicate, states, candidates, what)
+        triggers = [i for i, a in zip(candidates, p, strict=True) if a]
     if not triggers:
         return None
     # R: reachable from a trigger through ¬q states. dist = depth of the trigger plus
