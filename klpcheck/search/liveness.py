@@ -108,14 +108,20 @@ class StateGraph:
 
     def mask(self, kind: str) -> int:
         """The bits of the fair instances with fairness ``kind``."""
-        return sum(1 << j for j, inst in enumerate(self.fair) if inst.step.fair == kind)
+        return self._masks.get(kind, 0)
 
     def bit(self, instance: int) -> int:
         """The fairness bit of an instance index (0 when it has no fairness)."""
         return self._bits.get(instance, 0)
 
     def __post_init__(self) -> None:
+        # Read once per component of the analysis: computed once, not per call.
         self._bits = {inst.index: 1 << j for j, inst in enumerate(self.fair)}
+        self._masks: dict[str, int] = {}
+        for j, inst in enumerate(self.fair):
+            kind = inst.step.fair
+            assert kind is not None
+            self._masks[kind] = self._masks.get(kind, 0) | 1 << j
 
 
 def build_graph(model: Model[Any], deadline: float | None = None) -> StateGraph:
