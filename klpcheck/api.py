@@ -99,6 +99,7 @@ def check(model: Model[Any], **options: Any) -> Result:
     opts.validate()
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
+    model.check_applied()
     if model.livenesses:
         opts = _for_liveness(model, opts)
     if opts.symmetry and model.renaming is None:

@@ -532,3 +532,20 @@ def test_a_fair_step_with_a_repeated_over_value_is_a_model_error() -> None:
 
     m.set_fair("spin2", None)  # no fairness: repeated values stay allowed
     assert [inst.label() for inst in m.instances()] == ["spin2(i=1)", "spin2(i=1)"]
+
+
+def test_a_bare_leads_to_that_registers_nothing_is_a_model_error() -> None:
+    # `@model.leads_to` without q takes p for q and returns a decorator nobody calls:
+    # no property at all, and the model would hold.
+    m = _counter(1)
+
+    @m.leads_to
+    def zero(s: int) -> bool:
+        return s == 0
+
+    assert m.livenesses == []
+    with pytest.raises(
+        ModelError,
+        match=r"^model `counter`: @model.leads_to\(zero\) was applied to no predicate",
+    ):
+        check(m)

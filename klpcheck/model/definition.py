@@ -216,6 +216,7 @@ class Model(Generic[S]):
         self.params: dict[str, Any] = {}
         self.may_stay_disabled: frozenset[str] = frozenset()
         self._instances: tuple[Instance, ...] | None = None
+        self._unapplied: list[str] = []  # leads_to(q) calls not yet applied to a p
 
     # -- registration ----------------------------------------------------------------
 
@@ -470,11 +471,27 @@ class Model(Generic[S]):
                 f"not {q!r:.60}; write @model.leads_to(lambda s: ...) above p"
             )
 
+        pending = f"@model.leads_to({getattr(q, '__name__', 'q')})"
+        self._unapplied.append(pending)
+
         def register(p: Callable[[S], bool]) -> Callable[[S], bool]:
             registered: Callable[[S], bool] = self._property("leads_to", p, reads, q)
+            if pending in self._unapplied:
+                self._unapplied.remove(pending)
             return registered
 
         return register
+
+    def check_applied(self) -> None:
+        """Raise ModelError for a ``leads_to(q)`` never applied to a predicate p: a bare
+        ``@model.leads_to`` above p takes p for q and registers no property at all, so
+        the model would hold without the property ever being checked."""
+        if self._unapplied:
+            raise ModelError(
+                f"model `{self.name}`: {self._unapplied[0]} was applied to no predicate, "
+                "so no property was registered; write @model.leads_to(q) above p, with "
+                "q the target and p the trigger"
+            )
 
     @overload
     def terminal(self, fn: Callable[[S], bool]) -> Callable[[S], bool]: ...
