@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -549,3 +550,22 @@ def test_a_bare_leads_to_that_registers_nothing_is_a_model_error() -> None:
         match=r"^model `counter`: @model.leads_to\(zero\) was applied to no predicate",
     ):
         check(m)
+
+
+def test_a_predicate_raising_on_replay_is_a_model_error(tmp_path: Path) -> None:
+    model = lock("weak")
+    v = check(model).violation("waiter_gets_lock")
+    assert v is not None
+    path = save_counterexample(model, v, tmp_path, order="bfs")
+    changed = lock("weak")
+    (prop,) = changed.livenesses
+    changed.livenesses = [
+        dataclasses.replace(prop, target=lambda s: 1 // (s.holder - 1) > 5)
+    ]
+    with pytest.raises(
+        ModelError,
+        match=r"every step replays, but checking that it still violates leads_to "
+        r"`waiter_gets_lock` raised ZeroDivisionError: integer division or modulo by "
+        r"zero \(a property or guard of the model raised on a state of the trace\)$",
+    ):
+        replay(load_counterexample(path), changed)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from klpcheck.base.errors import KlpcheckError, TraceError
+from klpcheck.base.errors import KlpcheckError, ModelError, TraceError
 from klpcheck.base.fileio import write_atomically
 from klpcheck.base.result import Lasso, Trace, TraceStep, Violation
 from klpcheck.model.definition import Instance, Model
@@ -449,9 +449,20 @@ def replay(cx: Counterexample, model: Model[Any] | None = None) -> Replay:
             TraceStep(inst.step.name, inst.step.params(inst.args), state, inst.step.doc)
         )
     trace = Trace(start, tuple(steps))
-    if cx.kind in ("eventually", "leads_to"):
-        return Replay(cx, model, trace, _still_live(cx, model, trace, fired))
-    return Replay(cx, model, trace, _still_broken(cx, model, trace))
+    try:
+        if cx.kind in ("eventually", "leads_to"):
+            violation = _still_live(cx, model, trace, fired)
+        else:
+            violation = _still_broken(cx, model, trace)
+    except KlpcheckError:
+        raise
+    except Exception as e:
+        raise ModelError(
+            f"{cx.path}: every step replays, but checking that it still violates "
+            f"{cx.kind} `{cx.property}` raised {type(e).__name__}: {e} (a property or "
+            "guard of the model raised on a state of the trace)"
+        ) from e
+    return Replay(cx, model, trace, violation)
 
 
 def _load(cx: Counterexample) -> Model[Any]:
