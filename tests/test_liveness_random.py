@@ -470,6 +470,41 @@ def test_strong_fairness_is_judged_again_after_each_pruning() -> None:
     assert (result.verdict, result.distinct_states) == (Verdict.HOLDS, 5)
 
 
+# Weak fairness judged again after a strong pruning. Weak w (enabled in 0 and 1) is
+# disabled in 2, so the component {0, 1, 2} looks fair to it; but strong x, enabled in 2
+# and never taken inside, drops 2, and on {0, 1} w is enabled throughout and never
+# taken: the model holds. Without fairness on w, 0 -> 1 -> 0 is a fair violation.
+WEAK_AFTER_STRONG: BigSpec = (
+    4,
+    (0,),
+    (
+        (None, 1, ({0: 1, 1: 0}, {0: 2, 2: 0})),
+        ("weak", 0, ({0: 3, 1: 3},)),
+        ("strong", 0, ({2: 3},)),
+    ),
+    frozenset({0}),
+    frozenset({3}),
+)
+
+
+def test_weak_fairness_is_judged_again_after_a_strong_pruning() -> None:
+    result = check(build_big(WEAK_AFTER_STRONG), keep_going=True, deadlock=False)
+    assert (result.verdict, result.distinct_states) == (Verdict.HOLDS, 4)
+    n, init, (loops, (_, _, w), x), p, q = WEAK_AFTER_STRONG
+    unfair_w: BigSpec = (n, init, (loops, (None, 0, w), x), p, q)
+    result = check(build_big(unfair_w), keep_going=True, deadlock=False)
+    lassos = {
+        v.property: [step.label() for step in v.trace.steps]
+        for v in result.violations
+        if v.trace is not None
+    }
+    assert lassos == {
+        "p_leads_to_q": ["s0(i=0)", "s0(i=0)"],
+        "eventually_q": ["s0(i=0)", "s0(i=0)"],
+    }
+
+
+@example(WEAK_AFTER_STRONG)
 @example(TWICE_PRUNED)
 @settings(
     max_examples=150,
