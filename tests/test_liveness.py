@@ -569,3 +569,29 @@ def test_a_predicate_raising_on_replay_is_a_model_error(tmp_path: Path) -> None:
         r"zero \(a property or guard of the model raised on a state of the trace\)$",
     ):
         replay(load_counterexample(path), changed)
+
+
+def test_a_missed_reachable_target_does_not_skip_liveness() -> None:
+    # The target is known missed only once every state was visited: the search did
+    # not stop, and the state graph is whole.
+    m = _counter(2)
+
+    @m.reachable
+    def five(s: int) -> bool:
+        return s == 5
+
+    @m.eventually
+    def three(s: int) -> bool:
+        return s == 3
+
+    result = check(m)
+    assert [(v.property, v.kind) for v in result.violations] == [
+        ("five", "reachable"),
+        ("three", "eventually"),
+    ]
+    assert not any("not checked" in n for n in result.notes)
+    v = result.violation("three")
+    assert v is not None
+    assert v.trace is not None
+    assert v.lasso is not None
+    assert (len(v.trace), v.lasso.cycle_start) == (3, 2)

@@ -608,7 +608,10 @@ def check_liveness(
         return _noted(
             result, f"liveness ({names}) not checked: the search was incomplete"
         )
-    if result.violations and not keep_going:
+    # A reachable target is reported missed only after the search visited every state;
+    # any other violation stopped it, unless it kept going.
+    stopped = any(v.kind != "reachable" for v in result.violations)
+    if stopped and not keep_going:
         return _noted(
             result,
             f"liveness ({names}) not checked: the search stopped at the first violation "
