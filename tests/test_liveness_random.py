@@ -507,7 +507,7 @@ def test_weak_fairness_is_judged_again_after_a_strong_pruning() -> None:
 @example(WEAK_AFTER_STRONG)
 @example(TWICE_PRUNED)
 @settings(
-    max_examples=150,
+    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
@@ -518,7 +518,7 @@ def test_bigger_models_match_the_state_set_oracle(spec: BigSpec) -> None:
 
 
 @settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
