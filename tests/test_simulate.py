@@ -176,3 +176,32 @@ def test_the_readme_example_is_what_the_run_prints() -> None:
     assert [untimed(line) for line in out.splitlines()] == [
         untimed(line) for line in expected
     ]
+
+
+def test_simulation_says_it_leaves_liveness_unchecked() -> None:
+    from klpcheck import Model, Record
+    from klpcheck.search.simulate import simulate
+
+    class C(Record):
+        x: int = 0
+
+    model: Model[C] = Model("spin", init=C())
+
+    @model.step(when=lambda s: s.x < 2, fair=True)
+    def inc(s: C) -> C:
+        return s.replace(x=s.x + 1)
+
+    @model.eventually
+    def two(s: C) -> bool:
+        return s.x == 2
+
+    @model.terminal
+    def done(s: C) -> bool:
+        return s.x == 2
+
+    r = simulate(model, walks=2, depth=5, seed=1)
+    assert r.verdict.value == "incomplete"
+    assert r.notes[-1] == (
+        "liveness properties not checked by simulation: two (they need the full state "
+        "graph; run without --simulate)"
+    )

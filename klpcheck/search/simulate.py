@@ -241,7 +241,18 @@ class _Walker:
             incomplete_reason=reason,
             notes=(
                 f"simulation seed {self.seed} (--seed {self.seed} repeats this run)",
+                *self.unchecked(),
             ),
+        )
+
+    def unchecked(self) -> tuple[str, ...]:
+        """A note naming the liveness properties, which random walks cannot check."""
+        names = [p.name for p in self.model.livenesses]
+        if not names:
+            return ()
+        return (
+            f"liveness properties not checked by simulation: {', '.join(names)} "
+            "(they need the full state graph; run without --simulate)",
         )
 
 
