@@ -129,6 +129,7 @@ def check(model: Model[Any], **options: Any) -> Result:
             keep_going=opts.keep_going,
             time_limit=opts.time_limit,
             started=started,
+            max_memory=opts.max_memory,
         )
     if opts.shortest and result.reduction.used:
         result = shortest_traces(

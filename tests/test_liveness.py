@@ -595,3 +595,11 @@ def test_a_missed_reachable_target_does_not_skip_liveness() -> None:
     assert v.trace is not None
     assert v.lasso is not None
     assert (len(v.trace), v.lasso.cycle_start) == (3, 2)
+
+
+def test_a_memory_bound_reached_while_building_the_graph_is_incomplete() -> None:
+    r = check(peterson("weak"), max_memory=1)
+    assert r.verdict is Verdict.INCOMPLETE
+    assert r.incomplete_reason is not None
+    assert r.incomplete_reason.startswith("memory bound of 1 B reached (resident ")
+    assert r.incomplete_reason.endswith("(while building the liveness graph)")

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from klpcheck.base.errors import ModelError
+from klpcheck.base.resources import memory_over
 from klpcheck.base.result import (
     Fairness,
     Lasso,
@@ -72,6 +73,10 @@ __all__ = [
 ]
 
 _CLOCK_EVERY = 1024
+
+
+class _OutOfMemory(Exception):
+    """The memory bound was reached while the state graph was built."""
 
 
 class _OutOfTime(Exception):
@@ -124,7 +129,9 @@ class StateGraph:
             self._masks[kind] = self._masks.get(kind, 0) | 1 << j
 
 
-def build_graph(model: Model[Any], deadline: float | None = None) -> StateGraph:
+def build_graph(
+    model: Model[Any], deadline: float | None = None, max_memory: int | None = None
+) -> StateGraph:
     """Explore every reachable state of ``model`` breadth-first and keep its edges.
 
     Every enabled instance gives one edge (self-loops and parallel edges included).
@@ -150,12 +157,12 @@ def build_graph(model: Model[Any], deadline: float | None = None) -> StateGraph:
     enabled: list[int] = []
     i = 0
     while i < len(states):
-        if (
-            deadline is not None
-            and not i % _CLOCK_EVERY
-            and time.perf_counter() > deadline
-        ):
-            raise _OutOfTime
+        if not i % _CLOCK_EVERY:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise _OutOfTime
+            over = memory_over(max_memory)
+            if over is not None:
+                raise _OutOfMemory(over)
         s = states[i]
         mask = 0
         for index, guard, effect, a, bit in calls:
@@ -596,6 +603,7 @@ def check_liveness(
     keep_going: bool,
     time_limit: float | None,
     started: float,
+    max_memory: int | None = None,
 ) -> Result:
     """Add the liveness properties' verdicts to a search's result.
 
@@ -623,7 +631,7 @@ def check_liveness(
     incomplete = None
     graph = None
     try:
-        graph = build_graph(model, deadline)
+        graph = build_graph(model, deadline, max_memory)
         if len(graph) != result.distinct_states:
             raise ModelError(
                 f"model `{model.name}` gave {len(graph):,} states to the liveness analysis "
@@ -650,6 +658,8 @@ def check_liveness(
         incomplete = (
             f"time limit of {time_limit:g} s reached during the liveness analysis"
         )
+    except _OutOfMemory as stop:
+        incomplete = f"{stop} (while building the liveness graph)"
     except KeyboardInterrupt:
         incomplete = "interrupted during the liveness analysis"
     spent = time.perf_counter() - t0
