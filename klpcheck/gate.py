@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from klpcheck.errors import KlpcheckError, UsageError
-from klpcheck.manifest import Entry, compare, load_manifest
+from klpcheck.manifest import (
+    Entry,
+    MutationScore,
+    compare,
+    load_manifest,
+    mutation_scores,
+)
 from klpcheck.report import CaseOutcome, junit_xml
 from klpcheck.result import Result, Violation
 
@@ -106,9 +112,14 @@ def check_entry(
 
 @dataclass
 class GateOutcome:
-    """Every entry's outcome, in manifest order."""
+    """Every entry's outcome, in manifest order, and the mutation scores of their models.
+
+    The scores come from the manifest's pins (every entry, selected or not); the run
+    checks the pins of the entries it ran.
+    """
 
     outcomes: list[EntryOutcome]
+    scores: list[MutationScore] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """How many entries ended with ``status``."""
@@ -123,13 +134,21 @@ class GateOutcome:
         return 0
 
     def line(self) -> str:
-        """``12 entries: 11 match, 1 mismatch, 1 skipped``."""
+        """The summary: each model's mutation score, then ``12 entries: 11 match, ...``.
+
+        A score is shown for every model that has an entry in the run and names
+        protections in the manifest; the last line is always the entry count.
+        """
         parts = [
             f"{self.count(s)} {s}"
             for s in ("match", "mismatch", "incomplete", "error", "skipped")
             if self.count(s) or s == "match"
         ]
-        return f"{len(self.outcomes)} entries: " + ", ".join(parts)
+        ran = {o.entry.model.name for o in self.outcomes}
+        scores = [sc.line() for sc in self.scores if sc.model in ran]
+        return "\n".join(
+            [*scores, f"{len(self.outcomes)} entries: " + ", ".join(parts)]
+        )
 
     def json(self) -> dict[str, Any]:
         """The outcomes as JSON data."""
@@ -140,6 +159,14 @@ class GateOutcome:
             "version": 1,
             "klpcheck": __version__,
             "exit_code": self.exit_code,
+            "mutation_scores": {
+                sc.model: {
+                    "caught": list(sc.caught),
+                    "explained": list(sc.explained),
+                    "missed": list(sc.missed),
+                }
+                for sc in self.scores
+            },
             "entries": [
                 {
                     "id": o.entry.id,
@@ -209,7 +236,8 @@ def run_manifest(
     UsageError
         The manifest cannot be read or is invalid.
     """
-    entries = select(load_manifest(manifest), only=only)
+    everything = load_manifest(manifest)
+    entries = select(everything, only=only)
     if not entries:
         raise UsageError(
             f"no entry of {manifest} matches {', '.join(map(repr, only))}"
@@ -225,4 +253,4 @@ def run_manifest(
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
-    return GateOutcome(outcomes)
+    return GateOutcome(outcomes, mutation_scores(everything))
