@@ -269,17 +269,25 @@ def _define(value: Any) -> str:
 def markdown_table(entries: list[Entry]) -> str:
     """The pinned entries as a Markdown table (the README's "The models" section).
 
+    A mutant's ``removes`` cell names the protection it removes (``explained`` when the
+    removal is pinned to hold there); the mutation scores follow the table.
+
     Examples
     --------
     >>> e = Entry(Path("m.py"), "bug", {"fix": False}, "violated", ("safe",), 12, {"safe": 3})
-    >>> print(markdown_table([e]))
-    | model | variant | `-D` parameters | verdict | states |
-    |---|---|---|---|---|
-    | m.py | bug | `fix=false` | violates `safe` (3 steps) | 12 |
+    >>> m = Entry(Path("m.py"), "no_fix", {}, "violated", ("safe",), 9, {"safe": 2},
+    ...           protection="fix")
+    >>> print(markdown_table([e, m]))
+    | model | variant | removes | `-D` parameters | verdict | states |
+    |---|---|---|---|---|---|
+    | m.py | bug | — | `fix=false` | violates `safe` (3 steps) | 12 |
+    | m.py | no_fix | `fix` | — | violates `safe` (2 steps) | 9 |
+    <BLANKLINE>
+    m.py: mutation score: 1 of 1 protections caught, 0 explained as not needed
     """
     rows = [
-        "| model | variant | `-D` parameters | verdict | states |",
-        "|---|---|---|---|---|",
+        "| model | variant | removes | `-D` parameters | verdict | states |",
+        "|---|---|---|---|---|---|",
     ]
     for e in entries:
         params = " ".join(f"`{k}={_define(v)}`" for k, v in e.params.items()) or "—"
@@ -293,10 +301,15 @@ def markdown_table(entries: list[Entry]) -> str:
             verdict = "violates " + ", ".join(parts)
         slow = " (slow)" if e.slow else ""
         count = f"{e.states:,}" + (f" ({e.orbits:,} orbits)" if e.orbits else "")
+        removes = f"`{e.protection}`" if e.protection else "—"
+        if e.explained:
+            removes += " (explained)"
         rows.append(
-            f"| {e.model.name} | {e.variant}{slow} | {params} | {verdict} | {count} |"
+            f"| {e.model.name} | {e.variant}{slow} | {removes} | {params} | {verdict} "
+            f"| {count} |"
         )
-    return "\n".join(rows)
+    scores = [sc.line() for sc in mutation_scores(entries)]
+    return "\n".join(rows + (["", *scores] if scores else []))
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m klpcheck.manifest [FILE]`

@@ -40,27 +40,32 @@ replace        patch 0 is enabled; patch 1 (atomic replace, nop on the functions
 immediate      patch 0 is "immediate" (v4.12–4.15, no per-task transition); then patch 1
                (normal) is enabled on top of it
 force          patch 0 is enabled and the admin may write ``force`` once
+force_disable  patch 0 starts enabled, is disabled, and the admin may write ``force`` once
 ============== ============================================================================
 
 Variants (reference §3). Every prediction of the issue holds; the violated properties are
-those of the full search, pinned in models/manifest.toml:
+those of the full search, pinned in models/manifest.toml (I1 is the ground truth
+``no_wrong_universe_call``; "per call" is ``handler_follows_patch_state``, the
+reference's per-call form of I1; I3b is ``patch_state_follows_transition``):
 
 ============================== ============================ ==========================
 variant                        predicted                    measured (violated)
 ============================== ============================ ==========================
-#2c ``clear_first=true``        I1                           I1, I2
-#3  ``sync="rcu"``              I1 or I2                     I1, I2, I3, I7 (stacked);
-                                                             I3 (enable); I3, I4
-                                                             (reverse); holds (disable)
-#4  ``fork_recopy=false``       I4/I5; fixed holds           I4, I5; fixed holds
+#2c ``clear_first=true``        I1                           per call, I1, I2
+#3  ``sync="rcu"``              I1 or I2                     per call, I1, I2, I3, I7
+                                                             (stacked); I3 (enable);
+                                                             I3, I3b, I4, per call, I1,
+                                                             I2 (reverse); holds
+                                                             (disable)
+#4  ``fork_recopy=false``       I4/I5; fixed holds           I4, I5, I3b; fixed holds
 #5  ``s2=false``                I3, not I1                   I3 only
-#7  ``stack_buffer="shared"``   I7; per-CPU holds            I7; per-CPU holds
-#8  ``scenario=immediate``      I7                           I7
-#9  ``exiting=true``            I3 or I8                     I3, I8, I1 (+ I2, I7 with
-                                                             replace)
+#7  ``stack_buffer="shared"``   I7; per-CPU holds            I7, I1; per-CPU holds
+#8  ``scenario=immediate``      I7                           I7, I1
+#9  ``exiting=true``            I3 or I8                     I3, I8, per call, I1 (+ I2,
+                                                             I7 with replace)
 #9 + ``exit_wait=true``         (candidate fix)              I3 only
 #10 ``idle_maps_target=true``   I1                           I1
-force ``scenario=force``        I1/I7                        I1, I7
+force ``scenario=force``        I1/I7                        per call, I1, I7
 default (every scenario)        holds                        holds
 #6  ``reverse_order="4.12"``    (both orders, SC)            holds
 ``loop_order="any"``           the same as fixed order      the same (every variant)
@@ -119,7 +124,8 @@ default (every scenario)        holds                        holds
   Measured on every non-slow entry of models/manifest.toml: the same violated properties
   and the same shortest trace lengths as the fixed order (no race needs a particular
   tasklist order), with 18–70 % more states (enable: 20,344 -> 27,516 with 2 tasks,
-  196,836 -> 342,576 with 3).
+  196,836 -> 342,576 with 3; measured before the granularity split, which doubled the
+  counts: 40,134 -> 54,238 with 2 tasks).
 
 Sizes. Defaults: 2 tasks, 2 CPUs (so 2 idle tasks), 1 function, call depth 1. Every race
 above needs one victim task and at most one bystander: the victim is in an old function,
@@ -134,7 +140,9 @@ Footprints are declared per task and per CPU wherever the kernel touches only th
 (the handler, switch points, the admin's per-task loop iterations, ``schedule``) and are
 checked over every reachable state by tests/test_livepatch_model.py (and pass
 ``klpcheck run --audit``). Even so, klpcheck's stubborn-set reduction cuts nothing here
-(docs/por.md, "Why models/livepatch.py is not reduced", has the figures). With the
+(docs/por.md, "Why models/livepatch.py is not reduced", has the figures; they were
+measured before the granularity split, and the split model is not reduced either:
+``scenario=enable`` keeps all of its 40,134 states). With the
 properties, 70 of the 82 step instances (2 tasks) write a part an invariant reads: the
 admin's steps write ``prog``, and every handler, switch and return step writes
 ``hpc[t]`` or ``stack[t]``; the other 12 are ``schedule``. A stubborn set that holds one
@@ -149,8 +157,8 @@ handler change its answer. Symmetry between the interchangeable tasks and CPUs f
 model better: with 3 tasks the 196,836 states fall into 21,542 classes up to renaming
 tasks and CPUs (an estimate: the admin's fixed loop order over tasks breaks exact
 symmetry). With ``loop_order="any"`` the symmetry is exact (``rename``, checked by
-tests/test_livepatch_symmetry.py): the 27,516 states of 2 tasks fall into 7,207 orbits,
-and the 342,576 of 3 tasks into 31,542.
+tests/test_livepatch_symmetry.py): the 54,238 states of 2 tasks fall into 18,827 orbits
+(27,516 into 7,207 before the granularity split).
 
 Granularity
 -----------
@@ -1056,6 +1064,8 @@ def build(
         kernel/livepatch/transition.c: klp_init_transition(), for_each_process_thread
         then the idle tasks. Why one step per task: the handler and the TIF tests run
         concurrently with the loop (only fork and exit are excluded by tasklist_lock).
+        ``init_idle=false`` (a mutant) skips the idle tasks. The loop's
+        ``WARN_ON_ONCE(task->patch_state != IDLE)`` is the invariant ``init_finds_idle``.
         """
         if not on_tasklist(s, t) or (c.is_idle(t) and not init_idle):
             return advance(s, t)
@@ -1164,7 +1174,8 @@ def build(
 
         kernel/livepatch/transition.c: klp_try_complete_transition(), one loop iteration.
         Already at the target: true (TIF is *not* cleared). Running (``task_curr``):
-        -EBUSY. Otherwise save a reliable trace and check it; if clean, clear TIF and set
+        -EBUSY (``task_curr=false``, a mutant, checks and switches it anyway, from the
+        frames it has). Otherwise save a reliable trace and check it; if clean, clear TIF and set
         ``patch_state = klp_target_state``.
 
         Why atomic: ``task_call_func`` holds the task's pi/rq lock, so it cannot run, and
@@ -1265,7 +1276,9 @@ def build(
 
             kernel/livepatch/core.c: klp_unpatch_replaced_patches() and klp_discard_nops(),
             called first by klp_complete_transition() when patching with ``replace``. No sync
-            here: every task is PATCHED and uses the top entry.
+            here: every task is PATCHED and uses the top entry. klp_discard_nops() frees
+            the nop klp_funcs at once (``nops_freed``); only unregister_ftrace_function()'s
+            wait, when a nop was the last entry, keeps a handler from still holding one.
             """
             p = s.prog[0][1]
             s = unpatch_replaced(s, p)
@@ -1900,7 +1913,12 @@ def build(
             kernel/livepatch/transition.c: klp_copy_process(), from copy_process(). Since
             747f7a290117 (v6.1) TIF is re-copied from current; before (``fork_recopy=
             false``) only patch_state was. With ``idle_maps_target`` the child starts
-            IDLE with TIF clear (#10 proposal).
+            IDLE with TIF clear (#10 proposal). With ``tasklist_lock=false`` the child
+            joins the tasklist in a later step (``copy_process_join``). Reading the
+            parent's TIF and patch_state in one step is exact even then: the parent is
+            running (in copy_process), so a loop iteration on it writes at most one of
+            the two (init and reset write the state, start and reverse write TIF, a try
+            returns -EBUSY); only force writes both.
             """
             if idle_maps_target:
                 pending, state = False, KlpState.IDLE
