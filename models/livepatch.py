@@ -157,7 +157,7 @@ handler change its answer. Symmetry between the interchangeable tasks and CPUs f
 model better: with 3 tasks the 196,836 states fall into 21,542 classes up to renaming
 tasks and CPUs (an estimate: the admin's fixed loop order over tasks breaks exact
 symmetry). With ``loop_order="any"`` the symmetry is exact (``rename``, checked by
-tests/test_livepatch_symmetry.py): the 54,238 states of 2 tasks fall into 18,827 orbits
+tests/test_livepatch_symmetry.py): the 54,238 states of 2 tasks fall into 14,016 orbits
 (27,516 into 7,207 before the granularity split).
 
 Granularity
@@ -2338,13 +2338,16 @@ PER_TASK_PLAIN = (
     "hpc",
     "h_func",
     "h_entry",
+    "h_code",
+    "loaded",
     "wrong_call",
     "unsafe_switch",
 )
 """Per-task fields whose values name no task or CPU: only the index moves.
 
-``stack`` holds frames (function, code version), ``h_func`` a function and ``h_entry``
-a patch: functions and patches are not renamed.
+``stack`` holds frames (function, code version), ``h_func`` a function, ``h_entry`` a
+patch, ``h_code`` a code version and ``loaded`` a KlpState: functions and patches are
+not renamed.
 """
 
 PER_CPU = ("curr", "stack_buf")
@@ -2366,6 +2369,7 @@ KEPT = (
     "enabled",
     "forced",
     "freed",
+    "nops_freed",
     "transition",
     "func_stack",
     "sched_key",
