@@ -540,6 +540,18 @@ def build(
         already, so forbidding the switch inside foo loses no behaviour. The thread flag
         is not modelled; under sequential consistency it only says "look at the goal",
         and the guard compares with the goal directly.
+
+        Why the flag, the stack check and the load/store of the universe are one step
+        (the granularity rule of models/livepatch.py: at most one access that another
+        actor can interleave with): ``pc[t]`` and the task's stack are its own, and
+        ``klp_universe_goal`` does not change while a switch is in progress. It is
+        written only by ``klp_init_transition``, before any task differs from it; this
+        model has no reverse; and the completion, which reads the universes, waits
+        until every task, this one included, has switched. So the store of
+        ``klp_universe[t]`` is the one access others see, and one step loses no
+        interleaving. With a reverse, as in models/livepatch.py, the load of the goal
+        and the store would have to be two steps (there a reverse between them is what
+        S3 guards against).
         """
         return s.replace(klp_universe=set_at(s.klp_universe, t, s.klp_universe_goal))
 

@@ -67,13 +67,13 @@ def holds(model: Model[Any], prop: str, s: Any) -> bool:
 # Upstream verifies.
 
 UPSTREAM = {
-    "enable": 1972,
-    "disable": 1972,
-    "enable_disable": 3928,
-    "reverse": 5776,
-    "stacked": 2032,
-    "stack_enable": 2048,
-    "replace": 2020,
+    "enable": 2726,
+    "disable": 2718,
+    "enable_disable": 5424,
+    "reverse": 8078,
+    "stacked": 2822,
+    "stack_enable": 2878,
+    "replace": 2818,
 }
 
 
@@ -95,14 +95,14 @@ def test_reachable_targets_follow_the_scenario() -> None:
 def test_both_reverse_orders_hold_under_sequential_consistency() -> None:
     assert outcome(scenario="reverse", cpus=1, reverse_order="4.12") == (
         "HOLDS",
-        6660,
+        9724,
         {},
     )
 
 
 def test_the_fixes_hold() -> None:
-    assert outcome(scenario="reverse", cpus=1, fork=True) == ("HOLDS", 53618, {})
-    assert outcome(scenario="stacked", cpus=1, idle_calls=True) == ("HOLDS", 4660, {})
+    assert outcome(scenario="reverse", cpus=1, fork=True) == ("HOLDS", 74976, {})
+    assert outcome(scenario="stacked", cpus=1, idle_calls=True) == ("HOLDS", 4154, {})
 
 
 def test_an_unknown_scenario_is_rejected() -> None:
@@ -117,15 +117,20 @@ RACES: list[tuple[str, dict[str, object], int, dict[str, int]]] = [
     (
         "#2c clear_first",
         {"scenario": "stacked", "clear_first": True},
-        2681,
-        {"no_wrong_universe_call": 18, "no_removed_function_called": 25},
+        3647,
+        {
+            "handler_follows_patch_state": 19,
+            "no_wrong_universe_call": 26,
+            "no_removed_function_called": 26,
+        },
     ),
     (
         "#3 rcu",
         {"scenario": "stacked", "sync": "rcu", "idle_calls": True},
-        5028,
+        4458,
         {
-            "no_wrong_universe_call": 22,
+            "handler_follows_patch_state": 23,
+            "no_wrong_universe_call": 26,
             "no_removed_function_called": 25,
             "handler_never_sees_idle": 26,
             "no_unsafe_switch": 26,
@@ -134,30 +139,40 @@ RACES: list[tuple[str, dict[str, object], int, dict[str, int]]] = [
     (
         "#4 fork",
         {"scenario": "enable", "fork": True, "fork_recopy": False},
-        24908,
-        {"no_stale_patch_pending": 23, "completion_finds_all_switched": 23},
+        34460,
+        {
+            "no_stale_patch_pending": 23,
+            "completion_finds_all_switched": 23,
+            "patch_state_follows_transition": 35,
+        },
     ),
     (
         "#5 no S2",
         {"scenario": "enable", "s2": False},
-        1962,
+        2704,
         {"handler_never_sees_idle": 21},
     ),
     (
         "#7 shared",
         {"scenario": "enable", "stack_buffer": "shared"},
-        3726,
-        {"no_unsafe_switch": 16},
+        5089,
+        {"no_unsafe_switch": 19, "no_wrong_universe_call": 29},
     ),
-    ("#8 immediate", {"scenario": "immediate"}, 6544, {"no_unsafe_switch": 17}),
+    (
+        "#8 immediate",
+        {"scenario": "immediate"},
+        9150,
+        {"no_unsafe_switch": 17, "no_wrong_universe_call": 4},
+    ),
     (
         "#9 exiting",
         {"scenario": "enable", "exiting": True},
-        7356,
+        9756,
         {
             "handler_never_sees_idle": 12,
             "no_exiting_task_left_behind": 18,
-            "no_wrong_universe_call": 20,
+            "handler_follows_patch_state": 21,
+            "no_wrong_universe_call": 25,
         },
     ),
     (
@@ -170,14 +185,18 @@ RACES: list[tuple[str, dict[str, object], int, dict[str, int]]] = [
             "depth": 2,
             "tasks": 1,
         },
-        64189,
+        87078,
         {"no_wrong_universe_call": 15},
     ),
     (
         "force",
         {"scenario": "force"},
-        8003,
-        {"no_unsafe_switch": 19, "no_wrong_universe_call": 22},
+        10976,
+        {
+            "no_unsafe_switch": 19,
+            "handler_follows_patch_state": 23,
+            "no_wrong_universe_call": 33,
+        },
     ),
 ]
 
@@ -194,11 +213,18 @@ def test_each_race_violates_what_history_predicts(
 
 def test_the_rcu_hole_needs_a_patch_below_the_removed_one() -> None:
     params = {"sync": "rcu", "idle_calls": True, "cpus": 1}
-    assert outcome(scenario="disable", **params) == ("HOLDS", 4480, {})
+    assert outcome(scenario="disable", **params) == ("HOLDS", 3946, {})
     assert outcome(scenario="reverse", **params) == (
         "VIOLATED",
-        13470,
-        {"handler_never_sees_idle": 26, "completion_finds_all_switched": 40},
+        14132,
+        {
+            "handler_never_sees_idle": 26,
+            "completion_finds_all_switched": 34,
+            "handler_follows_patch_state": 36,
+            "patch_state_follows_transition": 42,
+            "no_wrong_universe_call": 46,
+            "no_removed_function_called": 46,
+        },
     )
 
 
@@ -206,7 +232,7 @@ def test_waiting_for_exiting_tasks_fixes_all_of_9_but_the_idle_warn() -> None:
     params = {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1}
     assert outcome(exit_wait=True, **params) == (
         "VIOLATED",
-        16857,
+        22291,
         {"handler_never_sees_idle": 12},
     )
 
@@ -218,7 +244,7 @@ def test_fixed_by_per_cpu_buffers_the_hook_race_is_gone() -> None:
 
 def test_with_one_function_the_idle_to_target_proposal_cannot_mix_code() -> None:
     params = {"scenario": "reverse", "fork": True, "idle_maps_target": True, "tasks": 1}
-    assert outcome(cpus=1, **params) == ("HOLDS", 13846, {})
+    assert outcome(cpus=1, **params) == ("HOLDS", 19523, {})
 
 
 # ------------------------------------------------------------------------------------------
@@ -252,6 +278,9 @@ def test_shared_stack_buffer_trace_is_the_overwritten_trace() -> None:
         "klp_sched_try_switch(t=1)",
         "klp_try_switch_task(t=0)",
         "klp_sched_try_switch_scan(t=1)",
+        "klp_sched_try_switch_clear(t=1)",
+        "klp_sched_try_switch_read(t=1)",
+        "klp_store_patch_state(t=1)",
     ]
 
 
@@ -277,7 +306,7 @@ def test_without_s2_the_handler_reads_idle_after_the_reset() -> None:
 def test_clear_first_sends_an_unpatched_task_into_the_top_func() -> None:
     """#2c: transition is cleared while patch 1's func is still on top of func_stack."""
     assert shortest(
-        "no_wrong_universe_call", scenario="stacked", cpus=1, clear_first=True
+        "handler_follows_patch_state", scenario="stacked", cpus=1, clear_first=True
     ) == [
         *ENABLE_HEAD,
         *START,
@@ -289,6 +318,7 @@ def test_clear_first_sends_an_unpatched_task_into_the_top_func() -> None:
         "klp_complete_transition_clear",
         "klp_ftrace_handler(t=0, f=0)",
         "klp_ftrace_handler_transition(t=0)",
+        "klp_ftrace_handler_return(t=0)",
     ]
 
 
@@ -310,6 +340,7 @@ def test_petrs_reverse_counterexample_to_the_idle_proposal_is_a_trace() -> None:
         "klp_ftrace_handler(t=1, f=0)",
         "klp_ftrace_handler_transition(t=1)",
         "klp_ftrace_handler_patch_state(t=1)",  # IDLE -> target PATCHED: new funcA
+        "klp_ftrace_handler_return(t=1)",
         *loop("klp_try_switch_task"),
         "klp_try_complete_transition",
         "klp_reverse_transition",
@@ -322,6 +353,7 @@ def test_petrs_reverse_counterexample_to_the_idle_proposal_is_a_trace() -> None:
         "klp_ftrace_handler_transition(t=1)",
         "klp_ftrace_handler_patch_state(t=1)",  # IDLE -> target UNPATCHED
         "klp_ftrace_handler_prev(t=1)",  # the original funcB
+        "klp_ftrace_handler_return(t=1)",
     ]
     model = build(idle_maps_target=True, cpus=1, **params)
     s = replay(model, labels)
@@ -330,7 +362,14 @@ def test_petrs_reverse_counterexample_to_the_idle_proposal_is_a_trace() -> None:
     # Today's kernel: the child copies the parent's UNPATCHED state, so its handler
     # steps down (H6) to funcA's original, and the call chain stays in one universe.
     model = build(cpus=1, **params)
-    s = replay(model, [*labels[:18], "klp_ftrace_handler_prev(t=1)"])
+    s = replay(
+        model,
+        [
+            *labels[:18],
+            "klp_ftrace_handler_prev(t=1)",
+            "klp_ftrace_handler_return(t=1)",
+        ],
+    )
     assert s.stack[1] == ((0, -1),)
 
 
@@ -371,6 +410,97 @@ def test_the_references_fork_and_reverse_interleaving_leaves_a_stale_tif() -> No
     s = replay(fixed, labels)
     assert not s.patch_pending[2]
     assert holds(fixed, "no_stale_patch_pending", s)
+
+
+# ------------------------------------------------------------------------------------------
+# Protections: what removing each one breaks, as the kernel's code comments say.
+
+
+def test_without_s3_a_switch_in_flight_stores_the_old_target_after_the_flip() -> None:
+    """The idle task clears TIF and loads PATCHED; the reverse flips the target without
+    waiting for it and the try sees every task at the new target; the stale store
+    lands while klp_complete_transition runs (I4)."""
+    params = {"scenario": "reverse", "cpus": 1, "tasks": 1}
+    labels = shortest("completion_finds_all_switched", s3=False, **params)
+    assert labels == [
+        "enabled_store",
+        "klp_init_transition",
+        *loop("klp_init_transition_task", 2),
+        "klp_init_transition_funcs",
+        "klp_patch_object",
+        *loop("klp_start_transition_task", 2),
+        "klp_start_transition_done",
+        *loop("klp_try_switch_task", 2),
+        "klp_try_complete_transition",
+        "klp_reverse_transition",
+        "klp_reverse_transition_task(t=0)",
+        "klp_update_patch_state(t=1)",
+        "klp_reverse_transition_task(t=1)",
+        "klp_update_patch_state_read(t=1)",
+        "klp_reverse_transition_flip",
+        *loop("klp_start_transition_task", 2),
+        "klp_start_transition_done",
+        "klp_transition_work_fn",
+        *loop("klp_try_switch_task", 2),
+        "klp_try_complete_transition",
+        "klp_store_patch_state(t=1)",
+    ]
+    # With S3 the sync after the clearing loop waits for the idle task's store.
+    model = build(**params)
+    s = replay(model, labels[: labels.index("klp_update_patch_state_read(t=1)") + 1])
+    assert s.prog[0][0].name == "SYNC"
+    (sync,) = [
+        i for i in model.instances() if i.label() == "klp_synchronize_transition"
+    ]
+    s = sync.step.effect(s)
+    (wait,) = [
+        i for i in model.instances() if i.label() == "klp_synchronize_transition_done"
+    ]
+    assert s.sync_wait[1]
+    assert wait.step.guard is not None
+    assert not wait.step.guard(s)
+
+
+def test_without_task_curr_a_task_is_switched_between_decision_and_entry() -> None:
+    """The handler decided patch 0's func (transition still clear); the admin switches
+    the running task to UNPATCHED before it enters: I7, Petr's rule."""
+    params = {"scenario": "disable", "cpus": 1, "tasks": 1}
+    labels = shortest("no_unsafe_switch", task_curr=False, **params)
+    assert labels == [
+        "enabled_store",
+        "klp_init_transition",
+        *loop("klp_init_transition_task", 2),
+        "schedule(cpu=0, prev=1, t=0)",
+        "klp_ftrace_handler(t=0, f=0)",
+        "klp_ftrace_handler_transition(t=0)",
+        "klp_init_transition_funcs",
+        *loop("klp_start_transition_task", 2),
+        "klp_start_transition_done",
+        "klp_try_switch_task(t=0)",
+    ]
+    s = replay(build(task_curr=False, **params), labels)
+    assert s.hpc[0].name == "DECIDED"
+    assert s.patch_state[0].name == "UNPATCHED"
+    assert s.unsafe_switch[0]
+    # Upstream the running task is -EBUSY: nothing changes.
+    s = replay(build(**params), labels)
+    assert s.patch_state[0].name == "PATCHED"
+
+
+def test_the_idle_task_leaves_its_cpu_only_without_patched_frames() -> None:
+    model = build(scenario="enable", idle_calls=True, cpus=1, tasks=1)
+    s = replay(
+        model,
+        ["klp_ftrace_handler(t=1, f=0)"],  # no patch yet: the original, no handler
+    )
+    assert s.stack[1] == ((0, -1),)
+    (switch_out,) = [
+        i for i in model.instances() if i.label() == "schedule(cpu=0, prev=1, t=0)"
+    ]
+    assert switch_out.step.guard is not None
+    assert not switch_out.step.guard(s, *switch_out.args)
+    s = replay(model, ["klp_ftrace_handler(t=1, f=0)", "function_return(t=1)"])
+    assert switch_out.step.guard(s, *switch_out.args)
 
 
 # ------------------------------------------------------------------------------------------
@@ -496,6 +626,22 @@ def audit(model: Model[Any]) -> list[str]:
         {"scenario": "immediate", "cpus": 1, "tasks": 1},
         {"scenario": "enable_disable", "funcs": 2, "depth": 2, "cpus": 1, "tasks": 1},
         {"scenario": "force", "cpus": 1, "tasks": 1, "loop_order": "any"},
+        {
+            "scenario": "reverse",
+            "ups_preempt_off": False,
+            "hook_preempt_off": False,
+            "task_curr": False,
+            "cpus": 1,
+            "tasks": 1,
+        },
+        {
+            "scenario": "replace",
+            "fork": True,
+            "tasklist_lock": False,
+            "unregister_sync": False,
+            "cpus": 1,
+            "tasks": 1,
+        },
         {
             "scenario": "enable",
             "fork": True,

@@ -12,7 +12,15 @@ from klpcheck.base.errors import UsageError
 from klpcheck.base.result import Result
 from klpcheck.model.loader import load_model
 
-__all__ = ["Entry", "compare", "load_manifest", "markdown_table", "run_entry"]
+__all__ = [
+    "Entry",
+    "MutationScore",
+    "compare",
+    "load_manifest",
+    "markdown_table",
+    "mutation_scores",
+    "run_entry",
+]
 
 _KEYS = {
     "model",
@@ -25,6 +33,9 @@ _KEYS = {
     "shortest",
     "slow",
     "note",
+    "protection",
+    "baseline",
+    "explained",
 }
 
 
@@ -42,6 +53,9 @@ class Entry:
     orbits: int | None = None  # distinct states with the model's symmetry reduction
     slow: bool = False
     note: str = ""
+    protection: str = ""  # the protection switch this entry removes (a mutant)
+    baseline: str = ""  # the variant with the protection in place, to compare with
+    explained: str = ""  # why removing the protection breaks nothing here
 
     @property
     def id(self) -> str:
@@ -82,6 +96,7 @@ def load_manifest(path: str | Path) -> list[Entry]:
             raise UsageError(
                 f"{where}: expect = {raw['expect']!r} disagrees with violates = {list(violates)}"
             )
+        _check_mutant(raw, where)
         entry = Entry(
             model=path.parent / raw["model"],
             variant=raw["variant"],
@@ -93,12 +108,115 @@ def load_manifest(path: str | Path) -> list[Entry]:
             orbits=raw.get("orbits"),
             slow=bool(raw.get("slow", False)),
             note=raw.get("note", ""),
+            protection=raw.get("protection", ""),
+            baseline=raw.get("baseline", ""),
+            explained=raw.get("explained", ""),
         )
         if entry.id in seen:
             raise UsageError(f"{where}: {entry.id} appears twice")
         seen.add(entry.id)
         entries.append(entry)
+    for mutant in entries:
+        if mutant.baseline and f"{mutant.model.name}[{mutant.baseline}]" not in seen:
+            raise UsageError(
+                f"manifest {path}: {mutant.id} names baseline {mutant.baseline!r}, "
+                f"which is not a variant of {mutant.model.name}"
+            )
     return entries
+
+
+def _check_mutant(raw: dict[str, Any], where: str) -> None:
+    """``protection``, ``baseline`` and ``explained`` must fit together and the verdict."""
+    for key in ("protection", "baseline", "explained"):
+        if key in raw and not (isinstance(raw[key], str) and raw[key]):
+            raise UsageError(f"{where}: {key} must be a non-empty string")
+    if ("baseline" in raw or "explained" in raw) and "protection" not in raw:
+        raise UsageError(
+            f"{where}: baseline and explained need protection = '<switch>'"
+        )
+    if "explained" in raw and raw["expect"] != "holds":
+        raise UsageError(
+            f"{where}: explained is for a protection whose removal holds; "
+            "this entry expects 'violated'"
+        )
+    if "baseline" in raw and raw["expect"] != "violated":
+        raise UsageError(
+            f"{where}: baseline is for a removal that is violated; this entry holds"
+        )
+
+
+@dataclass(frozen=True)
+class MutationScore:
+    """How many of a model's protections its manifest entries show to be needed.
+
+    A protection is *caught* when an entry that removes it is pinned violated (with a
+    ``baseline``, only if it violates a property the baseline does not: removing the
+    protection must break something that was not already broken). It is *explained*
+    when it is not caught and an entry that removes it holds with an explanation of
+    why the model does not need it there. The rest are *missed*.
+    """
+
+    model: str
+    caught: tuple[str, ...]
+    explained: tuple[str, ...]
+    missed: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.caught) + len(self.explained) + len(self.missed)
+
+    def line(self) -> str:
+        """``livepatch.py: mutation score: 14 of 15 protections caught, 1 explained ...``."""
+        text = (
+            f"{self.model}: mutation score: {len(self.caught)} of {self.total} "
+            f"protections caught, {len(self.explained)} explained as not needed"
+        )
+        if self.missed:
+            text += f", {len(self.missed)} missed ({', '.join(self.missed)})"
+        return text
+
+
+def mutation_scores(entries: list[Entry]) -> list[MutationScore]:
+    """Each model's mutation score from its pinned entries, in manifest order.
+
+    Models whose entries name no protection have no score.
+
+    Examples
+    --------
+    >>> def e(variant, expect, violates=(), **kw):
+    ...     return Entry(Path("m.py"), variant, {}, expect, violates, 1, **kw)
+    >>> scores = mutation_scores([
+    ...     e("force", "violated", ("a",)),
+    ...     e("no_mark", "violated", ("a", "b"), protection="mark", baseline="force"),
+    ...     e("no_lock", "violated", ("a",), protection="lock", baseline="force"),
+    ...     e("no_sync", "holds", protection="sync", explained="ftrace waits"),
+    ... ])
+    >>> print(scores[0].line())
+    m.py: mutation score: 1 of 3 protections caught, 1 explained as not needed, 1 missed (lock)
+    """
+    by_id = {e.id: e for e in entries}
+    models: dict[str, dict[str, str]] = {}
+    for e in entries:
+        if not e.protection:
+            continue
+        verdicts = models.setdefault(e.model.name, {})
+        if e.expect == "violated":
+            base = by_id.get(f"{e.model.name}[{e.baseline}]") if e.baseline else None
+            if base is None or set(e.violates) - set(base.violates):
+                verdicts[e.protection] = "caught"
+        elif e.explained:
+            verdicts.setdefault(e.protection, "explained")
+        verdicts.setdefault(e.protection, "missed")
+    return [
+        MutationScore(
+            model,
+            *(
+                tuple(p for p, v in verdicts.items() if v == kind)
+                for kind in ("caught", "explained", "missed")
+            ),
+        )
+        for model, verdicts in models.items()
+    ]
 
 
 def run_entry(entry: Entry, **options: Any) -> Result:
@@ -158,17 +276,25 @@ def _define(value: Any) -> str:
 def markdown_table(entries: list[Entry]) -> str:
     """The pinned entries as a Markdown table (the README's "The models" section).
 
+    A mutant's ``removes`` cell names the protection it removes (``explained`` when the
+    removal is pinned to hold there); the mutation scores follow the table.
+
     Examples
     --------
     >>> e = Entry(Path("m.py"), "bug", {"fix": False}, "violated", ("safe",), 12, {"safe": 3})
-    >>> print(markdown_table([e]))
-    | model | variant | `-D` parameters | verdict | states |
-    |---|---|---|---|---|
-    | m.py | bug | `fix=false` | violates `safe` (3 steps) | 12 |
+    >>> m = Entry(Path("m.py"), "no_fix", {}, "violated", ("safe",), 9, {"safe": 2},
+    ...           protection="fix")
+    >>> print(markdown_table([e, m]))
+    | model | variant | removes | `-D` parameters | verdict | states |
+    |---|---|---|---|---|---|
+    | m.py | bug | — | `fix=false` | violates `safe` (3 steps) | 12 |
+    | m.py | no_fix | `fix` | — | violates `safe` (2 steps) | 9 |
+    <BLANKLINE>
+    m.py: mutation score: 1 of 1 protections caught, 0 explained as not needed
     """
     rows = [
-        "| model | variant | `-D` parameters | verdict | states |",
-        "|---|---|---|---|---|",
+        "| model | variant | removes | `-D` parameters | verdict | states |",
+        "|---|---|---|---|---|---|",
     ]
     for e in entries:
         params = " ".join(f"`{k}={_define(v)}`" for k, v in e.params.items()) or "—"
@@ -182,10 +308,15 @@ def markdown_table(entries: list[Entry]) -> str:
             verdict = "violates " + ", ".join(parts)
         slow = " (slow)" if e.slow else ""
         count = f"{e.states:,}" + (f" ({e.orbits:,} orbits)" if e.orbits else "")
+        removes = f"`{e.protection}`" if e.protection else "—"
+        if e.explained:
+            removes += " (explained)"
         rows.append(
-            f"| {e.model.name} | {e.variant}{slow} | {params} | {verdict} | {count} |"
+            f"| {e.model.name} | {e.variant}{slow} | {removes} | {params} | {verdict} "
+            f"| {count} |"
         )
-    return "\n".join(rows)
+    scores = [sc.line() for sc in mutation_scores(entries)]
+    return "\n".join(rows + (["", *scores] if scores else []))
 
 
 def _main(argv: list[str]) -> int:

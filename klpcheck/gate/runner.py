@@ -14,7 +14,13 @@ from typing import Any
 
 from klpcheck.base.errors import KlpcheckError, UsageError
 from klpcheck.base.result import Result, Violation
-from klpcheck.gate.manifest import Entry, compare, load_manifest
+from klpcheck.gate.manifest import (
+    Entry,
+    MutationScore,
+    compare,
+    load_manifest,
+    mutation_scores,
+)
 from klpcheck.report.formats import CaseOutcome, junit_xml
 
 __all__ = ["EntryOutcome", "GateOutcome", "check_entry", "run_manifest", "select"]
@@ -114,9 +120,14 @@ def check_entry(
 
 @dataclass
 class GateOutcome:
-    """Every entry's outcome, in manifest order."""
+    """Every entry's outcome, in manifest order, and the mutation scores of their models.
+
+    The scores come from the manifest's pins (every entry, selected or not); the run
+    checks the pins of the entries it ran.
+    """
 
     outcomes: list[EntryOutcome]
+    scores: list[MutationScore] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """How many entries ended with ``status``."""
@@ -138,7 +149,11 @@ class GateOutcome:
         return 0
 
     def line(self) -> str:
-        """``12 entries: 11 match, 1 mismatch, 1 skipped``."""
+        """The summary: each model's mutation score, then ``12 entries: 11 match, ...``.
+
+        A score is shown for every model that has an entry in the run and names
+        protections in the manifest; the last line is always the entry count.
+        """
         statuses = (
             "match",
             "mismatch",
@@ -151,8 +166,12 @@ class GateOutcome:
         parts = [
             f"{self.count(s)} {s}" for s in statuses if self.count(s) or s == "match"
         ]
+        ran = {o.entry.model.name for o in self.outcomes}
+        scores = [sc.line() for sc in self.scores if sc.model in ran]
         n = len(self.outcomes)
-        return f"{n} entr{'y' if n == 1 else 'ies'}: " + ", ".join(parts)
+        return "\n".join(
+            [*scores, f"{n} entr{'y' if n == 1 else 'ies'}: " + ", ".join(parts)]
+        )
 
     def json(self) -> dict[str, Any]:
         """The outcomes as JSON data."""
@@ -163,6 +182,14 @@ class GateOutcome:
             "version": 1,
             "klpcheck": __version__,
             "exit_code": self.exit_code,
+            "mutation_scores": {
+                sc.model: {
+                    "caught": list(sc.caught),
+                    "explained": list(sc.explained),
+                    "missed": list(sc.missed),
+                }
+                for sc in self.scores
+            },
             "entries": [
                 {
                     "id": o.entry.id,
@@ -241,7 +268,8 @@ def run_manifest(
     UsageError
         The manifest cannot be read or is invalid.
     """
-    entries = select(load_manifest(manifest), only=only)
+    everything = load_manifest(manifest)
+    entries = select(everything, only=only)
     if not entries:
         raise UsageError(
             f"no entry of {manifest} matches {', '.join(map(repr, only))}"
@@ -275,4 +303,4 @@ def run_manifest(
         pass
     for entry in entries[len(outcomes) :]:
         tell(EntryOutcome(entry, "not run"))
-    return GateOutcome(outcomes)
+    return GateOutcome(outcomes, mutation_scores(everything))
