@@ -610,7 +610,10 @@ def audit(model: Model[Any]) -> list[str]:
 @pytest.mark.parametrize(
     "params",
     [
-        {"scenario": "reverse", "fork": True, "cpus": 2, "tasks": 1},
+        pytest.param(
+            {"scenario": "reverse", "fork": True, "cpus": 2, "tasks": 1},
+            marks=pytest.mark.slow,  # about a minute since the steps were split
+        ),
         {"scenario": "replace", "funcs": 2, "exiting": True, "cpus": 1},
         {"scenario": "stacked", "idle_calls": True, "sync": "rcu", "cpus": 1},
         {"scenario": "enable", "stack_buffer": "shared", "cpus": 2, "tasks": 1},
