@@ -157,8 +157,9 @@ handler change its answer. Symmetry between the interchangeable tasks and CPUs f
 model better: with 3 tasks the 196,836 states fall into 21,542 classes up to renaming
 tasks and CPUs (an estimate: the admin's fixed loop order over tasks breaks exact
 symmetry). With ``loop_order="any"`` the symmetry is exact (``rename``, checked by
-tests/test_livepatch_symmetry.py): the 54,238 states of 2 tasks fall into 14,016 orbits
-(27,516 into 7,207 before the granularity split).
+tests/test_livepatch_symmetry.py): the 54,238 states of 2 tasks fall into 14,016 orbits,
+and the 702,660 of 3 tasks into 63,639 (27,516 into 7,207 and 342,576 into 31,542
+before the granularity split).
 
 Granularity
 -----------
@@ -2333,10 +2334,13 @@ def build(
         """I7: ``patch_state`` changes only when no live frame contradicts the new state.
 
         A task is switched only if no frame of a function of ``klp_transition_patch`` on
-        its stack is code the new state would not choose, and never while it is between
-        handler step H5 and the entry of the function the handler chose: a handler at H6
-        read UNPATCHED, so the task is still UNPATCHED (with ``idle_maps_target``, an
-        IDLE task's universe is ``klp_target_state``, which is what its handler read).
+        its stack is code the new state would not choose, and never while its handler
+        has decided (H5 read, or H3 read transition clear) but the task has not entered
+        the chosen code yet (``Hpc.H6``, ``WARNED``, ``DECIDED``; Petr Mladek's design
+        rule, reference §1.10). And a handler at H6 read UNPATCHED, so the task is still
+        UNPATCHED (with ``idle_maps_target``, an IDLE task's universe is
+        ``klp_target_state``, which is what its handler read). Ground truth: frames and
+        the handler's position, not ``patch_state``'s history.
         """
         if any(s.unsafe_switch):
             return False

@@ -111,7 +111,7 @@ def test_three_tasks_two_cpus_are_closed_under_renaming() -> None:
 ORBITS_2_1 = 1717
 ORBITS_2 = 14016
 ORBITS_SHARED = 110375
-ORBITS_3 = 31542
+ORBITS_3 = 63639
 
 
 def test_rename_is_a_group_action() -> None:

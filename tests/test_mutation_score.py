@@ -83,7 +83,7 @@ def test_only_models_in_the_run_get_a_score(tmp_path: Path) -> None:
     assert outcome.line().splitlines() == [
         "two_phase_commit.py: mutation score: 0 of 1 protections caught, "
         "1 explained as not needed",
-        "1 entries: 1 match",
+        "1 entry: 1 match",
     ]
 
 
