@@ -133,8 +133,9 @@ def test_manifest_key_problems_name_only_what_is_wrong() -> None:
     code, out = run("check", "m.toml")
     assert code == 2
     assert out.strip() == (
-        "error: manifest m.toml, entry 1: missing key states (keys: expect, model, "
-        "note, orbits, params, shortest, slow, states, variant, violates)"
+        "error: manifest m.toml, entry 1: missing key states (keys: baseline, expect, "
+        "explained, model, note, orbits, params, protection, shortest, slow, states, "
+        "variant, violates)"
     )
 
 
