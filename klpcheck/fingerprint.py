@@ -245,19 +245,56 @@ def _shape(example: tuple[Any, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, .
         if len(kinds) == 1:
             (only,) = kinds
             if issubclass(only, enum.Enum):
-                env[f"t{i}"] = _enum_table(only).__getitem__
-                env["_tuple"] = tuple
-                # type(...) is tuple: a tuple subclass has another canonical form.
-                parts[i] = (
-                    f"_tuple(map(t{i}, map(id, v[{i}]))) if type(v[{i}]) is _tuple "
-                    "else {}[0]"  # a KeyError: not this shape
-                )
+                env[f"c{i}"] = _by_identity(_members(_enum_table(only)))
+                parts[i] = f"c{i}(v[{i}])"
                 continue
-        parts[i] = f"_canonical(v[{i}])"
+        env[f"c{i}"] = _by_identity(_canonical)
+        parts[i] = f"c{i}(v[{i}])"
     body = ", ".join(f"({p})" for p in parts)
     exec(f"def convert(v):\n    return ({body},)", env)  # generated from indices only
     convert: Callable[[tuple[Any, ...]], tuple[Any, ...]] = env["convert"]
     return convert
+
+
+def _members(table: dict[int, Any]) -> Callable[[Any], Any]:
+    """The canonical form of an exact tuple of members of the enum ``table`` is made for.
+
+    Raises KeyError for anything else (a tuple subclass has another canonical form).
+    """
+    get = table.__getitem__
+
+    def convert(value: Any) -> Any:
+        if type(value) is not tuple:
+            raise KeyError(value)
+        return tuple(map(get, map(id, value)))
+
+    return convert
+
+
+def _by_identity(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering its answers for the last few thousand objects it was given.
+
+    A successor shares every field its step did not change with its parent, so the same
+    tuple objects come back again and again. An answer is reused only for the very same
+    object, which the memo keeps alive (so its id cannot be reused by another object).
+    """
+    memo: dict[int, tuple[Any, Any]] = {}
+    get = memo.get
+
+    def remembered(value: Any) -> Any:
+        hit = get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        answer = convert(value)
+        memo[id(value)] = (value, answer)
+        return answer
+
+    return remembered
+
+
+_MEMO_SIZE = 4096  # objects each converted field remembers
 
 
 def _plain(value: Any) -> bool:
