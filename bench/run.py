@@ -477,7 +477,8 @@ def table(rows: list[Row], procs: int) -> str:
             ]
         )
     widths = [
-        max(len(x[i]) for x in [head, *body] if len(x) > i) for i in range(len(head))
+        max(len(x[i]) for x in [head, *body] if len(x) == len(head))
+        for i in range(len(head))
     ]
     lines = [
         f"lock model, {procs} processes: {expected:,} states expected; "
@@ -545,8 +546,8 @@ def livepatch_rows(runs: int, tasks: int) -> list[Row]:
     rows = []
     for label, options in variants:
         row = Row(f"livepatch.py tasks={tasks} --no-por{label}")
-        base = [sys.executable, peer, model, "--no-por", *options]
-        row.baseline = measure([*base, "tasks=1"]).peak
+        one = [sys.executable, peer, model, "tasks=1", "--no-por", *options]
+        row.baseline = measure(one).peak
         rows.append(row)
     for _ in range(runs):
         for row, (_, options) in zip(rows, variants, strict=True):
