@@ -204,6 +204,12 @@ class KlpState(Enum):
     def __repr__(self) -> str:
         return self.name
 
+    # Enum's own __hash__ is Python code (the hash of the name), run for every enum in
+    # every state the search looks up: about 15 per state here. A plain Enum compares
+    # by identity, so the identity hash means the same and runs in C. Every enum below
+    # does the same.
+    __hash__ = object.__hash__
+
     IDLE = -1
     UNPATCHED = 0
     PATCHED = 1
@@ -214,6 +220,8 @@ class Life(Enum):
 
     def __repr__(self) -> str:
         return self.name
+
+    __hash__ = object.__hash__
 
     UNBORN = "unborn"  # fork slot not used yet
     FORKING = "forking"  # dup_task_struct done, not on the tasklist yet
@@ -230,6 +238,8 @@ class Hpc(Enum):
 
     def __repr__(self) -> str:
         return self.name
+
+    __hash__ = object.__hash__
 
     NONE = "none"
     H3 = "read func->transition"
@@ -248,6 +258,8 @@ class Op(Enum):
 
     def __repr__(self) -> str:
         return self.name
+
+    __hash__ = object.__hash__
 
     INIT = "klp_init_transition: set klp_transition_patch, klp_target_state"
     INIT_TASK = "klp_init_transition: task->patch_state = initial"
