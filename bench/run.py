@@ -404,8 +404,16 @@ class Row:
         return max(0, statistics.median(self.peaks) - self.baseline) / self.states
 
 
-def run_tools(selected: list[Tool], procs: int, runs: int) -> list[Row]:
-    """Measure each tool ``runs`` times at ``procs``, round-robin so noise hits all alike."""
+def run_tools(
+    selected: list[Tool],
+    procs: int,
+    runs: int,
+    each_round: Callable[[], None] = lambda: None,
+) -> list[Row]:
+    """Measure each tool ``runs`` times at ``procs``, round-robin so noise hits all alike.
+
+    ``each_round`` runs once per round too (the livepatch rows), for the same reason.
+    """
     rows = {t.name: Row(t.name, t.reduced) for t in selected}
     live = []
     for tool in selected:
@@ -422,6 +430,7 @@ def run_tools(selected: list[Tool], procs: int, runs: int) -> list[Row]:
         else:
             rows[tool.name].skipped = reason
     for _ in range(runs):
+        each_round()
         for tool in list(live):
             row = rows[tool.name]
             try:
@@ -538,8 +547,12 @@ def other_models(runs: int) -> str:
     return "\n".join(lines)
 
 
-def livepatch_rows(runs: int, tasks: int) -> list[Row]:
-    """klpcheck on ``models/livepatch.py`` without reduction: exact storage, fingerprints."""
+def livepatch_rows(tasks: int) -> tuple[list[Row], Callable[[], None]]:
+    """klpcheck on ``models/livepatch.py`` without reduction: exact storage, fingerprints.
+
+    The rows, and the function that measures each once (called once per round of the
+    lock model's tools, so that its ratio to the tuple BFS is taken under the same load).
+    """
     peer = str(BENCH / "peer_klpcheck.py")
     model = str(ROOT / "models" / "livepatch.py")
     variants = [("", []), (" --fingerprint", ["--storage", "fingerprint"])]
@@ -549,7 +562,8 @@ def livepatch_rows(runs: int, tasks: int) -> list[Row]:
         one = [sys.executable, peer, model, "tasks=1", "--no-por", *options]
         row.baseline = measure(one).peak
         rows.append(row)
-    for _ in range(runs):
+
+    def one_round() -> None:
         for row, (_, options) in zip(rows, variants, strict=True):
             run = measure(
                 [sys.executable, peer, model, f"tasks={tasks}", "--no-por", *options]
@@ -558,7 +572,8 @@ def livepatch_rows(runs: int, tasks: int) -> list[Row]:
             row.seconds.append(run.seconds)
             row.cpus.append(run.cpu)
             row.peaks.append(run.peak)
-    return rows
+
+    return rows, one_round
 
 
 # The livepatch model's time over the tuple BFS's at 7 processes when the targets were
@@ -642,17 +657,19 @@ def main(argv: list[str] | None = None) -> None:
         wanted = {w.strip() for w in args.tools.split(",")}
         selected = [t for t in selected if t.name in wanted]
     failed = False
-    livepatch = (
-        livepatch_rows(args.runs, args.livepatch_tasks) if args.livepatch_tasks else []
-    )
-    for r in livepatch:
-        print(
-            f"{r.tool}: {r.states:,} states, median {r.median:.3f} s, CPU {r.cpu:.3f} s, "
-            f"{_n(r.bytes_per_state)} B/state"
-        )
     for procs in args.procs:
-        rows = run_tools(selected, procs, args.runs)
+        livepatch: list[Row] = []
+        if args.livepatch_tasks:
+            livepatch, each_round = livepatch_rows(args.livepatch_tasks)
+            rows = run_tools(selected, procs, args.runs, each_round)
+        else:
+            rows = run_tools(selected, procs, args.runs)
         print(table(rows, procs))
+        for r in livepatch:
+            print(
+                f"{r.tool}: {r.states:,} states, median {r.median:.3f} s, "
+                f"CPU {r.cpu:.3f} s, {_n(r.bytes_per_state)} B/state"
+            )
         print()
         print(targets(rows, livepatch, procs))
         print()
