@@ -294,7 +294,7 @@ def _by_identity(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return remembered
 
 
-_MEMO_SIZE = 4096  # objects each converted field remembers
+_MEMO_SIZE = 1024  # objects each converted field remembers
 
 
 def _plain(value: Any) -> bool:
