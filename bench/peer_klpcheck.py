@@ -1,6 +1,7 @@
 """Run klpcheck on one model file from Python and print one JSON line of counts.
 
-Usage: ``python bench/peer_klpcheck.py MODEL [name=value ...] [--storage S] [--workers N]``.
+Usage: ``python bench/peer_klpcheck.py MODEL [name=value ...] [--storage S] [--workers N]
+[--no-por]``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def main() -> None:
     parser.add_argument("params", nargs="*", metavar="NAME=VALUE")
     parser.add_argument("--storage", default="exact")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-por", action="store_true")
     args = parser.parse_args()
     params = dict(p.split("=", 1) for p in args.params)
     options: dict[str, object] = {"keep_going": True}
@@ -25,6 +27,8 @@ def main() -> None:
         options["storage"] = args.storage
     if args.workers != 1:
         options["workers"] = args.workers
+    if args.no_por:
+        options["por"] = False
     result = check(load_model(args.model, params), **options)
     print(
         json.dumps(

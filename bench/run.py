@@ -29,6 +29,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 MUSIL_VENV = BENCH / ".venvs" / "musil"
 MUSIL_VERSION = "0.36.7"
+MINICHECK_VERSION = "0.4.0"
 REFERENCE = "klpcheck"  # the row every ratio is taken against
 
 
@@ -39,11 +40,12 @@ def lock_states(procs: int) -> int:
 
 @dataclass
 class Run:
-    """One process: wall time, peak RSS in bytes, and what it printed."""
+    """One process: wall time, CPU time, peak RSS in bytes, and what it printed."""
 
     seconds: float
     peak: int
     stdout: str
+    cpu: float = 0.0
 
 
 TIME = shutil.which("time", path="/usr/bin:/bin")
@@ -60,9 +62,15 @@ def measure(argv: list[str], cwd: Path | None = None, timeout: float = 900) -> R
         tempfile.NamedTemporaryFile("r") as rss,
     ):
         wrapped = [TIME, "-f", "%M", "-o", rss.name, *argv] if TIME else argv
+        # The tree the bench lives in, not an installed klpcheck, on every interpreter.
+        path = os.environ.get("PYTHONPATH")
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT),
+        }
         start = time.perf_counter()
         proc = subprocess.Popen(
-            wrapped, cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True
+            wrapped, cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True, env=env
         )
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
@@ -79,7 +87,9 @@ def measure(argv: list[str], cwd: Path | None = None, timeout: float = 900) -> R
                 f"{' '.join(map(str, argv))} exited {proc.returncode}: {err.read().strip()}"
             )
         kib = int(rss.read().split()[-1]) if TIME else usage.ru_maxrss
-    return Run(seconds, kib * 1024, out)
+    # wait4's usage includes the children the child waited for (GNU time's command,
+    # klpcheck's workers).
+    return Run(seconds, kib * 1024, out, usage.ru_utime + usage.ru_stime)
 
 
 # -- the tools --------------------------------------------------------------------------
@@ -103,14 +113,18 @@ def _json_counts(out: str) -> tuple[int, int | None]:
     return int(data["states"]), data["transitions"]
 
 
-def _python(script: str, *args: str) -> Callable[[int], list[str]]:
-    return lambda procs: [sys.executable, str(BENCH / script), *args, f"{procs}"]
+def _python(
+    script: str, *args: str, python: Callable[[], str] = lambda: sys.executable
+) -> Callable[[int], list[str]]:
+    return lambda procs: [python(), str(BENCH / script), *args, f"{procs}"]
 
 
-def _klpcheck(model: str, *options: str) -> Callable[[int], list[str]]:
+def _klpcheck(
+    model: str, *options: str, python: Callable[[], str] = lambda: sys.executable
+) -> Callable[[int], list[str]]:
     peer = str(BENCH / "peer_klpcheck.py")
     return lambda procs: [
-        sys.executable,
+        python(),
         peer,
         str(BENCH / model),
         f"procs={procs}",
@@ -127,6 +141,37 @@ def _importable(module: str) -> Callable[[], str | None]:
         return None
 
     return missing
+
+
+def _on_musil_python(module: str) -> Callable[[], str | None]:
+    """Skip reason for a row run on musil's interpreter: no venv, or no ``module`` in it."""
+
+    def missing() -> str | None:
+        reason = _musil_missing()
+        if reason is not None:
+            return reason
+        done = subprocess.run(
+            [str(_musil_python()), "-c", f"import {module}"], capture_output=True
+        )
+        if done.returncode != 0:
+            return f"{module} is not installed in musil's virtualenv (python -m bench --setup)"
+        return None
+
+    return missing
+
+
+def _musil_python_str() -> str:
+    return str(_musil_python())
+
+
+def interpreter(python: str) -> str:
+    """``Python 3.x.y`` of an interpreter, for the output."""
+    done = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+    )
+    return f"Python {done.stdout.strip()}" if done.returncode == 0 else python
 
 
 def _musil_python() -> Path:
@@ -173,10 +218,21 @@ def setup_musil() -> str:
         return "skipped: no Python ≥ 3.12 found for musil"
     subprocess.run([python, "-m", "venv", str(MUSIL_VENV)], check=True)
     subprocess.run(
-        [str(_musil_python()), "-m", "pip", "install", "-q", f"musil=={MUSIL_VERSION}"],
+        [
+            str(_musil_python()),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"musil=={MUSIL_VERSION}",
+            f"minicheck=={MINICHECK_VERSION}",  # the peers on one interpreter
+        ],
         check=True,
     )
-    return f"musil {MUSIL_VERSION} installed in {MUSIL_VENV} ({python})"
+    return (
+        f"musil {MUSIL_VERSION} and minicheck {MINICHECK_VERSION} installed in "
+        f"{MUSIL_VENV} ({python})"
+    )
 
 
 _SPIN_DIR = Path(tempfile.gettempdir()) / f"klpcheck-bench-spin-{os.getuid()}"
@@ -291,7 +347,29 @@ def tools() -> list[Tool]:
             _json_counts,
             _importable("minicheck"),
         ),
+        # musil needs Python >= 3.12: klpcheck and minicheck again on its interpreter.
+        Tool(
+            f"klpcheck {ON_MUSIL}",
+            _klpcheck("lock.py", python=_musil_python_str),
+            _json_counts,
+            _on_musil_python("klpcheck"),
+        ),
+        Tool(
+            f"klpcheck tuple model {ON_MUSIL}",
+            _klpcheck("lock_tuple.py", python=_musil_python_str),
+            _json_counts,
+            _on_musil_python("klpcheck"),
+        ),
+        Tool(
+            f"minicheck API {ON_MUSIL}",
+            _python("peer_minicheck.py", python=_musil_python_str),
+            _json_counts,
+            _on_musil_python("minicheck"),
+        ),
     ]
+
+
+ON_MUSIL = "(musil's Python)"
 
 
 # -- measuring and the table ------------------------------------------------------------
@@ -306,6 +384,7 @@ class Row:
     states: int | None = None
     transitions: int | None = None
     seconds: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
     peaks: list[int] = field(default_factory=list)
     baseline: int = 0
     skipped: str | None = None
@@ -315,14 +394,26 @@ class Row:
         return statistics.median(self.seconds)
 
     @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
+
+    @property
     def bytes_per_state(self) -> float | None:
         if not self.states or not self.peaks:
             return None
         return max(0, statistics.median(self.peaks) - self.baseline) / self.states
 
 
-def run_tools(selected: list[Tool], procs: int, runs: int) -> list[Row]:
-    """Measure each tool ``runs`` times at ``procs``, round-robin so noise hits all alike."""
+def run_tools(
+    selected: list[Tool],
+    procs: int,
+    runs: int,
+    each_round: Callable[[], None] = lambda: None,
+) -> list[Row]:
+    """Measure each tool ``runs`` times at ``procs``, round-robin so noise hits all alike.
+
+    ``each_round`` runs once per round too (the livepatch rows), for the same reason.
+    """
     rows = {t.name: Row(t.name, t.reduced) for t in selected}
     live = []
     for tool in selected:
@@ -339,6 +430,7 @@ def run_tools(selected: list[Tool], procs: int, runs: int) -> list[Row]:
         else:
             rows[tool.name].skipped = reason
     for _ in range(runs):
+        each_round()
         for tool in list(live):
             row = rows[tool.name]
             try:
@@ -349,6 +441,7 @@ def run_tools(selected: list[Tool], procs: int, runs: int) -> list[Row]:
                 live.remove(tool)
                 continue
             row.seconds.append(run.seconds)
+            row.cpus.append(run.cpu)
             row.peaks.append(run.peak)
     return list(rows.values())
 
@@ -366,6 +459,7 @@ def table(rows: list[Row], procs: int) -> str:
         "states",
         "transitions",
         "median s",
+        "CPU s",
         "states/s",
         "peak MiB",
         "B/state",
@@ -383,6 +477,7 @@ def table(rows: list[Row], procs: int) -> str:
                 f"{r.states:,}{mark}",
                 _n(r.transitions),
                 f"{r.median:.3f}",
+                f"{r.cpu:.3f}",
                 _n(r.states / r.median if r.states else None),
                 f"{statistics.median(r.peaks) / 2**20:.1f}",
                 # a reduced run's fixed tables are sized for the full count
@@ -391,7 +486,8 @@ def table(rows: list[Row], procs: int) -> str:
             ]
         )
     widths = [
-        max(len(x[i]) for x in [head, *body] if len(x) > i) for i in range(len(head))
+        max(len(x[i]) for x in [head, *body] if len(x) == len(head))
+        for i in range(len(head))
     ]
     lines = [
         f"lock model, {procs} processes: {expected:,} states expected; "
@@ -451,6 +547,88 @@ def other_models(runs: int) -> str:
     return "\n".join(lines)
 
 
+def livepatch_rows(tasks: int) -> tuple[list[Row], Callable[[], None]]:
+    """klpcheck on ``models/livepatch.py`` without reduction: exact storage, fingerprints.
+
+    The rows, and the function that measures each once (called once per round of the
+    lock model's tools, so that its ratio to the tuple BFS is taken under the same load).
+    """
+    peer = str(BENCH / "peer_klpcheck.py")
+    model = str(ROOT / "models" / "livepatch.py")
+    variants = [("", []), (" --fingerprint", ["--storage", "fingerprint"])]
+    rows = []
+    for label, options in variants:
+        row = Row(f"livepatch.py tasks={tasks} --no-por{label}")
+        one = [sys.executable, peer, model, "tasks=1", "--no-por", *options]
+        row.baseline = measure(one).peak
+        rows.append(row)
+
+    def one_round() -> None:
+        for row, (_, options) in zip(rows, variants, strict=True):
+            run = measure(
+                [sys.executable, peer, model, f"tasks={tasks}", "--no-por", *options]
+            )
+            row.states, row.transitions = _json_counts(run.stdout)
+            row.seconds.append(run.seconds)
+            row.cpus.append(run.cpu)
+            row.peaks.append(run.peak)
+
+    return rows, one_round
+
+
+# The livepatch model's time over the tuple BFS's at 7 processes when the targets were
+# set (issue 16): 3 tasks, --no-por, 17.5x. 1.5x its states/s is 17.5 / 1.5.
+LIVEPATCH_BEFORE = 17.5
+
+
+def targets(rows: list[Row], livepatch: list[Row], procs: int) -> str:
+    """The ratios the speed targets are stated in, from CPU-time medians of this run."""
+    by = {r.tool: r for r in rows if r.cpus}
+    lines = ["targets (CPU-time medians of this run):"]
+
+    def add(what: str, value: float, target: str) -> None:
+        lines.append(f"  {what:<58} {value:6.2f}   target {target}")
+
+    floor = by.get("tuple BFS (floor)")
+    if floor is not None:
+        for name, label, target in [
+            (REFERENCE, "lock model, Record style ÷ tuple BFS", "≤ 1.5"),
+            ("klpcheck tuple model", "lock model, tuple style ÷ tuple BFS", "≤ 1.3"),
+        ]:
+            if name in by:
+                add(label, by[name].cpu / floor.cpu, target)
+    this = interpreter(sys.executable)
+    theirs = interpreter(str(_musil_python())) if _musil_missing() is None else "?"
+    for suffix, python in [("", this), (f" {ON_MUSIL}", theirs)]:
+        for peer in ("musil", "minicheck API"):
+            peer_row = by.get(peer if peer == "musil" else f"{peer}{suffix}")
+            if peer_row is None or (peer == "musil" and not suffix):
+                continue  # musil runs on its own interpreter only
+            for style in ("klpcheck tuple model", REFERENCE):
+                mine = by.get(f"{style}{suffix}")
+                if mine is not None:
+                    what = "tuple" if style != REFERENCE else "Record"
+                    add(
+                        f"states/s, klpcheck ({what}) ÷ {peer.split()[0]}, {python}",
+                        peer_row.cpu / mine.cpu,
+                        "≥ 2",
+                    )
+    if livepatch and floor is not None and procs == 7:
+        exact, fp = livepatch
+        add(
+            f"{exact.tool} ÷ tuple BFS",
+            exact.cpu / floor.cpu,
+            f"≤ {LIVEPATCH_BEFORE / 1.5:.1f} (was {LIVEPATCH_BEFORE})",
+        )
+    if livepatch:
+        exact, fp = livepatch
+        add("livepatch.py --fingerprint ÷ exact", fp.cpu / exact.cpu, "≤ 1.2")
+        per_state = fp.bytes_per_state
+        if per_state is not None:
+            add("livepatch.py --fingerprint, bytes per state", per_state, "≤ 100")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The command line of ``python -m bench``."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -465,6 +643,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--setup", action="store_true", help="create musil's virtualenv"
     )
+    parser.add_argument(
+        "--livepatch-tasks",
+        type=int,
+        default=3,
+        help="tasks of models/livepatch.py for its rows (3; 0: none)",
+    )
     args = parser.parse_args(argv)
     if args.setup:
         print(setup_musil())
@@ -474,8 +658,20 @@ def main(argv: list[str] | None = None) -> None:
         selected = [t for t in selected if t.name in wanted]
     failed = False
     for procs in args.procs:
-        rows = run_tools(selected, procs, args.runs)
+        livepatch: list[Row] = []
+        if args.livepatch_tasks:
+            livepatch, each_round = livepatch_rows(args.livepatch_tasks)
+            rows = run_tools(selected, procs, args.runs, each_round)
+        else:
+            rows = run_tools(selected, procs, args.runs)
         print(table(rows, procs))
+        for r in livepatch:
+            print(
+                f"{r.tool}: {r.states:,} states, median {r.median:.3f} s, "
+                f"CPU {r.cpu:.3f} s, {_n(r.bytes_per_state)} B/state"
+            )
+        print()
+        print(targets(rows, livepatch, procs))
         print()
         failed |= any(
             r.states not in (None, lock_states(procs)) and not r.reduced for r in rows

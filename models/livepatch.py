@@ -330,6 +330,12 @@ class KlpState(Enum):
     def __repr__(self) -> str:
         return self.name
 
+    # Enum's own __hash__ is Python code (the hash of the name), run for every enum in
+    # every state the search looks up: about 15 per state here. A plain Enum compares
+    # by identity, so the identity hash means the same and runs in C. Every enum below
+    # does the same.
+    __hash__ = object.__hash__
+
     IDLE = -1
     UNPATCHED = 0
     PATCHED = 1
@@ -340,6 +346,8 @@ class Life(Enum):
 
     def __repr__(self) -> str:
         return self.name
+
+    __hash__ = object.__hash__
 
     UNBORN = "unborn"  # fork slot not used yet
     FORKING = "forking"  # dup_task_struct done, not on the tasklist yet
@@ -363,6 +371,8 @@ class Hpc(Enum):
 
     def __repr__(self) -> str:
         return self.name
+
+    __hash__ = object.__hash__
 
     NONE = "none"
     H3 = "read func->transition"
@@ -396,6 +406,8 @@ class Op(Enum):
 
     def __repr__(self) -> str:
         return self.name
+
+    __hash__ = object.__hash__
 
     INIT = "klp_init_transition: set klp_transition_patch, klp_target_state"
     INIT_TASK = "klp_init_transition: task->patch_state = initial"
@@ -2433,7 +2445,7 @@ def build(
             for task_perm in itertools.permutations(normal)
             for cpu_perm in itertools.permutations(range(cpus))
         ]
-        model.symmetry(group)(rename)
+        model.symmetry(group, candidates=sorting_renamings)(rename)
     return model
 
 
@@ -2568,6 +2580,65 @@ def rename(s: State, g: Renaming) -> State:
     if len(s.stack_buf) == ncpus:
         changes["stack_buf"] = _permuted(s.stack_buf, cpu_perm)
     return s.replace(**changes)
+
+
+ENUM_FIELDS = frozenset({"life", "patch_state", "hpc"})
+"""Per-task fields that hold enum members, which do not order: their values do."""
+
+
+def sorting_renamings(s: State) -> list[Renaming]:
+    """The renamings that sort the normal tasks, and the CPUs, on their local state.
+
+    klpcheck looks for the canonical form among these only (``candidates`` of
+    ``@model.symmetry``), usually one or two of the ``tasks! * cpus!`` renamings. A
+    task's local state is its ``PER_TASK_PLAIN`` fields and whether it runs (not on
+    which CPU: that number is renamed); a CPU's is its stack buffer, whether it runs
+    its idle task, and the local states of the task it runs and of its idle task.
+    Both move with their task or CPU under :func:`rename` and neither depends on the
+    other's numbering, so these renamings are exactly those that minimise the tuple of
+    local states in slot order, which is what keeps the orbits the same.
+    """
+    ncpus = len(s.curr)
+    ntasks = len(s.life) - ncpus
+    columns = [
+        tuple(m._value_ for m in getattr(s, f)) if f in ENUM_FIELDS else getattr(s, f)
+        for f in PER_TASK_PLAIN
+    ]
+    columns.append(tuple(cpu == NULL for cpu in s.on_cpu))
+    local = list(zip(*columns, strict=True))
+    per_cpu = len(s.stack_buf) == ncpus
+    cpus = [
+        (
+            s.stack_buf[cpu] or () if per_cpu else (),
+            s.curr[cpu] >= ntasks,
+            local[s.curr[cpu]],
+            local[ntasks + cpu],
+        )
+        for cpu in range(ncpus)
+    ]
+    return [
+        (task_perm, cpu_perm)
+        for task_perm in _sortings(local[:ntasks])
+        for cpu_perm in _sortings(cpus)
+    ]
+
+
+def _sortings(keys: list[T]) -> list[Perm]:
+    """Every permutation (``perm[old] == new``) that puts ``keys`` in ascending order."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # type: ignore[arg-type]
+    ties: list[list[int]] = []
+    for i in order:
+        if ties and keys[ties[-1][0]] == keys[i]:
+            ties[-1].append(i)
+        else:
+            ties.append([i])
+    perms = []
+    for choice in itertools.product(*(itertools.permutations(tie) for tie in ties)):
+        perm = [0] * len(keys)
+        for new, old in enumerate(itertools.chain.from_iterable(choice)):
+            perm[old] = new
+        perms.append(tuple(perm))
+    return perms
 
 
 def _named(fn: Callable[[State], bool], name: str) -> Callable[[State], bool]:

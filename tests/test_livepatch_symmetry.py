@@ -55,10 +55,13 @@ def orbits(model: Model[Any], tasks: int, cpus: int) -> int:
     """Check that the reachable states are closed under renaming and that every
     property sees no difference; return the number of orbits."""
     rename = renamer(model)
+    (init,) = model.init
+    sorting = sys.modules[type(init).__module__].sorting_renamings
     states = _reachable(model)
     seen = set(states)
     props = model.invariants + model.reachables
     reps = set()
+    sorted_reps = set()
     for s in states:
         images = [rename(s, g) for g in group(tasks, cpus)]
         for n in images:
@@ -66,6 +69,11 @@ def orbits(model: Model[Any], tasks: int, cpus: int) -> int:
             for p in props:
                 assert bool(p.predicate(n)) == bool(p.predicate(s)), (p.name, s, n)
         reps.add(min(encode(n) for n in images))
+        # The representative among the renamings that sort the tasks and CPUs (the
+        # model's symmetry candidates) lies in the orbit too: as many of them as
+        # orbits means no orbit was split.
+        sorted_reps.add(min(encode(rename(s, g)) for g in sorting(s)))
+    assert len(sorted_reps) == len(reps)
     return len(reps)
 
 

@@ -117,3 +117,28 @@ class WithInitVar(Record):
 def test_initvars_fall_back_to_the_standard_replace() -> None:
     assert WithInitVar(1, extra=2).base == 3
     assert WithInitVar(1).replace(base=5, extra=1) == WithInitVar(6)
+
+
+class Wide(Record):
+    a: int
+    b: tuple[int, ...]
+    c: str = "x"
+
+
+class Wider(Wide):  # not a direct subclass of Record: the per-slot setters are used
+    d: int = 0
+
+
+def test_replace_through_the_mutable_twin_builds_an_ordinary_frozen_state() -> None:
+    s = Wide(1, (2,))
+    r = s.replace(b=(3,))
+    assert type(r) is Wide
+    assert r == Wide(1, (3,))
+    assert hash(r) == hash(Wide(1, (3,)))
+    assert r == dataclasses.replace(s, b=(3,))
+    assert pickle.loads(pickle.dumps(r)) == r
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.a = 5  # type: ignore[misc]
+    w = Wider(1, (2,)).replace(d=4, a=0)
+    assert type(w) is Wider
+    assert w == Wider(0, (2,), "x", 4)

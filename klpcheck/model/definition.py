@@ -91,6 +91,7 @@ class Symmetry:
     group: tuple[Any, ...]
     rename: Callable[[Any, Any], Any]
     doc: str
+    candidates: Callable[[Any], Iterable[Any]] | None = None
 
 
 def _doc(fn: Callable[..., Any]) -> str:
@@ -522,14 +523,26 @@ class Model(Generic[S]):
         self.may_stay_disabled = self.may_stay_disabled | set(steps)
 
     def symmetry(
-        self, group: Iterable[Any]
+        self,
+        group: Iterable[Any],
+        candidates: Callable[[S], Iterable[Any]] | None = None,
     ) -> Callable[[Callable[[S, Any], S]], Callable[[S, Any], S]]:
         """Register how each element ``g`` of ``group`` renames a state (see :mod:`klpcheck.reduce.symmetry`).
 
         The search then stores one state per orbit. Each ``g`` must be an automorphism of
         the model (renaming a state renames its successors) under which every property
         gives the same answer; ``check(..., audit=True)`` tests both on every state.
+
+        ``candidates(s)``, optional, lists the elements ``g`` that minimise some function
+        of ``rename(s, g)``, typically those that sort the tasks on their local state;
+        the canonical form is then searched among those renamings only (see
+        :func:`klpcheck.reduce.symmetry.orbit_key` for why that keeps every orbit count).
         """
+        if candidates is not None and not callable(candidates):
+            raise ModelError(
+                f"model `{self.name}`: symmetry candidates= must be a function of the "
+                f"state, not {candidates!r:.60}"
+            )
         try:
             values = _ordered(group)
         except TypeError:
@@ -567,7 +580,7 @@ class Model(Generic[S]):
                     f"model `{self.name}` declares @symmetry twice (`{self.renaming.name}` "
                     f"and `{name}`); a model has at most one symmetry group"
                 )
-            self.renaming = Symmetry(name, values, rename, _doc(rename))
+            self.renaming = Symmetry(name, values, rename, _doc(rename), candidates)
             return rename
 
         return register

@@ -142,49 +142,21 @@ def fingerprinter(state_type: type) -> Callable[[Any], int]:
     """A fast fingerprint function for the states of a model whose states are all ``state_type``.
 
     It leaves the type's name out of the encoding, so its values differ from
-    :func:`fingerprint`'s; every process of one search must use the same function. For a
-    dataclass it marshals the tuple of compared fields directly, which is the
-    canonical encoding whenever those fields are plain (no enums, frozensets or nested
-    dataclasses); otherwise, or as soon as one state is not plain, it uses
-    :func:`fingerprint`. Both encodings start differently, so they never collide by
-    construction, and a state's fingerprint never depends on which one was tried first:
-    the fast one is used only for states it encodes canonically.
+    :func:`fingerprint`'s; every process of one search must use the same function. It
+    hashes :func:`encoder`'s bytes: the tuple of a dataclass's compared fields (or of a
+    tuple state's items), canonicalised as :func:`encode` does. Its encoding and
+    :func:`encode`'s start differently, so they never collide by construction.
     """
-    fields: Callable[[Any], Any]
-    if state_type is tuple:
-        fields = tuple
-    elif dataclasses.is_dataclass(state_type):
-        names = [f.name for f in dataclasses.fields(state_type) if f.compare]
-        if not names:
-            return fingerprint
-        get = attrgetter(*names)
-        fields = get if len(names) > 1 else (lambda s: (get(s),))
-    else:
+    if state_type is not tuple and not dataclasses.is_dataclass(state_type):
         return fingerprint
+    encode_fields = encoder(frozenset({state_type}))
     blake2b = hashlib.blake2b
-    dumps = marshal.dumps
     from_bytes = int.from_bytes
 
-    plain = [True]  # False once a state was not: its type's states seldom are
-
     def fast(state: Any) -> int:
-        if not plain[0]:
-            return _slow(state)
-        try:
-            data = dumps(fields(state), 2)
-        except ValueError:  # an enum or nested object: not plain
-            plain[0] = False
-            return _slow(state)
-        if b"<" in data or b">" in data:  # maybe a set; redo to be sure
-            return _slow(state)
-        return from_bytes(blake2b(data, digest_size=8).digest(), "little")
-
-    def _slow(state: Any) -> int:
-        canon = _canonical(state)
-        if state_type is not tuple:
-            canon = canon[3:]  # the fields alone, as the fast path encodes them
-        data = marshal.dumps(canon, 2)
-        return _digest(data)
+        return from_bytes(
+            blake2b(encode_fields(state), digest_size=8).digest(), "little"
+        )
 
     return fast
 
@@ -193,9 +165,19 @@ def encoder(state_types: frozenset[type]) -> Callable[[Any], bytes]:
     """A canonical encoding of the states of a model whose states have ``state_types``.
 
     Like :func:`encode`, a function of the state's value only and injective, but several
-    times faster for a single dataclass or tuple state type: the fields are marshalled
-    directly when they are plain, as :func:`fingerprinter` does, and canonicalised
-    first otherwise. Its bytes differ from :func:`encode`'s.
+    times faster for a single dataclass or tuple state type: the fields (or items) are
+    marshalled as one tuple, each canonicalised as :func:`encode` would, and the bytes
+    are always those of ``marshal.dumps(canonical fields, 2)``. Its bytes differ from
+    :func:`encode`'s.
+
+    How it stays fast: the first state that is not plain (an enum, a frozenset, a nested
+    dataclass) is taken as an example of its type's shape (:func:`_shape`): each field
+    that held an enum member, or an exact tuple of members of one enum, is converted
+    from a table by ``id()`` afterwards; a field that held anything else not plain goes
+    through the general conversion; a plain field is left to ``marshal``, which refuses
+    anything but exact plain types. A state whose fields differ from that shape (a
+    lookup fails, ``marshal`` refuses a value, or the bytes may hold a set) is encoded by
+    the general conversion, so the bytes never depend on which path was taken.
 
     Examples
     --------
@@ -218,21 +200,123 @@ def encoder(state_types: frozenset[type]) -> Callable[[Any], bytes]:
     else:
         return encode
     dumps = marshal.dumps
-    plain = [True]  # until a state of this type turns out not to be plain
+    shaped: list[Callable[[Any], Any] | None] = [
+        None
+    ]  # learnt from the first non-plain state
 
-    def fast(state: Any) -> bytes:
-        if plain[0]:
-            try:
-                data = dumps(fields(state), 2)
-            except ValueError:  # an enum or nested object: not plain, nor the next ones
-                plain[0] = False
-            else:
-                if b"<" not in data and b">" not in data:
-                    return data
-                # maybe a set; redo to be sure
+    def slow(state: Any) -> bytes:
         return dumps(_canonical(state)[skip:], 2)
 
+    def fast(state: Any) -> bytes:
+        values = fields(state)
+        convert = shaped[0]
+        try:
+            data = dumps(values if convert is None else convert(values), 2)
+        except (ValueError, KeyError):  # not plain, or not of the learnt shape
+            if convert is None:
+                shaped[0] = _shape(values)
+            return slow(state)
+        if b"<" in data or b">" in data:  # maybe a set; redo to be sure
+            return slow(state)
+        return data
+
     return fast
+
+
+def _shape(example: tuple[Any, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A converter of field tuples shaped like ``example`` into their canonical form.
+
+    Raises KeyError for a field whose value has another shape (the caller then converts
+    the whole state the general way); otherwise its result equals
+    ``tuple(map(_canonical, values))`` wherever ``marshal`` accepts it.
+    """
+    env: dict[str, Any] = {"_canonical": _canonical}
+    parts = []
+    for i, value in enumerate(example):
+        kind = type(value)
+        parts.append(f"v[{i}]")
+        if _plain(value):
+            continue
+        if isinstance(value, enum.Enum):
+            env[f"t{i}"] = _enum_table(kind)
+            parts[i] = f"t{i}[id(v[{i}])]"
+            continue
+        kinds = set(map(type, value)) if kind is tuple else set()
+        if len(kinds) == 1:
+            (only,) = kinds
+            if issubclass(only, enum.Enum):
+                env[f"c{i}"] = _by_identity(_members(_enum_table(only)))
+                parts[i] = f"c{i}(v[{i}])"
+                continue
+        env[f"c{i}"] = _by_identity(_canonical)
+        parts[i] = f"c{i}(v[{i}])"
+    body = ", ".join(f"({p})" for p in parts)
+    exec(f"def convert(v):\n    return ({body},)", env)  # generated from indices only
+    convert: Callable[[tuple[Any, ...]], tuple[Any, ...]] = env["convert"]
+    return convert
+
+
+def _members(table: dict[int, Any]) -> Callable[[Any], Any]:
+    """The canonical form of an exact tuple of members of the enum ``table`` is made for.
+
+    Raises KeyError for anything else (a tuple subclass has another canonical form).
+    """
+    get = table.__getitem__
+
+    def convert(value: Any) -> Any:
+        if type(value) is not tuple:
+            raise KeyError(value)
+        return tuple(map(get, map(id, value)))
+
+    return convert
+
+
+def _by_identity(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` remembering its answers for the last few thousand objects it was given.
+
+    A successor shares every field its step did not change with its parent, so the same
+    tuple objects come back again and again. An answer is reused only for the very same
+    object, which the memo keeps alive (so its id cannot be reused by another object).
+    """
+    memo: dict[int, tuple[Any, Any]] = {}
+    get = memo.get
+
+    def remembered(value: Any) -> Any:
+        hit = get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        answer = convert(value)
+        memo[id(value)] = (value, answer)
+        return answer
+
+    return remembered
+
+
+_MEMO_SIZE = 1024  # objects each converted field remembers
+
+
+def _plain(value: Any) -> bool:
+    """True when ``marshal`` encodes ``value`` canonically as it is (no set inside)."""
+    try:
+        data = marshal.dumps(value, 2)
+    except ValueError:
+        return False
+    return b"<" not in data and b">" not in data
+
+
+def _enum_table(kind: type) -> dict[int, Any]:
+    """``id(member)`` to the member's canonical form, for every member of enum ``kind``.
+
+    A member keeps its id for as long as its class lives, and the table holds the class
+    (through the converter registered for it), so an id found here is that member.
+    """
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS.setdefault(kind, _converter(kind, None))
+    members: Any = getattr(kind, "__members__").values()  # noqa: B009 (an Enum)
+    return {id(m): convert(m) for m in members}
 
 
 def collision_note(distinct: int, transitions: int) -> str:

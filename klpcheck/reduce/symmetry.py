@@ -65,6 +65,20 @@ def orbit_key(model: Model[Any], base: Key | None, storage: str) -> Key:
     With ``storage="fingerprint"`` the representative's encoding is hashed directly
     (``base`` is not used), so the encoding is computed once per renaming.
 
+    With a ``candidates`` function declared with the symmetry, the representative is
+    the smallest encoding among ``rename(s, g)`` for the ``g`` it names only: for a
+    model that sorts its tasks on their local state, usually one or two renamings
+    instead of ``|G|``. Why that is still a function of the orbit: if ``candidates(s)``
+    is exactly the set of ``g`` minimising ``f(rename(s, g))`` for some function ``f``
+    of the state (any function: the sort order of local states, or even a constant),
+    then the states ``rename(s, g)`` it names are the members of the orbit with the
+    smallest ``f``, and from any other state ``rename(s, h)`` of the orbit the same
+    members come out (``G`` is a group), so the smallest encoding among them is the
+    same. The result always lies in the orbit of ``s``, so two keys are equal only for
+    states of one orbit, whatever ``candidates`` answers: a function that is not such a
+    minimiser can only split an orbit into several keys (more states, the same
+    verdicts), never merge two, and ``audit=True`` reports it.
+
     Examples
     --------
     >>> m = Model("pair", init=(0, 1))
@@ -81,9 +95,17 @@ def orbit_key(model: Model[Any], base: Key | None, storage: str) -> Key:
     fingerprints = storage == "fingerprint"
     encode = encoder(types)
 
+    candidates = sym.candidates
+    members = frozenset(group)
+
     def canonical(s: Any) -> Hashable:
-        best, best_code = s, encode(s)
-        for g in group:
+        if candidates is None:
+            best, best_code = s, encode(s)
+            chosen: Any = group
+        else:
+            chosen = _chosen(sym, candidates, members, s)
+            best, best_code = None, None
+        for g in chosen:
             try:
                 r = rename(s, g)
             except Exception as exc:
@@ -91,8 +113,9 @@ def orbit_key(model: Model[Any], base: Key | None, storage: str) -> Key:
             if type(r) not in types:
                 raise _not_a_state(sym, g, s, r)
             code = encode(r)
-            if code < best_code:
+            if best_code is None or code < best_code:
                 best, best_code = r, code
+        assert best_code is not None  # _chosen names at least one renaming
         if fingerprints:
             return digest(best_code)
         return best if base is None else base(best)
@@ -120,6 +143,35 @@ def orbit_key(model: Model[Any], base: Key | None, storage: str) -> Key:
 
 
 _MEMO_SIZE = 1 << 17  # orbit keys remembered by exact storage
+
+
+def _chosen(
+    sym: Symmetry, candidates: Callable[[Any], Any], group: frozenset[Any], s: Any
+) -> list[Any]:
+    """The renamings ``candidates(s)`` names.
+
+    ModelError when it raises, names none, or names something not in the group: a
+    renaming outside the group could map ``s`` out of its orbit and merge two orbits.
+    """
+    try:
+        chosen = list(candidates(s))
+    except Exception as exc:
+        raise ModelError(
+            f"symmetry candidates of `{sym.name}` raised {type(exc).__name__}: {exc} in "
+            f"state {s!r:.200}"
+        ) from exc
+    if not chosen:
+        raise ModelError(
+            f"symmetry candidates of `{sym.name}` named no group element for state "
+            f"{s!r:.200}; it must name at least one (those that sort the state)"
+        )
+    if not group.issuperset(chosen):
+        stray = next(g for g in chosen if g not in group)
+        raise ModelError(
+            f"symmetry candidates of `{sym.name}` named {stray!r:.60}, which is not an "
+            f"element of the declared group, for state {s!r:.200}"
+        )
+    return chosen
 
 
 def _raised(sym: Symmetry, g: Any, s: Any, exc: Exception) -> ModelError:
@@ -203,6 +255,12 @@ class SymmetryAudit:
             f"symmetry audit: state {s!r:.120} and its renaming by g={g!r} have "
             "different canonical forms; the group must be closed under composition: "
             "list every element, not only generators"
+            + (
+                ""
+                if self.sym.candidates is None
+                else "; and candidates(s) must name exactly the elements g that "
+                "minimise one function of rename(s, g)"
+            )
         )
 
     def _mismatch(
