@@ -202,10 +202,14 @@ class _Worker:
         return self.report()
 
     def expand(
-        self, depth: int, at_bound: bool, allowance: int, deadline: float | None
+        self, depth: int, at_bound: bool, allowance: int, budget: float | None
     ) -> tuple[_LevelReport, dict[int, tuple[bytes, bytes, bytes]]]:
-        """Fire every step in every frontier state; record own successors, batch others."""
+        """Fire every step in every frontier state; record own successors, batch others.
+
+        ``budget`` is the time left in seconds (clocks of two machines do not agree).
+        """
         self.allowance = allowance
+        deadline = None if budget is None else time.perf_counter() + budget
         key, me, n = self.key, self.index, self.workers
         fired, new, visited, insert = self.fired, self.new, self.visited, self.insert
         successors, admit = self.successors, self.admit
@@ -534,8 +538,9 @@ class _Coordinator:
             if self.violated() and not opts.keep_going:
                 return
             at_bound = depth >= max_depth
+            budget = None if deadline is None else deadline - time.perf_counter()
             replies = self.ask(
-                [("expand", depth, at_bound, a, deadline) for a in self.allowances()]
+                [("expand", depth, at_bound, a, budget) for a in self.allowances()]
             )
             self.note([r for r, _ in replies])
             batches: list[list[tuple[int, Any]]] = [[] for _ in range(n)]
