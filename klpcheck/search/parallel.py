@@ -13,7 +13,7 @@ every worker and one reply (:mod:`klpcheck.search.transport`):
 1. ``expand``: each worker fires every step in each of its frontier states. A successor
    of its own shard is looked up and, if new, recorded and admitted at once. For any
    other it sends only ``(hash, parent hash, step instance id)`` to the owner, in one
-   batch per owner (``array('Q')`` bytes); the state stays with the worker that
+   batch per owner (an ``array('Q')`` of triples, as bytes); the state stays with the worker that
    generated it. A hash sent in this level or the two before is not sent again.
 2. ``check``: each owner records the hashes it was sent that it has not seen, each with
    its parent hash and instance id, and answers one byte per hash: new or seen.
@@ -111,8 +111,9 @@ class _LevelReport:
     found: list[_Found] = field(default_factory=list)
 
 
-# what a worker keeps of the successors it sent to one owner, until the owner answers
-_Pending = tuple[list[Any], list[int], list[int]]  # states, hashes, instance ids
+# what a worker keeps of the successors it sent to one owner, until the owner answers:
+# the states, and (hash, parent hash, instance id) for each, flat
+_Pending = tuple[list[Any], list[int]]
 
 
 class _Worker:
@@ -156,20 +157,21 @@ class _Worker:
         """A new state this worker generated joins its next frontier; check it."""
         self.frontier.append(s)
         self.keys.append(h)
-        for prop in list(self.invariants):
+        for prop in self.invariants:
             answer = prop.predicate(s)
             if answer is not True:
                 if answer is not False:
                     raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
                 self.found.append(_Found(prop.name, depth, h))
-                self.invariants.remove(prop)
-        for prop in list(self.targets):
+                # a new list: the loop goes on over the old one
+                self.invariants = [p for p in self.invariants if p is not prop]
+        for prop in self.targets:
             answer = prop.predicate(s)
             if answer is not False:
                 if answer is not True:
                     raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
                 self.found.append(_Found(prop.name, depth, h))
-                self.targets.remove(prop)
+                self.targets = [p for p in self.targets if p is not prop]
 
     def insert(self, h: int, entry: int, at_bound: bool) -> bool:
         """Record the unseen hash ``h`` unless the depth or state bound forbids it."""
@@ -203,25 +205,25 @@ class _Worker:
 
     def expand(
         self, depth: int, at_bound: bool, allowance: int, budget: float | None
-    ) -> tuple[_LevelReport, dict[int, tuple[bytes, bytes, bytes]]]:
+    ) -> tuple[_LevelReport, dict[int, bytes]]:
         """Fire every step in every frontier state; record own successors, batch others.
 
-        ``budget`` is the time left in seconds (clocks of two machines do not agree).
+        A batch for an owner is one ``array('Q')`` of ``(hash, parent hash, instance
+        id)`` triples, as bytes. ``budget`` is the time left in seconds (the clocks of
+        two machines do not agree).
         """
         self.allowance = allowance
         deadline = None if budget is None else time.perf_counter() + budget
         key, me, n = self.key, self.index, self.workers
-        fired, new, visited, insert = self.fired, self.new, self.visited, self.insert
-        successors, admit = self.successors, self.admit
+        fired, new, visited = self.fired, self.new, self.visited
+        successors, admit, insert = self.successors, self.admit, self.insert
         terminal = self.model.terminal_property
         types = self.model.state_types
         frontier, keys = self.frontier, self.keys
         self.frontier, self.keys = [], []
         sent: set[int] = set()
-        sent1, sent2 = self.sent
-        hashes: list[list[int]] = [[] for _ in range(n)]
-        parents: list[list[int]] = [[] for _ in range(n)]
-        steps: list[list[int]] = [[] for _ in range(n)]
+        older = self.sent[0] | self.sent[1]
+        triples: list[list[int]] = [[] for _ in range(n)]
         states: list[list[Any]] = [[] for _ in range(n)]
         for expanded, s in enumerate(frontier, 1):
             self.current = s
@@ -240,16 +242,11 @@ class _Worker:
                     if insert(h, base | k, at_bound):
                         new[k] += 1
                         admit(ns, h, depth + 1)
-                    continue
-                if h in sent or h in sent1 or h in sent2:
-                    continue  # sent already, so recorded by its owner now
-                if type(ns) not in types:
-                    raise wrong_type(self.model.instances()[k], self.model, ns)
-                sent.add(h)
-                hashes[o].append(h)
-                parents[o].append(hs)
-                steps[o].append(k)
-                states[o].append(ns)
+                elif h not in sent and h not in older:
+                    # not sent in this level or the two before (then it is recorded)
+                    sent.add(h)
+                    triples[o] += (h, hs, k)
+                    states[o].append(ns)
             if (
                 not succs
                 and self.deadlock
@@ -272,35 +269,25 @@ class _Worker:
         if self.bound is None and self.memory is not None:
             self.bound = memory_over(self.memory, n)  # once a level as well
         gc.freeze()
-        self.sent = (sent, sent1)
-        to = [o for o in range(n) if hashes[o]]
-        self.pending = {o: (states[o], hashes[o], steps[o]) for o in to}
-        out = {
-            o: (
-                array("Q", hashes[o]).tobytes(),
-                array("Q", parents[o]).tobytes(),
-                array("I", steps[o]).tobytes(),
-            )
-            for o in to
-        }
+        self.sent = (sent, self.sent[0])
+        to = [o for o in range(n) if states[o]]
+        self.pending = {o: (states[o], triples[o]) for o in to}
+        out = {o: array("Q", triples[o]).tobytes() for o in to}
         return self.report(), out
 
     def check(
-        self, batches: list[tuple[int, tuple[bytes, bytes, bytes]]], at_bound: bool
+        self, batches: list[tuple[int, bytes]], at_bound: bool
     ) -> tuple[_LevelReport, dict[int, bytes]]:
         """Record the hashes other workers sent; one byte per hash, 1 when it was new."""
         answers: dict[int, bytes] = {}
         visited, insert = self.visited, self.insert
-        for sender, (hb, pb, sb) in batches:
-            hashes, parents, steps = array("Q"), array("Q"), array("I")
-            hashes.frombytes(hb)
-            parents.frombytes(pb)
-            steps.frombytes(sb)
-            marks = bytearray(len(hashes))
-            for i, h in enumerate(hashes):
-                if h not in visited and insert(
-                    h, (parents[i] << _STEP_BITS) | steps[i], at_bound
-                ):
+        for sender, blob in batches:
+            triples = array("Q")
+            triples.frombytes(blob)
+            marks = bytearray(len(triples) // 3)
+            it = iter(triples)
+            for i, (h, parent, k) in enumerate(zip(it, it, it, strict=True)):
+                if h not in visited and insert(h, (parent << _STEP_BITS) | k, at_bound):
                     marks[i] = 1
             answers[sender] = bytes(marks)
         gc.freeze()
@@ -308,15 +295,17 @@ class _Worker:
 
     def admit_flagged(self, answers: dict[int, bytes], depth: int) -> _LevelReport:
         """Admit the successors their owners answered were new."""
-        new, admit = self.new, self.admit
-        for owner, (states, hashes, steps) in self.pending.items():
+        new, admit, types = self.new, self.admit, self.model.state_types
+        for owner, (states, triples) in self.pending.items():
             marks = answers[owner]
             i = marks.find(1)
             while i >= 0:  # find() skips the many zeros in C
-                ns = states[i]
+                ns, h, k = states[i], triples[3 * i], triples[3 * i + 2]
+                if type(ns) not in types:
+                    raise wrong_type(self.model.instances()[k], self.model, ns)
                 self.current = ns
-                new[steps[i]] += 1
-                admit(ns, hashes[i], depth + 1)
+                new[k] += 1
+                admit(ns, h, depth + 1)
                 i = marks.find(1, i + 1)
         self.pending = {}
         self.current = None
