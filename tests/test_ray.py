@@ -23,10 +23,11 @@ ray: Any = pytest.importorskip("ray")
 
 pytestmark = pytest.mark.ray
 
-# Every model file at the sizes that run in a few seconds on two actors.
-ENTRIES = [
-    e for e in load_manifest(MODELS / "manifest.toml") if not e.slow and e.states < 5000
-]
+# Every manifest entry the default test run checks: the small ones are compared with a
+# search in this process too, the larger ones with their pins (one process's outcome).
+_FAST = [e for e in load_manifest(MODELS / "manifest.toml") if not e.slow]
+ENTRIES = [e for e in _FAST if e.states < 5000]
+LARGER = [e for e in _FAST if e.states >= 5000]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,6 +59,11 @@ def test_ray_workers_match_one_process_on_every_pin(entry: Entry) -> None:
     assert compare(entry, many) == []
     assert _outcome(many) == _outcome(full_search(entry))
     assert "2 workers (Ray actors;" in many.notes[0]
+
+
+@pytest.mark.parametrize("entry", LARGER, ids=lambda e: e.id)
+def test_ray_workers_match_every_larger_pin(entry: Entry) -> None:
+    assert compare(entry, run_entry(entry, workers=2, backend="ray")) == []
 
 
 @pytest.mark.parametrize("workers", [1, 3])
