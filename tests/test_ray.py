@@ -124,3 +124,28 @@ def test_the_command_line_starts_its_own_ray() -> None:
         "violated — 14 distinct states, 72 transitions, depth 6,"
     )
     assert "2 workers (Ray actors;" in done.stdout
+
+
+def test_an_address_where_no_cluster_answers_is_one_line() -> None:
+    # Another process: this one has a Ray already. Port 1 refuses at once.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "klpcheck",
+            "run",
+            str(MODELS / "water_jug.py"),
+            "--backend",
+            "ray",
+            "--address",
+            "127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: no Ray cluster answers at 127.0.0.1:1 (Connection refused); start one "
+        "with `ray start --head` there, or drop --address for a local Ray"
+    )

@@ -24,6 +24,7 @@ batches of this size (3.7–9.5 µs per element per round trip against Ray's 0.1
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -73,6 +74,26 @@ def _pickle_by_value(modules: Sequence[str]) -> None:
         cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Raise UsageError unless ``host:port`` (or ``ray://host:port``) accepts a connection.
+
+    ``ray.init`` retries an unreachable address for minutes, logging as it goes; a
+    wrong address should be one line at once. ``"auto"`` and other forms are left to
+    Ray.
+    """
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UsageError(
+            f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+            "`ray start --head` there, or drop --address for a local Ray"
+        ) from None
+
+
 class RayTransport:
     """Workers as Ray actors (see the module docstring)."""
 
@@ -89,6 +110,8 @@ class RayTransport:
         self.size = size
         self.owns_ray = not ray.is_initialized()
         if self.owns_ray:
+            if address is not None:
+                check_reachable(address)
             try:
                 ray.init(
                     address=address,
