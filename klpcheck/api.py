@@ -61,8 +61,15 @@ def check(model: Model[Any], **options: Any) -> Result:
         ``False``: off. Partial-order reduction is then off, and ``por=True`` with it
         is a UsageError. With ``audit`` every renaming is checked to be sound.
     workers
-        Explore with this many processes (level-synchronous breadth-first search; see
-        :mod:`klpcheck.search.parallel`). Counts, verdicts and trace lengths are those of one.
+        Explore with this many workers (level-synchronous breadth-first search over
+        64-bit state hashes; see :mod:`klpcheck.search.parallel`). Counts, verdicts and
+        trace lengths are those of one process, up to a hash collision whose
+        probability the result notes.
+    backend, address
+        Where the workers run: ``"local"`` (default: forked processes) or ``"ray"``
+        (Ray actors; ``pip install 'klpcheck[ray]'``), on the Ray cluster at
+        ``address`` (e.g. ``"auto"`` or ``"ray://head:10001"``; default: a private
+        local Ray, or the one this process already started with ``ray.init()``).
     progress, progress_interval
         A callback given a :class:`Progress` about every ``progress_interval`` seconds.
 
@@ -111,14 +118,17 @@ def check(model: Model[Any], **options: Any) -> Result:
             "partial-order reduction and symmetry reduction do not combine soundly in "
             "general; drop --por (por=True) or pass --no-symmetry (symmetry=False)"
         )
-    if opts.storage != "exact" or opts.workers > 1:
+    if opts.storage != "exact" or opts.distributed:
         if opts.por or opts.audit or opts.shortest:
             raise UsageError(
                 "partial-order reduction, --audit and --shortest run with exact storage "
                 "and one worker; drop the fingerprint or workers option"
             )
         opts = opts.but(por=False)
-    if opts.workers > 1:
+    if opts.distributed:
+        # Liveness properties need the whole state graph in one process: once the model
+        # API has them, a model that declares any must be refused here with a
+        # UsageError ("liveness is checked by one process: drop --workers/--backend").
         return parallel.search(compose(model, opts))
     started = time.perf_counter()
     result = explore.search(compose(model, opts))

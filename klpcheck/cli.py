@@ -375,7 +375,22 @@ def main() -> None:
     type=click.IntRange(min=1),
     default=1,
     metavar="N",
-    help="Explore with N processes (breadth-first only).",
+    help="Explore with N workers (breadth-first only; they keep 64-bit state hashes).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where workers run: forked local processes, or Ray actors "
+    "(pip install 'klpcheck[ray]').",
+)
+@click.option(
+    "--address",
+    metavar="ADDR",
+    default=None,
+    help="With --backend ray: the Ray cluster to join ('auto', or ray://HEAD:10001); "
+    "default: a private local Ray.",
 )
 @_interruptible
 def run(
@@ -410,6 +425,8 @@ def run(
     progress_interval: float | None,
     fingerprint: bool,
     workers: int,
+    backend: str,
+    address: str | None,
 ) -> None:
     """Check MODEL (a .py file, or FILE:attr) and print the verdict.
 
@@ -437,6 +454,8 @@ def run(
             "audit": audit,
             "storage": "fingerprint" if fingerprint else "exact",
             "workers": workers,
+            "backend": backend,
+            "address": address,
         }
         if simulate is None and (depth is not None or seed is not None):
             raise UsageError("--depth and --seed go with --simulate N")

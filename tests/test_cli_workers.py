@@ -1,8 +1,11 @@
-"""`klpcheck run --fingerprint` and `--workers N`."""
+"""`klpcheck run --fingerprint`, `--workers N`, `--backend` and `--address`."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import MODELS
 from tests.test_cli import FLAG, run
@@ -40,3 +43,24 @@ def test_workers_refuse_depth_first_order() -> None:
     code, out = run("run", str(MODELS / "water_jug.py"), "--workers", "2", "--dfs")
     assert code == 2
     assert "breadth-first" in out
+
+
+def test_an_address_needs_the_ray_backend() -> None:
+    code, out = run("run", str(MODELS / "water_jug.py"), "--address", "auto")
+    assert code == 2
+    assert out.strip() == (
+        "error: an address names a Ray cluster: add --backend ray (backend='ray') "
+        "or drop --address"
+    )
+
+
+def test_the_ray_backend_without_ray_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    code, out = run("run", str(MODELS / "water_jug.py"), "--backend", "ray")
+    assert code == 2
+    assert out.strip() == (
+        "error: --backend ray needs Ray, which is not installed: "
+        "pip install 'klpcheck[ray]' (or drop --backend ray)"
+    )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from klpcheck import Model, ModelError, UsageError, Verdict, check
 from klpcheck.gate.manifest import Entry, compare, load_manifest, run_entry
-from klpcheck.search.parallel import owner_of
+from klpcheck.search.parallel import shard_of
+from klpcheck.search.storage import hash_key
 from tests.conftest import MODELS, full_search
 from tests.toy_models import chain, counters, flag_race, pair_target
 
@@ -120,12 +125,34 @@ def test_workers_need_breadth_first_order() -> None:
 
 
 def test_owners_are_stable_and_spread() -> None:
-    keys = [(i, j, "x") for i in range(20) for j in range(20)]
-    owners = [owner_of(k, 2) for k in keys]
+    m = Model("grid", init=(0, 0, "x"))
+    key = hash_key(m, False)
+    owners = [shard_of(key((i, j, "x")), 2) for i in range(20) for j in range(20)]
     assert 150 < owners.count(0) < 250
-    assert owner_of(("a", frozenset({"b", "c"})), 7) == owner_of(
-        ("a", frozenset({"c", "b"})), 7
+    sets = Model("sets", init=(1, frozenset({"b", "c"})))
+    assert hash_key(sets, False)((1, frozenset({"b", "c"}))) == hash_key(sets, False)(
+        (1, frozenset({"c", "b"}))
     )
+
+
+def test_hashes_are_the_same_in_every_process() -> None:
+    # Ray actors on other machines must agree with this process on every hash.
+    code = (
+        "from klpcheck import Model; from klpcheck.search.storage import hash_key; "
+        "m = Model('sets', init=(1, frozenset({'b', 'c', 'd'}))); "
+        "print(hash_key(m, False)(m.init[0]))"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(seen) == 1
 
 
 def test_an_interrupt_gives_an_incomplete_result() -> None:
@@ -141,7 +168,10 @@ def test_an_interrupt_gives_an_incomplete_result() -> None:
 def test_the_frontier_is_shared_between_workers() -> None:
     r = check(counters(4, 8), workers=2)
     assert r.distinct_states == 8**4
-    (note,) = r.notes
+    note, collisions = r.notes
+    assert collisions.startswith(
+        "fingerprint storage: the probability that a collision"
+    )
     cpu = [float(c) for c in note.rpartition(": ")[2].split(", ")]
     assert len(cpu) == 2
     assert min(cpu) > 0.2 * max(cpu)

@@ -177,7 +177,9 @@ def head_start(n: int = 3) -> Model[Race]:
     return model
 
 
-@pytest.mark.parametrize("options", [{}, {"order": "dfs"}, {"storage": "fingerprint"}])
+@pytest.mark.parametrize(
+    "options", [{}, {"order": "dfs"}, {"storage": "fingerprint"}, {"workers": 2}]
+)
 def test_a_violation_through_one_process_is_found_and_replays(
     options: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 
 from klpcheck.base.errors import UsageError
 
-__all__ = ["ORDERS", "STORAGES", "Options", "Progress"]
+__all__ = ["BACKENDS", "ORDERS", "STORAGES", "Options", "Progress"]
 
 STORAGES = ("exact", "fingerprint")
 ORDERS = ("bfs", "dfs")
+BACKENDS = ("local", "ray")  # where workers run: forked processes, or Ray actors
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,13 @@ class Options:
     workers: int = 1
     symmetry: bool | None = None
     max_memory: int | None = None
+    backend: str = "local"
+    address: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the search runs on workers (several, or any on Ray)."""
+        return self.workers > 1 or self.backend == "ray"
 
     def but(self, **changes: Any) -> Options:
         """A copy with ``changes``."""
@@ -71,9 +79,19 @@ class Options:
             raise UsageError(
                 f"workers must be a whole number ≥ 1, not {self.workers!r}"
             )
-        if self.workers > 1 and self.order != "bfs":
+        if self.backend not in BACKENDS:
             raise UsageError(
-                "workers > 1 needs breadth-first order (no --dfs, no order='dfs')"
+                f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}"
+            )
+        if self.address is not None and self.backend != "ray":
+            raise UsageError(
+                "an address names a Ray cluster: add --backend ray (backend='ray') "
+                "or drop --address"
+            )
+        if self.distributed and self.order != "bfs":
+            raise UsageError(
+                "workers (more than one, or on Ray) need breadth-first order "
+                "(no --dfs, no order='dfs')"
             )
         if self.symmetry not in (None, True, False):
             raise UsageError(

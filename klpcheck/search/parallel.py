@@ -1,115 +1,92 @@
-"""Breadth-first search with several worker processes, level by level.
+"""Breadth-first search with several workers, level by level, over 64-bit state hashes.
 
-Every visited state belongs to one partition, chosen by a hash of its key
-(:func:`local_owner`): its fingerprint with fingerprint storage, Python's ``hash()``
-(shared by forked processes) with exact storage; :func:`owner_of` is the
-process-independent choice a partition elsewhere would need. Each worker process holds one partition of the visited map
-and one share of the frontier. A level runs in three rounds, each a message to every
-worker and one reply:
+The design is that of LTSmin's distributed breadth-first search and TLC's sharded
+fingerprint sets (Laarman, van de Pol and Weber, "Boosting multi-core reachability
+performance with shared hash tables", 2010, and Yu, Manolios and Lamport, "Model
+checking TLA+ specifications", 1999, for the fingerprint sets): every worker **expands
+the states it generated** and **owns one shard of the visited set**, the hashes ``h``
+with :func:`shard_of` ``(h) == index``. A hash is the state's 64-bit fingerprint (its
+orbit's under symmetry) from :func:`klpcheck.search.storage.hash_key`, the same in
+every process and on every machine. A level runs in three rounds, each one request to
+every worker and one reply (:mod:`klpcheck.search.transport`):
 
-1. ``expand``: each worker fires every step in each of its frontier states. Successors of
-   its own partition are looked up and admitted at once; the keys of the others are sent,
-   with their parents' keys, to their owners. The states themselves do not travel: the
-   worker that found a state keeps it until its owner says whether it is new.
-2. ``check``: each owner inserts the keys it was sent that it has not seen, and answers
-   one flag per key.
-3. ``admit``: each worker admits the states flagged new, checks the invariants and
-   reachable targets on them, and makes them its next frontier.
+1. ``expand``: each worker fires every step in each of its frontier states. A successor
+   of its own shard is looked up and, if new, recorded and admitted at once. For any
+   other it sends only ``(hash, parent hash, step instance id)`` to the owner, in one
+   batch per owner (an ``array('Q')`` of triples, as bytes); the state stays with the worker that
+   generated it. A hash sent in this level or the two before is not sent again.
+2. ``check``: each owner records the hashes it was sent that it has not seen, each with
+   its parent hash and instance id, and answers one byte per hash: new or seen.
+3. ``admit``: each generator admits the states flagged new, checks the invariants and
+   reachable targets on them, and keeps them as its next frontier.
 
 Between levels the coordinator moves frontier states from the fullest workers to the
-emptiest (``give``/``take``), the only time states travel; shares then stay about even.
+emptiest (``give``/``take``): a worker keeps what it generated, so without it the
+worker of the initial state would expand everything. After the first levels shares
+stay about even, and states seldom travel.
 
-All states of depth d are admitted before any of depth d + 1, so every violation found is
-at its shortest depth, as in the single-process search; counts and verdicts are the same.
-Which of several shortest traces is reported can differ. The coordinator (this process)
-only routes messages, so a partition could live elsewhere: :class:`Partition` is all it
-asks of one.
+A counterexample is rebuilt by asking the owners for each hash's parent, back to an
+initial state, and re-executing the recorded steps from it
+(:func:`~klpcheck.search.storage.rebuild_trace`).
+
+All states of depth d are admitted before any of depth d + 1, so every violation found
+is at its shortest depth, as in the single-process search; distinct-state and transition
+counts and verdicts are the same, up to a hash collision, whose probability the result
+notes as fingerprint storage does. Which of several shortest traces is reported can
+differ. Liveness properties need the whole state graph in one place and stay with the
+single-process search.
 """
 
 from __future__ import annotations
 
-import contextlib
+import enum
+import functools
 import gc
-import marshal
-import multiprocessing
-import pickle
-import signal
 import sys
 import time
-import zlib
-from collections.abc import Callable, Hashable
+from array import array
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any
 
-from klpcheck.base.errors import ModelError, UsageError
+from klpcheck.base.errors import ModelError
 from klpcheck.base.options import Options, Progress
 from klpcheck.base.resources import memory_over
 from klpcheck.base.result import Result, Trace, Violation, verdict_of
-from klpcheck.model.definition import Model, Property, check_answers, not_a_bool
-from klpcheck.model.fingerprint import collision_note, encode
+from klpcheck.model.definition import (
+    Model,
+    Property,
+    check_answers,
+    not_a_bool,
+    successors_of,
+)
+from klpcheck.model.fingerprint import collision_note
 from klpcheck.reduce.symmetry import symmetry_use
-from klpcheck.search.common import CLOCK_EVERY, diagnose, step_stats
-from klpcheck.search.plan import Plan, compose
-from klpcheck.search.storage import Key, Visited, new_visited, rebuild_trace
+from klpcheck.search.common import CLOCK_EVERY, diagnose, step_stats, wrong_type
+from klpcheck.search.plan import Plan
+from klpcheck.search.storage import hash_key, rebuild_trace
+from klpcheck.search.transport import LocalTransport, Transport
 
-__all__ = ["Partition", "local_owner", "owner_of", "search"]
+__all__ = ["search", "shard_of"]
 
-_PICKLE = pickle.HIGHEST_PROTOCOL
 _DEADLOCK_DOC = "A state that is not terminal has no enabled step."
+_STEP_BITS = 32  # a visited entry is (parent hash << _STEP_BITS) | instance id
+_STEP_MASK = (1 << _STEP_BITS) - 1
+_ROOT = -1  # the entry of an initial state
 
 
-def owner_of(key: Hashable, workers: int) -> int:
-    """The partition that owns ``key``: the same in every process and on every machine.
+def shard_of(h: int, workers: int) -> int:
+    """The worker that owns hash ``h``: the same in every process and on every machine.
+
+    The high half of the hash is used, so that the low bits (which a hash table indexes
+    by) stay uniform within one shard.
 
     Examples
     --------
-    >>> owner_of(0x9E3779B97F4A7C15, 2), owner_of(((0, 1), False), 2)
+    >>> shard_of(0x9E3779B97F4A7C15, 2), shard_of(0x9E3779B97F4A7C15, 3)
     (1, 0)
     """
-    if type(key) is int:
-        return key % workers  # a fingerprint (or an int state): already uniform enough
-    body: Any = key
-    if type(key) is tuple and key and isinstance(key[0], type):
-        body = key[1:]  # an exact key: the class, then the compared fields
-    try:
-        data = marshal.dumps(body, 2)
-    except ValueError:
-        data = encode(body)
-    if b"<" in data or b">" in data:  # maybe a set, whose order is not canonical
-        data = encode(body)
-    return zlib.crc32(data) % workers
-
-
-def local_owner(key: Hashable, workers: int, storage: str) -> int:
-    """The owner of ``key`` among forked workers, which share this process's hash seed.
-
-    A fingerprint is its own stable hash. An exact key is partitioned by Python's
-    ``hash()``, several times cheaper than :func:`owner_of`; that is sound only because
-    forked workers inherit the coordinator's hash seed and object addresses. A partition
-    in another process or on another machine must use :func:`owner_of`.
-    """
-    if storage == "fingerprint":
-        return key % workers  # type: ignore[operator]
-    return hash(key) % workers
-
-
-class Partition(Protocol):
-    """What the coordinator asks of one partition of the visited map and its frontier.
-
-    :class:`_Process` implements it with a forked worker process and a pipe. A remote
-    implementation would send the same requests to another machine; only keys, flags and
-    counters cross the boundary, never states.
-    """
-
-    def send(self, request: tuple[Any, ...]) -> None:
-        """Start one request: ``("expand", …)``, ``("check", …)``, ``("admit", …)``, …"""
-
-    def receive(self) -> Any:
-        """The reply to the last request sent."""
-
-    def close(self) -> None:
-        """Stop the partition and free what it holds."""
+    return (h >> 32) % workers
 
 
 # -- the worker side -------------------------------------------------------------------
@@ -117,11 +94,11 @@ class Partition(Protocol):
 
 @dataclass
 class _Found:
-    """A violation, deadlock or reached target seen by a worker: its depth and key."""
+    """A violation, deadlock or reached target seen by a worker: its depth and hash."""
 
     name: str
     depth: int
-    key: Hashable
+    key: int
 
 
 @dataclass
@@ -134,35 +111,41 @@ class _LevelReport:
     found: list[_Found] = field(default_factory=list)
 
 
+# what a worker keeps of the successors it sent to one owner, until the owner answers:
+# the states, and (hash, parent hash, instance id) for each, flat
+_Pending = tuple[list[Any], list[int]]
+
+
 class _Worker:
-    """One partition: its visited map, its frontier, and the steps it fires."""
+    """One shard of the visited hashes, and the frontier states this worker generated."""
 
     def __init__(
-        self, model: Model[Any], opts: Options, index: int, workers: int
+        self,
+        model: Model[Any],
+        opts: Options,
+        symmetric: bool,
+        index: int,
+        workers: int,
     ) -> None:
-        from klpcheck.model.definition import successors_of
-
+        gc.freeze()  # in a forked worker, what it inherited is never garbage
         self.model, self.opts = model, opts
         self.index, self.workers = index, workers
         self.successors = successors_of(model.instances())
-        self.key: Key = compose(model, opts).key or (lambda s: s)
-        self.owner: Callable[[Hashable], int] = lambda k: local_owner(
-            k, workers, opts.storage
-        )
-        self.visited: Visited = new_visited(opts.storage)
-        self.frontier: list[tuple[Any, Hashable]] = []
-        # per owner: the states sent to it, their keys and the steps that found them
-        self.pending: dict[int, tuple[list[Any], list[Hashable], list[int]]] = {}
+        self.key: Callable[[Any], int] = hash_key(model, symmetric)
+        self.visited: dict[int, int] = {}  # hash -> parent hash << 32 | instance id
+        self.frontier: list[Any] = []
+        self.keys: list[int] = []  # the frontier states' hashes
+        self.pending: dict[int, _Pending] = {}
         self.fired = [0] * len(model.instances())
         self.new = [0] * len(model.instances())
         self.invariants: list[Property] = list(model.invariants)
         self.targets: list[Property] = list(model.reachables)
         self.found: list[_Found] = []
-        self.sent: tuple[dict[int, Hashable], dict[int, Hashable]] = ({}, {})
+        self.sent: tuple[set[int], set[int]] = (set(), set())
         self.allowance = sys.maxsize
         self.deadlock = bool(opts.deadlock)
         self.bound: str | None = None
-        self.current: Any = None
+        self.current: Any = None  # the state being worked on, for diagnosis
         self.memory = opts.max_memory  # each worker holds its share of the search
 
     def report(self) -> _LevelReport:
@@ -170,28 +153,28 @@ class _Worker:
         bound, self.bound = self.bound, None
         return _LevelReport(len(self.visited), len(self.frontier), bound, found)
 
-    def admit(self, s: Any, ks: Hashable, depth: int) -> None:
-        """A new state of this partition joins the next frontier; check it."""
-        self.frontier.append((s, ks))
-        for prop in list(self.invariants):
+    def admit(self, s: Any, h: int, depth: int) -> None:
+        """A new state this worker generated joins its next frontier; check it."""
+        self.frontier.append(s)
+        self.keys.append(h)
+        for prop in self.invariants:
             answer = prop.predicate(s)
             if answer is not True:
                 if answer is not False:
                     raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
-                self.found.append(_Found(prop.name, depth, ks))
-                self.invariants.remove(prop)
-        for prop in list(self.targets):
+                self.found.append(_Found(prop.name, depth, h))
+                # a new list: the loop goes on over the old one
+                self.invariants = [p for p in self.invariants if p is not prop]
+        for prop in self.targets:
             answer = prop.predicate(s)
             if answer is not False:
                 if answer is not True:
                     raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
-                self.found.append(_Found(prop.name, depth, ks))
-                self.targets.remove(prop)
+                self.found.append(_Found(prop.name, depth, h))
+                self.targets = [p for p in self.targets if p is not prop]
 
-    def insert(self, kn: Hashable, parent: Hashable | None, at_bound: bool) -> bool:
-        """Record ``kn`` as visited unless seen, bounded or over the allowance."""
-        if kn in self.visited:
-            return False
+    def insert(self, h: int, entry: int, at_bound: bool) -> bool:
+        """Record the unseen hash ``h`` unless the depth or state bound forbids it."""
         if at_bound:
             self.bound = f"depth bound of {self.opts.max_depth} reached"
             return False
@@ -199,149 +182,158 @@ class _Worker:
             self.bound = f"state bound of {self.opts.max_states} reached"
             return False
         self.allowance -= 1
-        self.visited[kn] = parent
+        self.visited[h] = entry
         return True
 
     # -- requests ----------------------------------------------------------------------
 
     def start(self, allowance: int) -> _LevelReport:
-        """Admit the initial states of this partition."""
+        """Admit the initial states of this shard, one per hash (the first in order)."""
         self.allowance = allowance
+        seen: set[int] = set()
         for s in self.model.init:
             check_answers(self.model, s)
             self.current = s
-            ks = self.key(s)
-            if self.owner(ks) == self.index and self.insert(ks, None, False):
-                self.admit(s, ks, 0)
+            h = self.key(s)
+            if h in seen:
+                continue  # under symmetry, another state of an orbit already seen
+            seen.add(h)
+            if shard_of(h, self.workers) == self.index and self.insert(h, _ROOT, False):
+                self.admit(s, h, 0)
+        self.current = None
         return self.report()
 
     def expand(
-        self, depth: int, at_bound: bool, allowance: int, deadline: float | None
+        self, depth: int, at_bound: bool, allowance: int, budget: float | None
     ) -> tuple[_LevelReport, dict[int, bytes]]:
-        """Fire every step in every frontier state; admit own successors, route others."""
+        """Fire every step in every frontier state; record own successors, batch others.
+
+        A batch for an owner is one ``array('Q')`` of ``(hash, parent hash, instance
+        id)`` triples, as bytes. ``budget`` is the time left in seconds (the clocks of
+        two machines do not agree).
+        """
         self.allowance = allowance
-        key, me, workers = self.key, self.index, self.workers
-        by_fingerprint = self.opts.storage == "fingerprint"
-        fired, new, visited, insert = self.fired, self.new, self.visited, self.insert
-        successors = self.successors
+        deadline = None if budget is None else time.perf_counter() + budget
+        key, me, n = self.key, self.index, self.workers
+        fired, new, visited = self.fired, self.new, self.visited
+        successors, admit, insert = self.successors, self.admit, self.insert
         terminal = self.model.terminal_property
         types = self.model.state_types
-        frontier, self.frontier = self.frontier, []
-        # Keys sent in this level and the two before, by hash: most duplicates a
-        # breadth-first search finds are that recent, and need not travel to their
-        # owners again. Hashing an exact key (a tuple) once instead of at every lookup
-        # is most of what this costs; a key is skipped only if it is equal, not just
-        # of equal hash.
-        sent: dict[int, Hashable] = {}
-        sent1, sent2 = self.sent
-        keys: list[list[Hashable]] = [[] for _ in range(workers)]
-        parents: list[list[Hashable]] = [[] for _ in range(workers)]
-        states: list[list[Any]] = [[] for _ in range(workers)]
-        steps: list[list[int]] = [[] for _ in range(workers)]
-        for expanded, (s, ks) in enumerate(frontier, 1):
+        frontier, keys = self.frontier, self.keys
+        self.frontier, self.keys = [], []
+        sent: set[int] = set()
+        older = self.sent[0] | self.sent[1]
+        triples: list[list[int]] = [[] for _ in range(n)]
+        states: list[list[Any]] = [[] for _ in range(n)]
+        for expanded, s in enumerate(frontier, 1):
             self.current = s
+            hs = keys[expanded - 1]
+            base = hs << _STEP_BITS
             succs = successors(s)
             for k, ns in succs:
                 fired[k] += 1
-                kn = key(ns)
-                h = kn if by_fingerprint else hash(kn)
-                o = h % workers  # type: ignore[operator]
+                h = key(ns)
+                o = (h >> 32) % n  # shard_of, inlined
                 if o == me:
-                    if kn in visited:
+                    if h in visited:
                         continue
                     if type(ns) not in types:
-                        raise TypeError("a step returned a state of the wrong type")
-                    if insert(kn, ks, at_bound):
+                        raise wrong_type(self.model.instances()[k], self.model, ns)
+                    if insert(h, base | k, at_bound):
                         new[k] += 1
-                        self.admit(ns, kn, depth + 1)
-                    continue
-                if (
-                    sent.get(h) == kn  # type: ignore[call-overload]
-                    or sent1.get(h) == kn  # type: ignore[call-overload]
-                    or sent2.get(h) == kn  # type: ignore[call-overload]
-                ):
-                    continue  # sent already, so visited now: a duplicate
-                sent[h] = kn  # type: ignore[index]
-                keys[o].append(kn)
-                parents[o].append(ks)
-                states[o].append(ns)
-                steps[o].append(k)
+                        admit(ns, h, depth + 1)
+                elif h not in sent and h not in older:
+                    # not sent in this level or the two before (then it is recorded)
+                    sent.add(h)
+                    triples[o] += (h, hs, k)
+                    states[o].append(ns)
             if (
                 not succs
                 and self.deadlock
                 and (terminal is None or not terminal.predicate(s))
             ):
-                self.found.append(_Found("deadlock", depth, ks))
+                self.found.append(_Found("deadlock", depth, hs))
                 # the first one found is a shortest; later levels are deeper
                 self.deadlock = False
             if not expanded % CLOCK_EVERY:
-                gc.freeze()  # see explore.frozen_gc; what a level makes is long-lived too
+                gc.freeze()  # see common.frozen_gc; what a level makes is long-lived
                 if deadline is not None and time.perf_counter() >= deadline:
                     self.bound = f"time limit of {self.opts.time_limit:g} s reached"
                     break
                 if self.memory is not None:
-                    over = memory_over(self.memory, workers)
+                    over = memory_over(self.memory, n)
                     if over is not None:
                         self.bound = over
                         break
         self.current = None
         if self.bound is None and self.memory is not None:
-            self.bound = memory_over(self.memory, workers)  # once a level as well
-        gc.freeze()  # see explore.frozen_gc: the visited keys need no re-scanning
-        self.sent = (sent, sent1)
-        to = [o for o in range(workers) if keys[o]]
-        self.pending = {o: (states[o], keys[o], steps[o]) for o in to}
-        # Pickled here, so the coordinator forwards bytes without decoding them.
-        out = {o: pickle.dumps((keys[o], parents[o]), _PICKLE) for o in to}
+            self.bound = memory_over(self.memory, n)  # once a level as well
+        gc.freeze()
+        self.sent = (sent, self.sent[0])
+        to = [o for o in range(n) if states[o]]
+        self.pending = {o: (states[o], triples[o]) for o in to}
+        out = {o: array("Q", triples[o]).tobytes() for o in to}
         return self.report(), out
 
     def check(
         self, batches: list[tuple[int, bytes]], at_bound: bool
     ) -> tuple[_LevelReport, dict[int, bytes]]:
-        """Insert the keys other workers found; one flag per key, 1 when it was new."""
-        flags: dict[int, bytes] = {}
+        """Record the hashes other workers sent; one byte per hash, 1 when it was new."""
+        answers: dict[int, bytes] = {}
         visited, insert = self.visited, self.insert
         for sender, blob in batches:
-            keys, parents = pickle.loads(blob)
-            marks = bytearray(len(keys))
-            for i, kn in enumerate(keys):
-                if kn not in visited and insert(kn, parents[i], at_bound):
+            triples = array("Q")
+            triples.frombytes(blob)
+            marks = bytearray(len(triples) // 3)
+            it = iter(triples)
+            for i, (h, parent, k) in enumerate(zip(it, it, it, strict=True)):
+                if h not in visited and insert(h, (parent << _STEP_BITS) | k, at_bound):
                     marks[i] = 1
-            flags[sender] = bytes(marks)
+            answers[sender] = bytes(marks)
         gc.freeze()
-        return self.report(), flags
+        return self.report(), answers
 
-    def admit_flagged(self, flags: dict[int, bytes], depth: int) -> _LevelReport:
-        """Admit the routed successors their owners flagged as new."""
-        for owner, (states, keys, steps) in self.pending.items():
-            marks = flags[owner]
+    def admit_flagged(self, answers: dict[int, bytes], depth: int) -> _LevelReport:
+        """Admit the successors their owners answered were new."""
+        new, admit, types = self.new, self.admit, self.model.state_types
+        for owner, (states, triples) in self.pending.items():
+            marks = answers[owner]
             i = marks.find(1)
             while i >= 0:  # find() skips the many zeros in C
-                ns = states[i]
+                ns, h, k = states[i], triples[3 * i], triples[3 * i + 2]
+                if type(ns) not in types:
+                    raise wrong_type(self.model.instances()[k], self.model, ns)
                 self.current = ns
-                self.new[steps[i]] += 1
-                self.admit(ns, keys[i], depth + 1)
+                new[k] += 1
+                admit(ns, h, depth + 1)
                 i = marks.find(1, i + 1)
         self.pending = {}
+        self.current = None
         return self.report()
 
-    def give(self, count: int) -> list[tuple[Any, Hashable]]:
+    def give(self, count: int) -> list[tuple[Any, int]]:
         """Hand the last ``count`` frontier states to the coordinator, for another worker."""
         if count <= 0:
             return []
-        out = self.frontier[-count:]
+        out = list(zip(self.frontier[-count:], self.keys[-count:], strict=True))
         del self.frontier[-count:]
+        del self.keys[-count:]
         return out
 
-    def take(self, parcels: list[list[tuple[Any, Hashable]]]) -> _LevelReport:
+    def take(self, parcels: list[list[tuple[Any, int]]]) -> _LevelReport:
         """Add frontier states handed over from other workers."""
         for parcel in parcels:
-            self.frontier.extend(parcel)
+            for s, h in parcel:
+                self.frontier.append(s)
+                self.keys.append(h)
         return self.report()
 
-    def parent(self, kn: Hashable) -> Hashable | None:
-        parent: Hashable | None = self.visited[kn]
-        return parent
+    def parent(self, h: int) -> tuple[int | None, int]:
+        """The parent hash of ``h`` (None for an initial state) and the instance id."""
+        entry = self.visited[h]
+        if entry == _ROOT:
+            return None, -1
+        return entry >> _STEP_BITS, entry & _STEP_MASK
 
     def totals(self) -> tuple[list[int], list[int]]:
         return self.fired, self.new
@@ -349,59 +341,6 @@ class _Worker:
     def cpu(self) -> float:
         """CPU seconds this worker has used."""
         return time.process_time()
-
-
-def _serve(
-    conn: Connection, model: Model[Any], opts: Options, index: int, n: int
-) -> None:
-    """A worker process: answer requests until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # and SIGTERM (sent to the group)
-    gc.freeze()  # what the fork inherited is never garbage: keep the collector off it
-    worker = _Worker(model, opts, index, n)
-    while True:
-        try:
-            request = conn.recv()
-        except EOFError:
-            return
-        name, *args = request
-        if name == "stop":
-            return
-        try:
-            reply: Any = ("ok", getattr(worker, name)(*args))
-        except ModelError as e:
-            reply = ("model_error", str(e))
-        except Exception as e:
-            reply = ("error", worker.current, f"{type(e).__name__}: {e}")
-        conn.send(reply)
-
-
-class _Process:
-    """A :class:`Partition` in a forked worker process."""
-
-    def __init__(self, model: Model[Any], opts: Options, index: int, n: int) -> None:
-        ctx = multiprocessing.get_context("fork")
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(
-            target=_serve, args=(child, model, opts, index, n), daemon=True
-        )
-        self.process.start()
-        child.close()
-
-    def send(self, request: tuple[Any, ...]) -> None:
-        self.conn.send(request)
-
-    def receive(self) -> Any:
-        return self.conn.recv()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send(("stop",))
-        self.process.join(timeout=1)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
 
 
 # -- the coordinator -------------------------------------------------------------------
@@ -415,60 +354,131 @@ class _ModelFailure(Exception):
         self.state = state
 
 
-def search(plan: Plan) -> Result:
-    """Run the level-synchronous search ``plan`` describes with ``workers`` processes."""
-    model, opts = plan.model, plan.opts
-    if "fork" not in multiprocessing.get_all_start_methods():
-        raise UsageError("workers > 1 needs the fork start method (Linux, macOS)")
-    n = opts.workers
-    parts: list[Partition] = [_Process(model, opts, i, n) for i in range(n)]
+def _modules_of(model: Model[Any]) -> list[str]:
+    """The modules of the model's functions and state types (for a remote backend)."""
+    things: list[Any] = list(model.state_types)
+    for step in model.steps:
+        things += [step.effect, step.guard]
+    props = [*model.invariants, *model.reachables, model.terminal_property]
+    things += [p.predicate for p in props if p is not None]
+    if model.renaming is not None:
+        things.append(model.renaming.rename)
+    names = {getattr(t, "__module__", None) for t in things if t is not None}
+    return sorted(n for n in names if isinstance(n, str))
+
+
+def _as_text(value: Any) -> Any:
+    """A parameter value as ``-D`` would write it (an enum member by its name)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return value.name
+    return value if value is None else str(value)
+
+
+def _loaded_worker(
+    source: str,
+    params: dict[str, Any],
+    shape: tuple[str, int],
+    opts: Options,
+    symmetric: bool,
+    index: int,
+    workers: int,
+) -> _Worker:
+    """A worker that loads its model from the model file, as the coordinator did."""
+    from klpcheck.model.loader import load_model
+
+    model = load_model(source, params)
+    if (model.name, len(model.instances())) != shape:
+        raise ModelError(
+            f"the worker loaded model `{model.name}` with {len(model.instances())} step "
+            f"instances from {source}, not `{shape[0]}` with {shape[1]}: the model "
+            "file differs on this node; give every node the same file at the same path"
+        )
+    return _Worker(model, opts, symmetric, index, workers)
+
+
+def transport_for(plan: Plan) -> Transport:
+    """The workers ``plan.opts`` asks for: local processes or Ray actors.
+
+    Forked local workers inherit the model. A Ray actor loads the model file itself when
+    the model came from one (the file must be at the same path on every node: Ray's
+    pickler cannot send the classes a model file defines by value reliably), and is
+    sent the model otherwise.
+    """
+    opts = plan.opts.but(progress=None)
+    model = plan.model
+    factory: Callable[[int, int], Any] = functools.partial(
+        _Worker, model, opts, plan.symmetric
+    )
+    if opts.backend != "ray":
+        return LocalTransport(factory, opts.workers)
+    from klpcheck.search.ray_transport import RayTransport
+
+    modules = _modules_of(model)
+    if model.source is not None:
+        params = {n: _as_text(v) for n, v in model.params.items()}
+        shape = (model.name, len(model.instances()))
+        factory = functools.partial(
+            _loaded_worker, model.source, params, shape, opts, plan.symmetric
+        )
+        modules = []
+    return RayTransport(factory, opts.workers, opts.address, modules)
+
+
+def search(plan: Plan, transport: Transport | None = None) -> Result:
+    """Run the level-synchronous search ``plan`` describes with ``plan.opts.workers``.
+
+    ``transport`` defaults to the one :func:`transport_for` builds from the options; it
+    is closed when the search ends.
+    """
+    # Liveness properties (when the model API has them) need the whole state graph in
+    # one process: api.check() must refuse workers for a model that declares any.
+    transport = transport if transport is not None else transport_for(plan)
     try:
-        return _Coordinator(plan, parts).run()
+        return _Coordinator(plan, transport).run()
     finally:
-        for p in parts:
-            p.close()
+        transport.close()
 
 
 class _Coordinator:
-    """Drives the partitions level by level and assembles the result."""
+    """Drives the workers level by level and assembles the result."""
 
-    def __init__(self, plan: Plan, parts: list[Partition]) -> None:
-        self.plan, self.parts = plan, parts
+    def __init__(self, plan: Plan, transport: Transport) -> None:
+        self.plan, self.transport = plan, transport
         self.model, self.opts = plan.model, plan.opts
-        self.n = len(parts)
+        self.key = hash_key(plan.model, plan.symmetric)
+        self.n = transport.size
         self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
         self.next_report = self.start + self.opts.progress_interval
         self.visited = [0] * self.n
         self.frontier = [0] * self.n
         self.found: dict[str, _Found] = {}
         self.incomplete: str | None = None
         self.max_depth = 0
-        self.waiting: list[Partition] = []  # sent a request, reply not yet received
 
-    def ask(self, requests: list[tuple[Any, ...]]) -> list[Any]:
-        """Send one request to every partition, then collect the replies in order."""
-        for part, request in zip(self.parts, requests, strict=True):
-            part.send(request)
-        self.waiting = list(self.parts)
-        replies = []
+    @staticmethod
+    def _unwrap(replies: Iterable[tuple[Any, ...]]) -> list[Any]:
+        values: list[Any] = []
         failure: Exception | None = None
-        for part in self.parts:
-            try:
-                reply = part.receive()
-                self.waiting.remove(part)
-            except EOFError:
-                raise ModelError(
-                    "a worker process died (are the states picklable?)"
-                ) from None
+        for reply in replies:
             if reply[0] == "model_error":
                 failure = failure or ModelError(reply[1])
             elif reply[0] == "error":
                 failure = failure or _ModelFailure(reply[1], reply[2])
             else:
-                replies.append(reply[1])
+                values.append(reply[1])
         if failure is not None:
             raise failure
-        return replies
+        return values
+
+    def ask(self, requests: list[tuple[Any, ...]]) -> list[Any]:
+        """Send one request to every worker; their answers, in worker order."""
+        return self._unwrap(self.transport.call(requests))
+
+    def ask_one(self, index: int, request: tuple[Any, ...]) -> Any:
+        return self._unwrap([self.transport.call_one(index, request)])[0]
 
     def note(self, reports: list[_LevelReport]) -> None:
         for i, r in enumerate(reports):
@@ -502,9 +512,7 @@ class _Coordinator:
             self.levels()
         except KeyboardInterrupt:
             self.incomplete = "interrupted"
-            for part in self.waiting:  # replies still due would answer the next request
-                part.receive()
-            self.waiting = []
+            self.transport.drain()  # replies still due would answer the next request
         except _ModelFailure as e:
             raise diagnose(self.model, e.state, Exception(str(e))) from None
         return self.result()
@@ -519,21 +527,24 @@ class _Coordinator:
             if self.violated() and not opts.keep_going:
                 return
             at_bound = depth >= max_depth
+            budget = None if deadline is None else deadline - time.perf_counter()
             replies = self.ask(
-                [("expand", depth, at_bound, a, deadline) for a in self.allowances()]
+                [("expand", depth, at_bound, a, budget) for a in self.allowances()]
             )
             self.note([r for r, _ in replies])
-            batches: list[list[tuple[int, bytes]]] = [[] for _ in range(n)]
+            batches: list[list[tuple[int, Any]]] = [[] for _ in range(n)]
             for sender, (_, out) in enumerate(replies):
-                for owner, blob in out.items():
-                    batches[owner].append((sender, blob))
+                for owner, batch in out.items():
+                    batches[owner].append((sender, batch))
             checked = self.ask([("check", batches[o], at_bound) for o in range(n)])
             self.note([r for r, _ in checked])
-            flags = [
+            answers = [
                 {o: checked[o][1][s] for o in range(n) if s in checked[o][1]}
                 for s in range(n)
             ]
-            self.note(self.ask([("admit_flagged", flags[s], depth) for s in range(n)]))
+            self.note(
+                self.ask([("admit_flagged", answers[s], depth) for s in range(n)])
+            )
             if any(self.frontier):
                 self.max_depth = depth + 1
             self.balance()
@@ -543,10 +554,10 @@ class _Coordinator:
     def balance(self) -> None:
         """Move frontier states from the fullest workers to the emptiest.
 
-        A worker expands the new states it found, so without this the worker that owns
-        the initial state would expand everything. Once shares are even they stay about
-        even, since each worker finds new states in proportion to its frontier; only
-        the first levels and drift move states.
+        A worker expands the new states it generated, so without this the worker that
+        owns the initial state would expand everything. Once shares are even they stay
+        about even, since each worker generates new states in proportion to its
+        frontier; only the first levels and drift move states.
         """
         target = sum(self.frontier) // self.n
         slack = max(64, target // 10)
@@ -602,18 +613,20 @@ class _Coordinator:
             new = [a + b for a, b in zip(new or [0] * len(w), w, strict=True)]
         return fired, new
 
-    def trace(self, kn: Hashable) -> Trace:
-        """Walk parent keys through their owners, then re-execute the steps."""
-        chain = [kn]
+    def trace(self, h: int) -> Trace:
+        """Walk parent hashes through their owners, then re-execute the steps."""
+        chain: list[Hashable] = [h]
+        hints: list[int] = []
         while True:
-            part = self.parts[local_owner(chain[-1], self.n, self.opts.storage)]
-            part.send(("parent", chain[-1]))
-            reply = part.receive()
-            if reply[1] is None:
+            parent, step = self.ask_one(shard_of(h, self.n), ("parent", h))
+            if parent is None:
                 break
-            chain.append(reply[1])
+            chain.append(parent)
+            hints.append(step)
+            h = parent
         chain.reverse()
-        return rebuild_trace(self.model, self.plan.key, chain)
+        hints.reverse()
+        return rebuild_trace(self.model, self.key, chain, hints)
 
     def result(self) -> Result:
         props = {p.name: p for p in self.model.invariants + self.model.reachables}
@@ -644,12 +657,13 @@ class _Coordinator:
         stats = step_stats(self.model.instances(), fired, new)
         distinct, transitions = sum(self.visited), sum(fired)
         cpu = ", ".join(f"{c:.2f}" for c in self.ask([("cpu",)] * self.n))
-        notes = [
-            f"{self.n} workers (level-synchronous breadth-first search); "
-            f"CPU seconds per worker: {cpu}"
-        ]
-        if self.opts.storage == "fingerprint":
-            notes.append(collision_note(distinct, transitions))
+        notes = (
+            f"{self.n} workers ({self.transport.name}; level-synchronous breadth-first "
+            f"search over 64-bit state hashes); coordinator CPU seconds: "
+            f"{time.process_time() - self.cpu_start:.2f}; "
+            f"CPU seconds per worker: {cpu}",
+            collision_note(distinct, transitions),
+        )
         return Result(
             model=self.model.name,
             verdict=verdict,
@@ -663,5 +677,5 @@ class _Coordinator:
             witnesses=witnesses,
             incomplete_reason=self.incomplete,
             symmetry=symmetry_use(self.model, self.plan.symmetric, distinct),
-            notes=tuple(notes),
+            notes=notes,
         )

@@ -26,6 +26,7 @@ __all__ = [
     "Visited",
     "exact_key",
     "fingerprint_function",
+    "hash_key",
     "new_visited",
     "rebuild_trace",
     "state_key",
@@ -98,17 +99,40 @@ def fingerprint_function(model: Model[Any]) -> Callable[[Any], int]:
     return fingerprint
 
 
-def rebuild_trace(model: Model[Any], key: Key | None, chain: list[Hashable]) -> Trace:
+def hash_key(model: Model[Any], symmetry: bool) -> Callable[[Any], int]:
+    """The 64-bit hash of a state (of its orbit, with ``symmetry``) that workers share.
+
+    The one place the search with workers gets its hash function from: the fingerprint
+    of :func:`fingerprint_function`, stable across processes and machines.
+    """
+    key = state_key(model, "fingerprint", symmetry)
+    assert key is not None
+    return key  # type: ignore[return-value]
+
+
+def rebuild_trace(
+    model: Model[Any],
+    key: Key | None,
+    chain: list[Hashable],
+    hints: list[int] | None = None,
+) -> Trace:
     """Re-execute steps from an initial state along ``chain``, a list of visited keys.
 
     At each state the first enabled instance, in instance order, whose successor has the
     next key is taken; with exact storage that is the step the old explorer reported.
+    ``hints[i]``, when given, is the index of the instance recorded as leading to
+    ``chain[i + 1]``: it is tried first (under symmetry the state reached may be
+    another member of the recorded parent's orbit, where another instance leads on).
     """
     key_of: Key = key if key is not None else (lambda s: s)
     state = next(s for s in model.init if key_of(s) == chain[0])
     init, steps = state, []
-    for want in chain[1:]:
-        for inst in model.instances():
+    instances = model.instances()
+    for i, want in enumerate(chain[1:]):
+        order = instances
+        if hints is not None and 0 <= hints[i] < len(instances):
+            order = (instances[hints[i]], *instances)
+        for inst in order:
             guard, effect, args = inst.step.guard, inst.step.effect, inst.args
             if guard is not None and not guard(state, *args):
                 continue

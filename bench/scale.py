@@ -1,0 +1,141 @@
+"""``python -m bench.scale``: workers against one process, wall and CPU, in one run.
+
+Each row runs ``bench/peer_klpcheck.py`` in a fresh process and reads its JSON line:
+states, transitions, wall time of the search, and CPU seconds of the coordinator and of
+every worker (from the result's note; Ray actors are not children of the process, so
+``getrusage`` could not count them). Ratios are taken against the one-process row of the
+same model from the same run. Ray rows start a private local Ray per run; its start is
+not part of the search's wall time. The "stand-in hash" rows replace the BLAKE2b
+fingerprint by Python's ``hash()`` of the state's fields, to measure what a cheap
+64-bit hash would give (forked workers only; not a hash to trust for a verdict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from array import array
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+
+CASES = {
+    "lock": (HERE / "lock.py", ["procs=8"]),
+    "livepatch3": (ROOT / "models" / "livepatch.py", ["tasks=3"]),
+}
+ROWS: list[tuple[str, list[str]]] = [
+    ("one process", []),
+    ("one process --fingerprint", ["--storage", "fingerprint"]),
+    ("2 local workers", ["--workers", "2"]),
+    ("1 Ray actor", ["--workers", "1", "--backend", "ray"]),
+    ("2 Ray actors", ["--workers", "2", "--backend", "ray"]),
+    ("--fingerprint, stand-in hash", ["--storage", "fingerprint", "--stand-in-hash"]),
+    ("2 local, stand-in hash", ["--workers", "2", "--stand-in-hash"]),
+]
+
+
+def _cpu(out: dict[str, object]) -> float:
+    """The search's CPU seconds: the workers' and the coordinator's, or the process's."""
+    for note in out["notes"]:  # type: ignore[attr-defined]
+        m = re.search(
+            r"coordinator CPU seconds: ([\d.]+); CPU seconds per worker: (.*)", note
+        )
+        if m:
+            return float(m.group(1)) + sum(float(c) for c in m.group(2).split(", "))
+    return float(out["cpu"])  # type: ignore[arg-type]
+
+
+class _Echo:
+    """A worker that answers a batch of hashes with one flag byte per hash."""
+
+    def __init__(self, index: int, size: int) -> None:
+        self.seen: set[int] = set()
+
+    def check(self, batch: bytes) -> bytes:
+        hashes = array("Q")
+        hashes.frombytes(batch)
+        return bytes(len(hashes))
+
+
+def transport_costs(backend: str, rounds: int = 200, batch: int = 10_000) -> None:
+    """Round-trip time of one request to two workers: empty, and with ``batch`` hashes.
+
+    What the coordinator pays per level and round, and per hash routed.
+    """
+    from klpcheck.search.transport import LocalTransport, Transport
+
+    transport: Transport
+    if backend == "ray":
+        from klpcheck.search.ray_transport import RayTransport
+
+        transport = RayTransport(_Echo, 2, None, [__name__])
+    else:
+        transport = LocalTransport(_Echo, 2)
+    try:
+        blob = array("Q", range(batch)).tobytes()
+        for payload, label in ((b"", "empty"), (blob, f"{batch:,} hashes")):
+            transport.call([("check", payload)] * 2)  # warm up
+            start = time.perf_counter()
+            for _ in range(rounds):
+                transport.call([("check", payload)] * 2)
+            per_call = (time.perf_counter() - start) / rounds
+            per_hash = per_call / (2 * batch) if payload else 0.0
+            print(
+                f"{backend:5} round trip to 2 workers, {label:>14}: "
+                f"{per_call * 1e6:8.0f} µs per call"
+                + (f", {per_hash * 1e6:.3f} µs per hash" if payload else ""),
+                flush=True,
+            )
+    finally:
+        transport.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale")
+    parser.add_argument("--cases", nargs="*", default=list(CASES))
+    parser.add_argument("--rows", nargs="*", default=[r for r, _ in ROWS])
+    parser.add_argument(
+        "--transport-costs",
+        action="store_true",
+        help="only measure the round trip of each transport (local, ray)",
+    )
+    args = parser.parse_args()
+    if args.transport_costs:
+        for backend in ("local", "ray"):
+            transport_costs(backend)
+        return
+    print(
+        f"{'model':11} {'row':29} {'states':>9} {'wall s':>7} {'CPU s':>7} "
+        f"{'states/s':>9} {'× states/s':>10} {'× CPU':>6}"
+    )
+    for case in args.cases:
+        path, params = CASES[case]
+        base: tuple[float, float, int] | None = None
+        for row, extra in ROWS:
+            if row not in args.rows:
+                continue
+            cmd = [sys.executable, str(HERE / "peer_klpcheck.py"), str(path), *params]
+            cmd.append("--no-por")  # workers search the full graph; so does every row
+            done = subprocess.run(
+                cmd + extra, capture_output=True, text=True, check=True, cwd=ROOT
+            )
+            out = json.loads(done.stdout.strip().splitlines()[-1])
+            wall, cpu = float(out["elapsed"]), _cpu(out)
+            rate = out["states"] / wall
+            if base is None:
+                base = (rate, cpu, out["states"])
+            wrong = "" if out["states"] == base[2] else " (!) count differs"
+            print(
+                f"{case:11} {row:29} {out['states']:>9,} {wall:>7.2f} {cpu:>7.2f} "
+                f"{rate:>9,.0f} {rate / base[0]:>10.2f} {cpu / base[1]:>6.2f}{wrong}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
