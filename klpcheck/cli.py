@@ -901,6 +901,14 @@ incomplete.""",
     help="Stop each entry after S seconds (it then counts as incomplete).",
 )
 @click.option(
+    "--max-memory",
+    "max_memory",
+    metavar="SIZE",
+    default="auto",
+    show_default=True,
+    help="Stop an entry as incomplete when the resident size reaches SIZE (as for run).",
+)
+@click.option(
     "--save-dir",
     type=click.Path(file_okay=False, path_type=Path),
     metavar="DIR",
@@ -930,6 +938,7 @@ def check_manifest(
     slow: bool,
     only: tuple[str, ...],
     time_limit: float | None,
+    max_memory: str,
     save_dir: Path | None,
     json_file: Path | None,
     junit_file: Path | None,
@@ -975,6 +984,7 @@ def check_manifest(
             time_limit=time_limit,
             save_dir=save_dir,
             on_outcome=tell,
+            max_memory=memory_bound(max_memory),
         )
         if json_file is not None:
             write_atomically(json_file, json.dumps(outcome.json(), indent=1) + "\n")

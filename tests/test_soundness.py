@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -355,3 +356,34 @@ def test_a_malformed_memory_bound_is_a_usage_error(size: str) -> None:
         f"error: --max-memory: {size!r} is not a size; write a number of bytes with an "
         "optional unit K, M, G or T (e.g. 4G, 512M), or 'none' for no bound\n"
     )
+
+
+def test_the_manifest_gate_stops_an_entry_at_the_memory_bound(tmp_path: Any) -> None:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(
+        "[[entry]]\n"
+        f'model = "{Path("models/two_phase_commit.py").resolve()}"\n'
+        'variant = "rms4"\n'
+        "params = { rms = 4 }\n"
+        'expect = "holds"\n'
+        "violates = []\n"
+        "states = 1568\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "klpcheck",
+            "check",
+            str(manifest),
+            "--max-memory",
+            "1K",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "incomplete" in text
+    assert "memory bound of 1 KiB reached" in text

@@ -65,7 +65,11 @@ class EntryOutcome:
 
 
 def check_entry(
-    entry: Entry, *, time_limit: float | None = None, save_dir: Path | None = None
+    entry: Entry,
+    *,
+    time_limit: float | None = None,
+    save_dir: Path | None = None,
+    max_memory: int | None = None,
 ) -> EntryOutcome:
     """Run one entry's full search and compare it with its pin."""
     from klpcheck.api import check
@@ -75,7 +79,12 @@ def check_entry(
     try:
         model = load_model(entry.model, entry.params)
         result = check(
-            model, keep_going=True, time_limit=time_limit, por=False, symmetry=False
+            model,
+            keep_going=True,
+            time_limit=time_limit,
+            max_memory=max_memory,
+            por=False,
+            symmetry=False,
         )
         saved = {}
         if save_dir is not None:
@@ -95,7 +104,11 @@ def check_entry(
     if entry.orbits is not None and not problems:
         try:
             reduced = check(
-                model, keep_going=True, time_limit=time_limit, symmetry=True
+                model,
+                keep_going=True,
+                time_limit=time_limit,
+                max_memory=max_memory,
+                symmetry=True,
             )
         except KlpcheckError as e:
             return EntryOutcome(
@@ -257,6 +270,7 @@ def run_manifest(
     time_limit: float | None = None,
     save_dir: Path | None = None,
     on_outcome: Callable[[EntryOutcome], None] | None = None,
+    max_memory: int | None = None,
 ) -> GateOutcome:
     """Run the selected entries of a manifest; ``on_outcome`` hears of each in turn.
 
@@ -290,7 +304,12 @@ def run_manifest(
                 continue
             start = time.perf_counter()
             try:
-                outcome = check_entry(entry, time_limit=time_limit, save_dir=save_dir)
+                outcome = check_entry(
+                    entry,
+                    time_limit=time_limit,
+                    save_dir=save_dir,
+                    max_memory=max_memory,
+                )
             except KeyboardInterrupt:  # outside the search, which handles its own
                 seconds = time.perf_counter() - start
                 outcome = EntryOutcome(
