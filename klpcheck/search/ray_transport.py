@@ -45,7 +45,8 @@ def import_ray() -> ModuleType:
             "--backend ray needs Ray, which is not installed: "
             "pip install 'klpcheck[ray]' (or drop --backend ray)"
         ) from None
-    return ray
+    module: ModuleType = ray  # typed whether or not Ray is installed for mypy
+    return module
 
 
 class _Host:
@@ -71,7 +72,7 @@ def _pickle_by_value(modules: Sequence[str]) -> None:
         path = getattr(module, "__file__", None) or ""
         if "site-packages" in path or "dist-packages" in path:
             continue  # installed: the nodes import it themselves
-        cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
+        cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
