@@ -295,8 +295,77 @@ not modelled: they only help tasks that sleep interruptibly, and no pinned viola
 depends on them; CPU hotplug, callbacks, ``klp_cancel_transition`` and the sysfs
 ``signal`` file (#13) are left out.
 
-Out of scope: memory-barrier mutants (reference #14, B1–B4) need weak memory; every step
-here is sequentially consistent, so dropping an ``smp_wmb``/``smp_rmb`` changes nothing.
+Weak memory
+-----------
+By default every step is sequentially consistent, so dropping an ``smp_wmb``/``smp_rmb``
+changes nothing. ``memory="weak"`` (scenarios enable, disable, stack_enable, reverse; no
+fork, exit, idle calls, symmetry or liveness) puts the locations of the barrier pairs
+(reference §1.10) in the store-buffer memory of ``klpcheck.model.memory``:
+``klp_target_state``, ``func->transition`` (one per patch), ``func_stack`` (one per
+function), and each task's ``patch_state`` and TIF_PATCH_PENDING. The State fields of
+those keep the value in *memory*; ``mem`` holds memory and each CPU's view, ``sb`` the
+store buffers, and the steps ``drain`` and ``refresh`` move stores to memory and views to
+memory. Each primitive has its kernel ordering:
+
+- the admin's stores in ``klp_init_transition``, ``klp_patch_object``,
+  ``klp_start_transition`` and ``klp_reverse_transition`` go through its store buffer;
+  B1 (before the ``func->transition`` stores), B2/B3 (after them, enabling/disabling) and
+  B4 (after the flip) are ``smp_wmb``; ``list_add_rcu`` is a release store
+  (``publish="plain"``: a plain one); the first func of a function is published by
+  ``register_ftrace_function``, which waits for an empty buffer and refreshes every view
+  (so does ``unregister_ftrace_function``); ``klp_start_transition``'s ``pr_notice``
+  orders the publish before the TIF stores (``start_order=false`` removes that);
+- every other admin step waits for an empty buffer and writes memory directly: those
+  steps run under ``task_call_func``'s locks or after a sync, and the admin's other
+  operations start after one; ``klp_synchronize_transition`` queues a work on every CPU
+  (``sync_work``), which runs there only outside livepatch regions and refreshes the CPU's
+  views, and the sync returns once it ran everywhere;
+- the handler's ``func_stack`` read (H1) is a load through the CPU's view, H2's
+  ``smp_rmb`` follows it, the ``func->transition`` read is an address-dependent load
+  (``list_first_or_null_rcu``), H4's ``smp_rmb`` follows it, and the ``patch_state``
+  read (H5) is a load; ``klp_update_patch_state``'s ``test_and_clear`` is a fully
+  ordered RMW; the scheduler hook reads TIF, then its ``smp_rmb``, then
+  ``patch_state`` and ``klp_target_state``; ``schedule`` is a full barrier.
+
+Known strengthenings (fewer behaviours than LKMM, so "holds" is "holds on this machine"):
+tasks' stores (TIF clears, ``patch_state`` stores) reach memory at once; the admin reads
+memory or its own buffered stores, never a stale view; the hook's TIF read, ``smp_rmb``
+and its ``patch_state == klp_target_state`` test are one step; and the memory model itself
+has no load buffering and is multi-copy atomic (see ``klpcheck.model.memory``).
+
+The bookkeeping invariants that read protocol variables (``BOOKKEEPING``: I3b, I4, I5, I6,
+``init_finds_idle`` and I7's H6 clause) read memory and are checked in the states where
+the admin's buffer is empty, where memory holds what its program wrote; a sticky ghost
+(I7's ``unsafe_switch``) is still caught, in the next such state (drains are always
+enabled). The per-call I1 (``handler_follows_patch_state``) compares a call with the
+``patch_state`` the task's CPU sees. The ground truth (I1, I2, I3's WARN, I8) is
+unchanged. Pinned (models/manifest.toml, ``weak_*``; one task, one CPU, one function):
+
+===================================== ===============================================
+switch                                verdict (violated, shortest steps)
+===================================== ===============================================
+every barrier (each scenario)         holds
+``b1=false`` (disable)                I3 (10): §3 #14 predicts I3
+``h4_rmb=false`` (disable)            I3 (13)
+``hook_rmb=false`` (disable)          I3b (21), I3 (24), I7 (25), I1, I2 (36)
+``b3=false`` (disable)                per call (17), I1, I2 (32): §3 #14 predicts I1
+``b2=false`` (stack_enable)           holds: ``list_add_rcu`` is a release
+``b2=false publish=plain``            per call (14); I1 holds (one function, depth 1)
+``h2_rmb=false`` (stack_enable)       holds: an address dependency (also when plain)
+``b4=false`` (reverse)                holds: the stale target is the task's own state
+``start_order=false`` (stack_enable)  per call (19), I1 (33): see below
+``reverse_order="4.12"`` (#6)         holds (1 task 1 CPU; 2 tasks 1 CPU: 121,094)
+===================================== ===============================================
+
+B1 is needed where no sync stands between its stores and the handler: when enabling, the
+first func is published by ``register_ftrace_function`` (a sync), so B1's handler side
+shows when disabling (the funcs are already on ``func_stack``). Without B4 a task may
+clear TIF while it is not at the new target (L2), which only costs liveness.
+``start_order=false`` is a finding: no livepatch barrier orders ``list_add_rcu`` of a
+stacked func before ``klp_start_transition``'s TIF stores (a release orders what comes
+before it only); ``pr_notice``'s lock release and acquire on the same CPU do (LKMM's
+unlock-lock ordering), and x86 is TSO; without them a task switched to PATCHED can still
+run the previous patch's func after the transition completes.
 """
 
 from __future__ import annotations
@@ -886,7 +955,7 @@ def build(
     wm = WeakMemory(cpus + 1, dict(field_values(init)))
     if weak:
         init = init.replace(mem=wm.cells, sb=wm.buffers, work=(False,) * cpus)
-    footprint = {"mem", "sb", "work", "sync_wait", *weak_fields}
+    footprint = {"mem", "sb", "work", "sync_wait", "on_cpu", "prog", *weak_fields}
     """What a weak-memory step may touch besides its own footprint."""
 
     def from_memory(s: State) -> State:
@@ -898,11 +967,11 @@ def build(
             parts.append(tuple(vals[i : i + k]))
             i += k
         return s.replace(
-            target=parts[0][0],  # type: ignore[arg-type]
-            transition=parts[1],  # type: ignore[arg-type]
-            func_stack=parts[2],  # type: ignore[arg-type]
-            patch_state=parts[3],  # type: ignore[arg-type]
-            patch_pending=parts[4],  # type: ignore[arg-type]
+            target=parts[0][0],
+            transition=parts[1],
+            func_stack=parts[2],
+            patch_state=parts[3],
+            patch_pending=parts[4],
         )
 
     def commit(s: State, cpu: int, sync_all: bool = False) -> State:
@@ -1082,7 +1151,7 @@ def build(
         def invariant_for_weak(fn: Any = None, *, reads: Any = None) -> Any:
             def register(pred: Callable[[State], bool]) -> Callable[[State], bool]:
                 if pred.__name__ not in BOOKKEEPING:
-                    return raw_invariant(reads=reads)(pred)  # type: ignore[no-any-return]
+                    return raw_invariant(reads=reads)(pred)
 
                 def when_committed(s: State) -> bool:
                     return bool(s.sb[admin_cpu]) or pred(s)
@@ -1155,7 +1224,7 @@ def build(
     def advance(s: State, t: int, **changes: object) -> State:
         """Finish the iteration for task t: the loop goes on, or the next micro-step."""
         last = last_iteration(s, t)
-        s = s.replace(**changes)  # type: ignore[arg-type]
+        s = s.replace(**changes)
         if not last:
             if any_order:
                 return s.replace(visited=set_at(s.visited, t, True))
@@ -1166,7 +1235,7 @@ def build(
 
     def pop(s: State, **changes: object) -> State:
         """Finish a micro-step that is not a loop."""
-        return s.replace(prog=Program(s.prog[1:]), **changes)  # type: ignore[arg-type]
+        return s.replace(prog=Program(s.prog[1:]), **changes)
 
     def preempt_off(s: State, t: int) -> bool:
         """Task t is inside a livepatch region that runs with preemption disabled.
@@ -1198,7 +1267,7 @@ def build(
             h_code=set_at(s.h_code, t, ORIG),
             loaded=set_at(s.loaded, t, KlpState.IDLE),
             sync_wait=set_at(s.sync_wait, t, False),
-            **changes,  # type: ignore[arg-type]
+            **changes,
         )
 
     def decide(s: State, t: int, code: int) -> State:
@@ -2955,7 +3024,7 @@ def _check_memory(
 def _weak_steps(
     model: Model[State],
     wm: WeakMemory,
-    raw_step: Callable[..., Any],
+    raw_step: Callable[..., Callable[[Callable[..., State]], Callable[..., State]]],
     admin_cpu: int,
     cpus: int,
     footprint: set[str],
