@@ -2928,8 +2928,13 @@ KEPT = (
     "transition",
     "func_stack",
     "sched_key",
+    "mem",
+    "sb",
+    "work",
 )
 """Fields that no renaming touches: admin and livepatch globals, per patch or function.
+
+``mem``, ``sb`` and ``work`` are empty: symmetry is not offered with ``memory="weak"``.
 
 ``prog`` holds ops and their patch (or flag) argument, never a task. ``cursor`` is a
 position in the fixed loop order; symmetry needs ``loop_order="any"``, where it stays 0
