@@ -219,6 +219,11 @@ switch                      what it removes
 ``mark_forced=false``       klp_force_transition marking the patch ``forced`` (its module is
                             then never put)
 ``unregister_sync=false``   ``unregister_ftrace_function``'s wait for every handler in flight
+``b1=false`` … ``b4=false``  with ``memory="weak"``: the ``smp_wmb`` B1–B4 (reference §1.10)
+``h2_rmb``, ``h4_rmb``,     with ``memory="weak"``: the handler's two ``smp_rmb`` and the
+``hook_rmb=false``          scheduler hook's
+``start_order=false``       with ``memory="weak"``: ``pr_notice``'s order of the publish
+                            before the TIF stores ("Weak memory")
 =========================== ===============================================================
 
 ``reverses=N`` lets the admin reverse N times (some races need a second flip).
