@@ -370,7 +370,9 @@ clear TIF while it is not at the new target (L2), which only costs liveness.
 stacked func before ``klp_start_transition``'s TIF stores (a release orders what comes
 before it only); ``pr_notice``'s lock release and acquire on the same CPU do (LKMM's
 unlock-lock ordering), and x86 is TSO; without them a task switched to PATCHED can still
-run the previous patch's func after the transition completes.
+run the previous patch's func after the transition completes. Larger sizes are costly:
+``scenario=disable`` with two CPUs and every barrier found no violation in the 514,775
+states up to depth 22 that a 300-second search reached (incomplete, not a "holds").
 """
 
 from __future__ import annotations
