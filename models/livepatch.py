@@ -219,6 +219,11 @@ switch                      what it removes
 ``mark_forced=false``       klp_force_transition marking the patch ``forced`` (its module is
                             then never put)
 ``unregister_sync=false``   ``unregister_ftrace_function``'s wait for every handler in flight
+``b1=false`` … ``b4=false``  with ``memory="weak"``: the ``smp_wmb`` B1–B4 (reference §1.10)
+``h2_rmb``, ``h4_rmb``,     with ``memory="weak"``: the handler's two ``smp_rmb`` and the
+``hook_rmb=false``          scheduler hook's
+``start_order=false``       with ``memory="weak"``: ``pr_notice``'s order of the publish
+                            before the TIF stores ("Weak memory")
 =========================== ===============================================================
 
 ``reverses=N`` lets the admin reverse N times (some races need a second flip).
@@ -295,19 +300,93 @@ not modelled: they only help tasks that sleep interruptibly, and no pinned viola
 depends on them; CPU hotplug, callbacks, ``klp_cancel_transition`` and the sysfs
 ``signal`` file (#13) are left out.
 
-Out of scope: memory-barrier mutants (reference #14, B1–B4) need weak memory; every step
-here is sequentially consistent, so dropping an ``smp_wmb``/``smp_rmb`` changes nothing.
+Weak memory
+-----------
+By default every step is sequentially consistent, so dropping an ``smp_wmb``/``smp_rmb``
+changes nothing. ``memory="weak"`` (scenarios enable, disable, stack_enable, reverse; no
+fork, exit, idle calls, symmetry or liveness) puts the locations of the barrier pairs
+(reference §1.10) in the store-buffer memory of ``klpcheck.model.memory``:
+``klp_target_state``, ``func->transition`` (one per patch), ``func_stack`` (one per
+function), and each task's ``patch_state`` and TIF_PATCH_PENDING. The State fields of
+those keep the value in *memory*; ``mem`` holds memory and each CPU's view, ``sb`` the
+store buffers, and the steps ``drain`` and ``refresh`` move stores to memory and views to
+memory. Each primitive has its kernel ordering:
+
+- the admin's stores in ``klp_init_transition``, ``klp_patch_object``,
+  ``klp_start_transition`` and ``klp_reverse_transition`` go through its store buffer;
+  B1 (before the ``func->transition`` stores), B2/B3 (after them, enabling/disabling) and
+  B4 (after the flip) are ``smp_wmb``; ``list_add_rcu`` is a release store
+  (``publish="plain"``: a plain one); the first func of a function is published by
+  ``register_ftrace_function``, which waits for an empty buffer and refreshes every view
+  (so does ``unregister_ftrace_function``); ``klp_start_transition``'s ``pr_notice``
+  orders the publish before the TIF stores (``start_order=false`` removes that);
+- every other admin step waits for an empty buffer and writes memory directly: those
+  steps run under ``task_call_func``'s locks or after a sync, and the admin's other
+  operations start after one; ``klp_synchronize_transition`` queues a work on every CPU
+  (``sync_work``), which runs there only outside livepatch regions and refreshes the CPU's
+  views, and the sync returns once it ran everywhere;
+- the handler's ``func_stack`` read (H1) is a load through the CPU's view, H2's
+  ``smp_rmb`` follows it, the ``func->transition`` read is an address-dependent load
+  (``list_first_or_null_rcu``), H4's ``smp_rmb`` follows it, and the ``patch_state``
+  read (H5) is a load; ``klp_update_patch_state``'s ``test_and_clear`` is a fully
+  ordered RMW; the scheduler hook reads TIF, then its ``smp_rmb``, then
+  ``patch_state`` and ``klp_target_state``; ``schedule`` is a full barrier.
+
+Known strengthenings (fewer behaviours than LKMM, so "holds" is "holds on this machine"):
+tasks' stores (TIF clears, ``patch_state`` stores) reach memory at once; the admin reads
+memory or its own buffered stores, never a stale view; the hook's TIF read, ``smp_rmb``
+and its ``patch_state == klp_target_state`` test are one step; and the memory model itself
+has no load buffering and is multi-copy atomic (see ``klpcheck.model.memory``).
+
+The bookkeeping invariants that read protocol variables (``BOOKKEEPING``: I3b, I4, I5, I6,
+``init_finds_idle`` and I7's H6 clause) read memory and are checked in the states where
+the admin's buffer is empty, where memory holds what its program wrote; a sticky ghost
+(I7's ``unsafe_switch``) is still caught, in the next such state (drains are always
+enabled). The per-call I1 (``handler_follows_patch_state``) compares a call with the
+``patch_state`` the task's CPU sees. The ground truth (I1, I2, I3's WARN, I8) is
+unchanged. Pinned (models/manifest.toml, ``weak_*``; one task, one CPU, one function):
+
+===================================== ===============================================
+switch                                verdict (violated, shortest steps)
+===================================== ===============================================
+every barrier (each scenario)         holds
+``b1=false`` (disable)                I3 (10): §3 #14 predicts I3
+``h4_rmb=false`` (disable)            I3 (13)
+``hook_rmb=false`` (disable)          I3b (21), I3 (24), I7 (25), I1, I2 (36)
+``b3=false`` (disable)                per call (17), I1, I2 (32): §3 #14 predicts I1
+``b2=false`` (stack_enable)           holds: ``list_add_rcu`` is a release
+``b2=false publish=plain``            per call (14); I1 holds (one function, depth 1)
+``h2_rmb=false`` (stack_enable)       holds: an address dependency (also when plain)
+``b4=false`` (reverse)                holds: the stale target is the task's own state
+``start_order=false`` (stack_enable)  per call (19), I1 (33): see below
+``reverse_order="4.12"`` (#6)         holds (1 task 1 CPU; 2 tasks 1 CPU: 121,094)
+===================================== ===============================================
+
+B1 is needed where no sync stands between its stores and the handler: when enabling, the
+first func is published by ``register_ftrace_function`` (a sync), so B1's handler side
+shows when disabling (the funcs are already on ``func_stack``). Without B4 a task may
+clear TIF while it is not at the new target (L2), which only costs liveness.
+``start_order=false`` is a finding: no livepatch barrier orders ``list_add_rcu`` of a
+stacked func before ``klp_start_transition``'s TIF stores (a release orders what comes
+before it only); ``pr_notice``'s lock release and acquire on the same CPU do (LKMM's
+unlock-lock ordering), and x86 is TSO; without them a task switched to PATCHED can still
+run the previous patch's func after the transition completes. Larger sizes are costly:
+``scenario=disable`` with two CPUs and every barrier found no violation in the 514,775
+states up to depth 22 that a 300-second search reached (incomplete, not a "holds").
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from klpcheck import Model, Record, set_at
+from klpcheck.model.memory import Buffer, Cell, WeakMemory
 
 ORIG = -1
 """Code version of the original function (``func->old_func``)."""
@@ -507,6 +586,12 @@ class State(Record):
     loaded: tuple[KlpState, ...]  # klp_target_state as read, not stored yet (else IDLE)
     wrong_call: tuple[bool, ...]  # ghost: a call resolved against the caller's universe
     unsafe_switch: tuple[bool, ...]  # ghost: patch_state changed under a live frame
+    # -- weak memory (memory="weak" only; empty under sequential consistency) ----------
+    mem: tuple[Cell, ...] = ()  # the weak locations: memory and each CPU's view
+    sb: tuple[Buffer, ...] = ()  # per CPU (the admin's is the last): its store buffer
+    work: tuple[
+        bool, ...
+    ] = ()  # per CPU: the running sync's work has not run there yet
 
 
 @dataclass(frozen=True)
@@ -694,6 +779,16 @@ def build(
     init_idle: bool = True,
     mark_forced: bool = True,
     unregister_sync: bool = True,
+    memory: str = "sc",
+    b1: bool = True,
+    b2: bool = True,
+    b3: bool = True,
+    b4: bool = True,
+    h2_rmb: bool = True,
+    h4_rmb: bool = True,
+    hook_rmb: bool = True,
+    publish: str = "release",
+    start_order: bool = True,
 ) -> Model[State]:
     """Build the model.
 
@@ -743,6 +838,18 @@ def build(
     tasklist_lock, init_idle, mark_forced, unregister_sync
         Each ``false`` removes one protection (module docstring, "Protections"); with
         ``s2``, ``fork_recopy`` and ``stack_buffer`` they are the model's mutants.
+    memory
+        ``"sc"`` (sequential consistency) or ``"weak"``: the locations of the barrier
+        pairs are weak (module docstring, "Weak memory").
+    b1, b2, b3, b4, h2_rmb, h4_rmb, hook_rmb
+        With ``memory="weak"``, each ``false`` removes one barrier (module docstring).
+    publish
+        ``"release"`` (``list_add_rcu`` is ``rcu_assign_pointer``) or ``"plain"`` (a
+        plain store: what B2 would be needed for).
+    start_order
+        With ``memory="weak"``: ``klp_start_transition``'s ``pr_notice`` (an unlock and
+        a lock on the admin's CPU) orders the ``list_add_rcu`` before the TIF writes;
+        ``False`` removes that order (module docstring, "Weak memory").
     """
     for name, size in (
         ("tasks", tasks),
@@ -762,6 +869,29 @@ def build(
         raise ValueError("reverse_order is '6.4' or '4.12'")
     if loop_order not in ("fixed", "any"):
         raise ValueError("loop_order is 'fixed' or 'any'")
+    _check_memory(
+        memory,
+        publish,
+        (b1, b2, b3, b4, h2_rmb, h4_rmb, hook_rmb, start_order),
+        scenario,
+    )
+    if memory == "weak" and (
+        fork
+        or exiting
+        or idle_calls
+        or idle_maps_target
+        or symmetry
+        or live
+        or loop_order != "fixed"
+        or stack_buffer != "percpu"
+        or sync != "sched"
+        or not (ups_preempt_off and hook_preempt_off)
+    ):
+        raise ValueError(
+            "memory='weak' models the barrier pairs only: drop fork, exiting, "
+            "idle_calls, idle_maps_target, symmetry, live, loop_order, stack_buffer, "
+            "sync and the preemption switches"
+        )
     if reverses == -1:
         reverses = 1 if scenario == "reverse" else 0
     if reverses < 0:
@@ -820,8 +950,238 @@ def build(
         wrong_call=(False,) * len(everyone),
         unsafe_switch=(False,) * len(everyone),
     )
+    # ------------------------------------------------------------------------------------
+    # Weak memory (memory="weak"): the locations of the barrier pairs.
+    weak = memory == "weak"
+    admin_cpu = cpus
+    """The admin's CPU: the last of ``WeakMemory``'s CPUs (the tasks' are 0 … cpus-1)."""
+    weak_fields = {
+        "target": ["target"],
+        "transition": [f"transition{p}" for p in range(npatches)],
+        "func_stack": [f"func_stack{f}" for f in range(funcs)],
+        "patch_state": [f"patch_state{t}" for t in everyone],
+        "patch_pending": [f"tif{t}" for t in everyone],
+    }
+    """Each weak field of State and the locations it is made of (one per element)."""
+
+    def field_values(s: State) -> list[tuple[str, object]]:
+        """Every weak location with the value its field holds (in ``mem``'s order)."""
+        out: list[tuple[str, object]] = [("target", s.target)]
+        for name in ("transition", "func_stack", "patch_state", "patch_pending"):
+            out += zip(weak_fields[name], getattr(s, name), strict=True)
+        return out
+
+    wm = WeakMemory(cpus + 1, dict(field_values(init)))
+    if weak:
+        init = init.replace(mem=wm.cells, sb=wm.buffers, work=(False,) * cpus)
+    footprint = {"mem", "sb", "work", "sync_wait", "on_cpu", "prog", *weak_fields}
+    """What a weak-memory step may touch besides its own footprint."""
+
+    def from_memory(s: State) -> State:
+        """The weak fields take the values in memory (after a drain)."""
+        vals = [cell.value for cell in s.mem]
+        n = [1, npatches, funcs, len(everyone), len(everyone)]
+        parts, i = [], 0
+        for k in n:
+            parts.append(tuple(vals[i : i + k]))
+            i += k
+        return s.replace(
+            target=parts[0][0],
+            transition=parts[1],
+            func_stack=parts[2],
+            patch_state=parts[3],
+            patch_pending=parts[4],
+        )
+
+    def commit(s: State, cpu: int, sync_all: bool = False) -> State:
+        """A step wrote weak fields directly: memory takes them, and the writer's view.
+
+        The admin's view is kept equal to memory (it is never read: the admin reads its
+        own buffered stores, else memory). ``sync_all``: every CPU's view is refreshed
+        too (``register_ftrace_function``, ``klp_synchronize_transition``).
+        """
+        if not weak:
+            return s
+        cells = []
+        for cell, (_, v) in zip(s.mem, field_values(s), strict=True):
+            views = list(cell.views)
+            if cell.value != v:
+                views[cpu] = views[admin_cpu] = v
+            if sync_all:
+                views = [v] * len(views)
+            cells.append(Cell(cell.name, v, tuple(views)))
+        new = tuple(cells)
+        return s if new == s.mem else s.replace(mem=new)
+
+    def admin_view(s: State) -> State:
+        """The weak fields as the admin's program sees them: its buffered stores first."""
+        if not s.sb[admin_cpu]:
+            return s
+        pending = {
+            loc.name: v for epoch in s.sb[admin_cpu] for loc, v in epoch
+        }  # newest last
+        vals = [pending.get(name, v) for name, v in field_values(s)]
+        cells = tuple(
+            Cell(cell.name, v, cell.views) for cell, v in zip(s.mem, vals, strict=True)
+        )
+        return from_memory(s.replace(mem=cells)).replace(mem=s.mem)
+
+    def tload(s: State, t: int, loc: str) -> Any:
+        """Task t reads ``loc`` on its CPU (``READ_ONCE``: its view)."""
+        return wm.load(s, s.on_cpu[t], loc)
+
+    def trmb(s: State, t: int) -> State:
+        """``smp_rmb()`` on task t's CPU."""
+        return s.replace(**wm.rmb(s, s.on_cpu[t]))
+
+    def tload_dep(s: State, t: int, loc: str) -> tuple[Any, State]:
+        """An address-dependent load on task t's CPU (its view of ``loc`` catches up)."""
+        v, updates = wm.load_dep(s, s.on_cpu[t], loc)
+        return v, s.replace(**updates)
+
+    buffered_steps = {
+        "klp_init_transition": (False, False),
+        "klp_init_transition_task": (False, False),
+        "klp_init_transition_funcs": (b1, False),  # the wmb after: see weak_admin
+        "klp_patch_object": (False, start_order),
+        "klp_start_transition_task": (False, False),
+        "klp_reverse_transition_task": (False, False),
+        "klp_reverse_transition_flip": (False, b4 and reverse_order == "6.4"),
+    }
+    """The admin's steps whose stores go through its store buffer, with an ``smp_wmb``
+    before and after them. Every other admin step waits for an empty buffer and writes
+    memory directly (see "Weak memory")."""
+    admin_phase = [True]
+    """Steps are the admin's until the first task step is registered."""
+    other_fields = [
+        f.name
+        for f in dataclasses.fields(State)
+        if f.name not in weak_fields and f.name not in ("mem", "sb")
+    ]
+
+    def weak_admin(
+        name: str, effect: Callable[..., State], when: Callable[..., bool] | None
+    ) -> tuple[Callable[..., State], Callable[..., bool]]:
+        """Wrap one of the admin's steps for weak memory."""
+
+        def guard(s: State, *args: Any) -> bool:
+            if when is not None and not when(admin_view(s), *args):
+                return False
+            if name == "klp_synchronize_transition_done" and any(s.work):
+                return False
+            if name == "klp_patch_object" and first_publish(s):
+                return not s.sb[admin_cpu]  # register_ftrace_function synchronizes
+            return name in buffered_steps or not s.sb[admin_cpu]
+
+        def first_publish(s: State) -> bool:
+            p = s.prog[0][1] if s.prog else NULL
+            return p != NULL and any(not s.func_stack[f] for f in c.funcs[p])
+
+        def eff(s: State, *args: Any) -> State:
+            if name not in buffered_steps or (
+                name == "klp_patch_object" and first_publish(s)
+            ):
+                new = effect(s, *args)
+                if name == "klp_synchronize_transition":
+                    # schedule_on_each_cpu(): the work is queued on every CPU and
+                    # runs there once no livepatch region is active (sync_work).
+                    return new.replace(
+                        sync_wait=(False,) * len(everyone), work=(True,) * cpus
+                    )
+                sync_all = name == "klp_patch_object" or any(
+                    bool(a) != bool(b)
+                    for a, b in zip(s.func_stack, new.func_stack, strict=True)
+                )
+                return commit(new, admin_cpu, sync_all)
+            before, after = buffered_steps[name]
+            view = admin_view(s)
+            new = effect(view, *args)
+            if name == "klp_init_transition_funcs":
+                enabling = view.target is KlpState.PATCHED
+                after = b2 if enabling else b3
+            out = s.replace(**{f: getattr(new, f) for f in other_fields})
+            if before:
+                out = out.replace(**wm.wmb(out, admin_cpu))
+            release = name == "klp_patch_object" and publish == "release"
+            for (loc, old), (_, v) in zip(
+                field_values(view), field_values(new), strict=True
+            ):
+                if old != v:
+                    op = wm.store_release if release else wm.store
+                    out = out.replace(**op(out, admin_cpu, loc, v))
+            if after:
+                out = out.replace(**wm.wmb(out, admin_cpu))
+            return out
+
+        functools.update_wrapper(eff, effect)
+        functools.update_wrapper(guard, when or effect)
+        guard.__name__ = f"{name}_guard"
+        return eff, guard
+
+    def weak_task(name: str, effect: Callable[..., State]) -> Callable[..., State]:
+        """Wrap a task's step: its direct writes reach memory and its CPU's view."""
+
+        def eff(s: State, *args: Any) -> State:
+            new = effect(s, *args)
+            if name == "schedule":
+                # __schedule(): the rq lock and smp_mb__after_spinlock order the
+                # context switch fully; the next task starts with a fresh view.
+                return new.replace(**wm.rmb(new, args[0]))
+            cpu = s.on_cpu[args[0]] if args and s.on_cpu[args[0]] != NULL else admin_cpu
+            return commit(new, cpu)
+
+        functools.update_wrapper(eff, effect)
+        return eff
+
     name = f"livepatch[{scenario}]"
     model = Model(name, init=init, doc=__doc__)
+    if weak:
+        raw_step = model.step
+
+        def step_for_weak(
+            fn: Any = None,
+            *,
+            when: Callable[..., bool] | None = None,
+            over: Any = None,
+            reads: Any = None,
+            writes: Any = None,
+            fair: Any = None,
+        ) -> Any:
+            def register(effect: Callable[..., State]) -> Callable[..., State]:
+                name = effect.__name__
+                if admin_phase[0]:
+                    eff, guard = weak_admin(name, effect, when)
+                else:
+                    eff, guard = weak_task(name, effect), when  # type: ignore[assignment]
+                raw_step(
+                    when=guard,
+                    over=over,
+                    reads=set(reads or ()) | footprint,
+                    writes=set(writes or ()) | footprint,
+                    fair=fair,
+                )(eff)
+                return effect
+
+            return register(fn) if fn is not None else register
+
+        setattr(model, "step", step_for_weak)  # noqa: B010
+        raw_invariant = model.invariant
+
+        def invariant_for_weak(fn: Any = None, *, reads: Any = None) -> Any:
+            def register(pred: Callable[[State], bool]) -> Callable[[State], bool]:
+                if pred.__name__ not in BOOKKEEPING:
+                    return raw_invariant(reads=reads)(pred)
+
+                def when_committed(s: State) -> bool:
+                    return bool(s.sb[admin_cpu]) or pred(s)
+
+                functools.update_wrapper(when_committed, pred)
+                raw_invariant(reads=set(reads or ()) | footprint)(when_committed)
+                return pred
+
+            return register(fn) if fn is not None else register
+
+        setattr(model, "invariant", invariant_for_weak)  # noqa: B010
 
     # ------------------------------------------------------------------------------------
     # Small helpers shared by steps.
@@ -883,7 +1243,7 @@ def build(
     def advance(s: State, t: int, **changes: object) -> State:
         """Finish the iteration for task t: the loop goes on, or the next micro-step."""
         last = last_iteration(s, t)
-        s = s.replace(**changes)  # type: ignore[arg-type]
+        s = s.replace(**changes)
         if not last:
             if any_order:
                 return s.replace(visited=set_at(s.visited, t, True))
@@ -894,7 +1254,7 @@ def build(
 
     def pop(s: State, **changes: object) -> State:
         """Finish a micro-step that is not a loop."""
-        return s.replace(prog=Program(s.prog[1:]), **changes)  # type: ignore[arg-type]
+        return s.replace(prog=Program(s.prog[1:]), **changes)
 
     def preempt_off(s: State, t: int) -> bool:
         """Task t is inside a livepatch region that runs with preemption disabled.
@@ -926,7 +1286,7 @@ def build(
             h_code=set_at(s.h_code, t, ORIG),
             loaded=set_at(s.loaded, t, KlpState.IDLE),
             sync_wait=set_at(s.sync_wait, t, False),
-            **changes,  # type: ignore[arg-type]
+            **changes,
         )
 
     def decide(s: State, t: int, code: int) -> State:
@@ -946,7 +1306,12 @@ def build(
 
     def enter(s: State, t: int, f: int, code: int) -> State:
         """The task enters ``code`` for f (after the handler's H9, or without a handler)."""
-        ok = call_is_right(c, s, t, f, code)
+        seen = s
+        if weak:  # the patch_state this task's CPU sees
+            seen = s.replace(
+                patch_state=set_at(s.patch_state, t, tload(s, t, f"patch_state{t}"))
+            )
+        ok = call_is_right(c, seen, t, f, code)
         s = leave_region(s, t, stack=set_at(s.stack, t, (*s.stack[t], (f, code))))
         if not ok:
             s = s.replace(wrong_call=set_at(s.wrong_call, t, True))
@@ -1538,6 +1903,7 @@ def build(
             return advance(s, t)
 
     admin_steps = [step.name for step in model.steps]
+    admin_phase[0] = False
     """The admin's steps (registered so far); live=true makes them fair."""
 
     # ------------------------------------------------------------------------------------
@@ -1576,9 +1942,11 @@ def build(
         kernel/livepatch/patch.c: klp_ftrace_handler(). With an empty func_stack the
         ftrace ops is not registered and the original runs directly.
         """
-        st = s.func_stack[f]
+        st = tload(s, t, f"func_stack{f}") if weak else s.func_stack[f]
         if not st:
             return enter(s, t, f, ORIG)
+        if weak and h2_rmb:  # H2, right after the read it orders
+            s = trmb(s, t)
         return s.replace(
             hpc=set_at(s.hpc, t, Hpc.H3),
             h_func=set_at(s.h_func, t, f),
@@ -1600,7 +1968,12 @@ def build(
         kernel/livepatch/patch.c: klp_ftrace_handler().
         """
         p, f = s.h_entry[t], s.h_func[t]
-        if s.transition[p]:
+        flag = s.transition[p]
+        if weak:
+            flag, s = tload_dep(s, t, f"transition{p}")
+        if flag:
+            if weak and h4_rmb:  # H4, right after the read it orders
+                s = trmb(s, t)
             return s.replace(hpc=set_at(s.hpc, t, Hpc.H5))
         return decide(s, t, c.code(p, f))
 
@@ -1621,6 +1994,8 @@ def build(
         """
         p, f = s.h_entry[t], s.h_func[t]
         state = s.patch_state[t]
+        if weak:
+            state = tload(s, t, f"patch_state{t}")
         if state is KlpState.IDLE and idle_maps_target:
             state = s.target
         if state is KlpState.UNPATCHED:
@@ -1643,6 +2018,8 @@ def build(
         leads to the entries below it (``list_del_rcu``).
         """
         p, f = s.h_entry[t], s.h_func[t]
+        if weak:  # list_entry_rcu(func->stack_node.next): an address dependency
+            _, s = tload_dep(s, t, f"func_stack{f}")
         return decide(s, t, prev_code(c, s, p, f))
 
     @model.step(
@@ -1718,6 +2095,8 @@ def build(
         next two steps: a reverse or a completion can run in between (what S3 and S2's
         syncs wait for).
         """
+        if weak:  # a fully ordered RMW: later loads see memory as of now
+            s = trmb(s, t)
         return s.replace(
             patch_pending=set_at(s.patch_pending, t, False),
             hpc=set_at(s.hpc, t, Hpc.UPS),
@@ -1725,9 +2104,8 @@ def build(
 
     def read_target(s: State, t: int, then: Hpc) -> State:
         """Load ``klp_target_state`` into the task's register."""
-        return s.replace(
-            hpc=set_at(s.hpc, t, then), loaded=set_at(s.loaded, t, s.target)
-        )
+        target = tload(s, t, "target") if weak else s.target
+        return s.replace(hpc=set_at(s.hpc, t, then), loaded=set_at(s.loaded, t, target))
 
     @model.step(
         when=lambda s, t: s.hpc[t] is Hpc.UPS and on_its_cpu(s, t),
@@ -1742,14 +2120,23 @@ def build(
         """
         return read_target(s, t, Hpc.UPS_LOADED)
 
+    def hook_sees_work(s: State, t: int) -> bool:
+        """The hook's TIF test, then (after its ``smp_rmb``) ``patch_state != target``."""
+        if not weak:
+            return s.patch_pending[t] and s.patch_state[t] is not s.target
+        if not tload(s, t, f"tif{t}"):
+            return False
+        if hook_rmb:  # the views the smp_rmb leaves: memory
+            return s.patch_state[t] is not s.target
+        return tload(s, t, f"patch_state{t}") is not tload(s, t, "target")
+
     @model.step(
         when=lambda s, t: (
             sched_hook
             and not c.is_idle(t)
             and runs(s, t)
             and s.sched_key
-            and s.patch_pending[t]
-            and s.patch_state[t] is not s.target
+            and hook_sees_work(s, t)
         ),
         over=normal,
         reads={
@@ -1791,6 +2178,8 @@ def build(
         CPU's check could overwrite it in between (#7).
         """
         b = s.on_cpu[t] if stack_buffer == "percpu" else 0
+        if weak and hook_rmb:
+            s = trmb(s, t)
         return s.replace(
             hpc=set_at(s.hpc, t, Hpc.HOOK),
             stack_buf=set_at(s.stack_buf, b, s.stack[t]),
@@ -1829,7 +2218,8 @@ def build(
         b = s.on_cpu[t] if stack_buffer == "percpu" else 0
         trace = s.stack_buf[b]
         s = s.replace(stack_buf=set_at(s.stack_buf, b, None))
-        if trace is not None and trace_is_clean(c, s, trace, check_below):
+        seen = s.replace(target=tload(s, t, "target")) if weak else s
+        if trace is not None and trace_is_clean(c, seen, trace, check_below):
             return s.replace(hpc=set_at(s.hpc, t, Hpc.HOOK_CLEAN))
         return leave_region(s, t)
 
@@ -2446,6 +2836,26 @@ def build(
             for cpu_perm in itertools.permutations(range(cpus))
         ]
         model.symmetry(group, candidates=sorting_renamings)(rename)
+    if weak:
+        _weak_steps(model, wm, raw_step, admin_cpu, cpus, footprint, from_memory)
+
+        @raw_step(
+            when=lambda s, cpu: s.work[cpu] and not preempt_off(s, s.curr[cpu]),
+            over=range(cpus),
+            reads=footprint | {"curr", "hpc"},
+            writes=footprint,
+        )
+        def sync_work(s: State, cpu: int) -> State:
+            """The sync's work runs on CPU cpu (a context switch: a full barrier).
+
+            kernel/workqueue.c: schedule_on_each_cpu(). It cannot run while the CPU's
+            task is in a preemption-disabled region; a region that starts before it
+            runs is waited for, and one that starts after it sees every store the
+            admin made before the sync.
+            """
+            s = s.replace(work=set_at(s.work, cpu, False))
+            return s.replace(**wm.rmb(s, cpu))
+
     return model
 
 
@@ -2537,8 +2947,13 @@ KEPT = (
     "transition",
     "func_stack",
     "sched_key",
+    "mem",
+    "sb",
+    "work",
 )
 """Fields that no renaming touches: admin and livepatch globals, per patch or function.
+
+``mem``, ``sb`` and ``work`` are empty: symmetry is not offered with ``memory="weak"``.
 
 ``prog`` holds ops and their patch (or flag) argument, never a task. ``cursor`` is a
 position in the fixed loop order; symmetry needs ``loop_order="any"``, where it stays 0
@@ -2645,3 +3060,82 @@ def _named(fn: Callable[[State], bool], name: str) -> Callable[[State], bool]:
     fn.__name__ = name
     fn.__doc__ = f"A transition in this direction reaches klp_complete_transition's end ({name})."
     return fn
+
+
+BOOKKEEPING = frozenset(
+    {
+        "completion_finds_all_switched",
+        "patch_state_follows_transition",
+        "init_finds_idle",
+        "no_stale_patch_pending",
+        "transition_flag_only_on_transition_patch",
+        "no_unsafe_switch",
+    }
+)
+"""The invariants that read protocol variables (``no_unsafe_switch``: its H6 clause).
+Under ``memory="weak"`` they read memory, and are checked in the states where the
+admin's store buffer is empty: there memory holds what the admin's program wrote."""
+
+WEAK_SCENARIOS = ("enable", "disable", "stack_enable", "reverse")
+"""The scenarios ``memory="weak"`` supports: one pair or more in each."""
+
+BARRIERS = ("b1", "b2", "b3", "b4", "h2_rmb", "h4_rmb", "hook_rmb", "start_order")
+
+
+def _check_memory(
+    memory: str, publish: str, barriers: tuple[bool, ...], scenario: str
+) -> None:
+    """Reject a weak-memory parameter set the model does not cover (one line each)."""
+    if memory not in ("sc", "weak"):
+        raise ValueError("memory is 'sc' or 'weak'")
+    if publish not in ("release", "plain"):
+        raise ValueError("publish is 'release' (list_add_rcu) or 'plain'")
+    if memory == "sc" and (publish != "release" or not all(barriers)):
+        dropped = [n for n, b in zip(BARRIERS, barriers, strict=True) if not b]
+        what = ", ".join(dropped) or "publish"
+        raise ValueError(
+            f"{what} needs memory='weak': under sequential consistency a barrier "
+            "changes nothing"
+        )
+    if memory == "weak" and scenario not in WEAK_SCENARIOS:
+        raise ValueError(
+            f"memory='weak' supports the scenarios {', '.join(WEAK_SCENARIOS)}, "
+            f"not {scenario!r}"
+        )
+
+
+def _weak_steps(
+    model: Model[State],
+    wm: WeakMemory,
+    raw_step: Callable[..., Callable[[Callable[..., State]], Callable[..., State]]],
+    admin_cpu: int,
+    cpus: int,
+    footprint: set[str],
+    from_memory: Callable[[State], State],
+) -> None:
+    """The memory system's steps: the admin's buffer drains, the tasks' views refresh.
+
+    Only the admin buffers stores (see "Weak memory"), so only its buffer drains; the
+    admin reads memory, so only the tasks' CPUs refresh.
+    """
+    locs = list(wm.locs.values())
+
+    @raw_step(
+        when=lambda s, loc: wm.drainable(s, admin_cpu, loc),
+        over=locs,
+        reads=footprint,
+        writes=footprint,
+    )
+    def drain(s: State, loc: int) -> State:
+        """The admin CPU's store buffer writes its oldest store to loc to memory."""
+        return from_memory(s.replace(**wm.drain(s, admin_cpu, loc)))
+
+    @raw_step(
+        when=lambda s, cpu, loc: wm.stale(s, cpu, loc),
+        over=[(cpu, loc) for cpu in range(cpus) for loc in locs],
+        reads={"mem"},
+        writes={"mem"},
+    )
+    def refresh(s: State, cpu: int, loc: int) -> State:
+        """CPU cpu's view of loc catches up with memory."""
+        return s.replace(**wm.refresh(s, cpu, loc))

@@ -689,3 +689,131 @@ def test_the_audit_catches_a_missing_read() -> None:
     assert audit(model) == [
         "klp_ftrace_handler_patch_state(t=0): effect reads more",
     ]
+
+
+# ------------------------------------------------------------------------------------------
+# memory="weak": the barrier pairs (reference §1.10), one task on one CPU.
+
+WEAK = {"memory": "weak", "tasks": 1, "cpus": 1}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "states"), [("enable", 1461), ("disable", 5486), ("reverse", 4606)]
+)
+def test_with_every_barrier_weak_memory_holds(scenario: str, states: int) -> None:
+    assert outcome(scenario=scenario, **WEAK) == ("HOLDS", states, {})
+
+
+@pytest.mark.parametrize(
+    ("switch", "states", "lengths"),
+    [
+        ("b1", 6951, {"handler_never_sees_idle": 10}),
+        ("h4_rmb", 6153, {"handler_never_sees_idle": 13}),
+        (
+            "b3",
+            6936,
+            {
+                "handler_follows_patch_state": 17,
+                "no_removed_function_called": 32,
+                "no_wrong_universe_call": 32,
+            },
+        ),
+        (
+            "hook_rmb",
+            7948,
+            {
+                "patch_state_follows_transition": 21,
+                "handler_never_sees_idle": 24,
+                "no_unsafe_switch": 25,
+                "no_removed_function_called": 36,
+                "no_wrong_universe_call": 36,
+            },
+        ),
+    ],
+)
+def test_each_needed_barrier_removed_breaks_unpatching(
+    switch: str, states: int, lengths: dict[str, int]
+) -> None:
+    assert outcome(scenario="disable", **{switch: False}, **WEAK) == (
+        "VIOLATED",
+        states,
+        lengths,
+    )
+
+
+def test_without_b1_the_handler_reads_the_flag_before_the_state() -> None:
+    """B1: func->transition drains before patch_state = PATCHED; the handler reads IDLE."""
+    assert shortest(
+        "handler_never_sees_idle", scenario="disable", b1=False, **WEAK
+    ) == [
+        "enabled_store",
+        "klp_init_transition",
+        "klp_init_transition_task(t=0)",
+        "klp_init_transition_task(t=1)",
+        "klp_init_transition_funcs",
+        "schedule(cpu=0, prev=1, t=0)",
+        "klp_ftrace_handler(t=0, f=0)",
+        "drain(loc='transition0')",
+        "klp_ftrace_handler_transition(t=0)",
+        "klp_ftrace_handler_patch_state(t=0)",
+    ]
+
+
+def test_without_b4_reversing_is_still_safe() -> None:
+    assert outcome(scenario="reverse", b4=False, **WEAK) == ("HOLDS", 5778, {})
+
+
+@pytest.mark.slow
+def test_b2_and_h2_are_redundant_next_to_the_release_and_the_dependency() -> None:
+    assert outcome(scenario="stack_enable", b2=False, **WEAK) == ("HOLDS", 10219, {})
+    assert outcome(scenario="stack_enable", h2_rmb=False, **WEAK) == (
+        "HOLDS",
+        10890,
+        {},
+    )
+    assert outcome(scenario="stack_enable", h2_rmb=False, publish="plain", **WEAK) == (
+        "HOLDS",
+        10890,
+        {},
+    )
+    assert outcome(scenario="stack_enable", b2=False, publish="plain", **WEAK) == (
+        "VIOLATED",
+        12441,
+        {"handler_follows_patch_state": 14},
+    )
+
+
+@pytest.mark.slow
+def test_without_the_start_order_a_stacked_publish_is_seen_after_tif() -> None:
+    assert outcome(scenario="stack_enable", start_order=False, **WEAK) == (
+        "VIOLATED",
+        12530,
+        {"handler_follows_patch_state": 19, "no_wrong_universe_call": 33},
+    )
+
+
+def test_weak_memory_is_the_same_model_under_sc_switches() -> None:
+    """The sc default gains no state: the weak fields stay empty."""
+    (s,) = build(scenario="enable", tasks=1, cpus=1).init
+    assert (s.mem, s.sb, s.work) == ((), (), ())
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"b1": False}, "b1 needs memory='weak'"),
+        ({"publish": "plain"}, "publish needs memory='weak'"),
+        ({"memory": "tso"}, "memory is 'sc' or 'weak'"),
+        ({"memory": "weak", "scenario": "force"}, "supports the scenarios"),
+        ({"memory": "weak", "fork": True}, "models the barrier pairs only"),
+    ],
+)
+def test_weak_memory_parameters_are_checked(
+    params: dict[str, object], message: str
+) -> None:
+    with pytest.raises(klpcheck.ModelError, match=message):
+        build(**params)
+
+
+def test_weak_memory_footprints_are_honest() -> None:
+    assert audit(build(scenario="disable", **WEAK)) == []

@@ -143,5 +143,14 @@ PROTECTIONS = [
     "init_idle",
     "mark_forced",
     "unregister_sync",
+    "b1",
+    "b2",
+    "b3",
+    "b4",
+    "h2_rmb",
+    "h4_rmb",
+    "hook_rmb",
+    "start_order",
 ]
-"""The switches of models/livepatch.py's module docstring, "Protections"."""
+"""The switches of models/livepatch.py's module docstring, "Protections" (the last
+eight with ``memory="weak"``)."""
