@@ -228,3 +228,11 @@ def test_the_learnt_enum_fast_path_gives_the_general_bytes() -> None:
     for s in states:
         assert enc(s) == marshal.dumps(_canonical(s)[3:], 2), s
     assert len({enc(s) for s in states}) == len(states)
+
+
+def test_a_subclass_of_a_plain_type_is_encoded_as_the_value_it_equals() -> None:
+    from klpcheck.model.fingerprint import encode
+    from klpcheck.model.memory import Loc
+
+    assert encode((Loc(1, "x"), 2)) == encode((1, 2))
+    assert encode((Loc(1, "x"), 2)) != encode((0, 2))

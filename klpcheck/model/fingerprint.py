@@ -99,6 +99,12 @@ def _converter(kind: type, value: Any) -> Callable[[Any], Any]:
             "frozenset",
             *sorted(marshal.dumps(_canonical(x), 2) for x in v),
         )
+    for base in (int, float, str, bytes):
+        if issubclass(kind, base):
+            # A subclass of a plain type (an index that carries a name, say) equals
+            # the plain value it holds, so it is encoded as that value: two states
+            # that compare equal get one encoding.
+            return base
     raise ModelError(
         f"fingerprints cannot encode a {kind.__name__} ({value!r:.60}); states for "
         "fingerprint storage hold ints, bools, floats, strings, bytes, None, enums, "
