@@ -47,7 +47,7 @@ def full_search(entry: Entry) -> Result:
     return full_result(entry.model, **entry.params)
 
 
-SMALL = 5_000  # an entry of fewer pinned states runs every variant in the default run
+SMALL = 3_000  # an entry of fewer pinned states runs every variant in the default run
 MEDIUM = 15_000  # up to this size, entries take turns (one per run); above, -m slow
 
 

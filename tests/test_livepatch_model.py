@@ -815,5 +815,6 @@ def test_weak_memory_parameters_are_checked(
         build(**params)
 
 
+@pytest.mark.slow  # seven seconds; the weak entries' reduced searches run by default
 def test_weak_memory_footprints_are_honest() -> None:
     assert audit(build(scenario="disable", **WEAK)) == []

@@ -12,7 +12,7 @@ from klpcheck import Model, ModelError, UsageError, Verdict, check
 from klpcheck.gate.manifest import Entry, compare, load_manifest, run_entry
 from klpcheck.search.parallel import shard_of
 from klpcheck.search.storage import hash_key
-from tests.conftest import MODELS, full_search
+from tests.conftest import MODELS, SMALL, full_search
 from tests.toy_models import chain, counters, flag_race, pair_target
 
 # Every model file, at the sizes that run in a second or less (liveness entries need
@@ -20,7 +20,7 @@ from tests.toy_models import chain, counters, flag_race, pair_target
 ENTRIES = [
     e
     for e in load_manifest(MODELS / "manifest.toml")
-    if not e.slow and e.states < 5000 and not e.params.get("live")
+    if not e.slow and e.states < SMALL and not e.params.get("live")
 ]
 
 
