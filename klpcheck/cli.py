@@ -20,6 +20,7 @@ from rich.text import Text
 from klpcheck.api import check
 from klpcheck.base.errors import KlpcheckError, UsageError
 from klpcheck.base.fileio import write_atomically
+from klpcheck.base.native import speedups_status
 from klpcheck.base.options import Progress
 from klpcheck.base.resources import default_max_memory, describe_size, parse_size
 from klpcheck.base.result import Result, Trace, Violation
@@ -180,7 +181,11 @@ _AVAILABLE_NOW = _available_now()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_HELP)
-@click.version_option(__version__, prog_name="klpcheck")
+@click.version_option(
+    __version__,
+    prog_name="klpcheck",
+    message=f"%(prog)s, version %(version)s ({speedups_status()})",
+)
 def main() -> None:
     """An explicit-state model checker for the Linux livepatch consistency model."""
     if not isinstance(sys.stdout, _PipeSafe):

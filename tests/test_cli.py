@@ -146,7 +146,9 @@ def test_dfs_and_attribute_selection(tmp_path: Path) -> None:
 
 def test_version_and_help() -> None:
     code, out = run("--version")
-    assert (code, out.strip()) == (0, "klpcheck, version 0.1.0")
+    from klpcheck.base.native import speedups_status
+
+    assert (code, out.strip()) == (0, f"klpcheck, version 0.1.0 ({speedups_status()})")
     code, out = run("run", "--help")
     assert code == 0
     assert "3 incomplete" in " ".join(out.split())

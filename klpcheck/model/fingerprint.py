@@ -1,21 +1,23 @@
-"""64-bit fingerprints of states: a stable hash of a canonical encoding.
+"""64-bit fingerprints of states, and the canonical encoding symmetry orders states by.
 
-A fingerprint is the first 8 bytes of BLAKE2b over the state's canonical encoding, read as
-an unsigned little-endian integer. The encoding depends on the state's value only, never on
-the process: Python's ``hash()`` of strings is salted per process and frozenset iteration
-order follows it, so neither may leak into the encoding. Equal fingerprints in two runs, two
-worker processes or two machines mean the same state (up to a collision).
+A fingerprint is the stable 64-bit hash of :mod:`klpcheck.model.hash64`: a function of
+the state's value only, never of the process (Python's ``hash()`` of strings is salted per
+process and frozenset iteration order follows it, so neither may leak into it). Equal
+fingerprints in two runs, two worker processes or two machines mean the same state (up to
+a collision). It is computed in C when ``klpcheck._speedups`` is built, else by the
+pure-Python twin, with the same values.
 
-The encoding is ``marshal`` version 2 of a tree of plain values (int, bool, float, str,
-bytes, None and tuples of them), which is fast and has no process-dependent references.
-Values marshal cannot hold are first rewritten into tagged tuples that start with
-``Ellipsis``, a value no state holds: an enum member becomes ``(..., "enum", qualname,
-name)``, a dataclass or NamedTuple ``(..., kind, qualname, *fields)`` and a frozenset
-``(..., "frozenset", *elements)`` with its elements sorted by their own encoding.
+The canonical *encoding* (:func:`encode`, :func:`encoder`) is ``marshal`` version 2 of a
+tree of plain values (int, bool, float, str, bytes, None and tuples of them). Values
+marshal cannot hold are first rewritten into tagged tuples that start with ``Ellipsis``:
+an enum member becomes ``(..., "enum", qualname, name)``, a dataclass or NamedTuple
+``(..., kind, qualname, *fields)`` and a frozenset ``(..., "frozenset", *elements)`` with
+its elements sorted by their own encoding. Symmetry reduction picks the member of an
+orbit with the smallest encoding; :func:`digest` hashes an encoding with BLAKE2b.
 
 Values that are equal but of different types (``1`` and ``True``, ``1`` and ``1.0``) get
-different fingerprints; so do ``0.0`` and ``-0.0``. A model that mixes them in one field
-would count such states twice where exact storage counts them once.
+different fingerprints and encodings; so do ``0.0`` and ``-0.0``. A model that mixes them
+in one field would count such states twice where exact storage counts them once.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import enum
 import hashlib
 import marshal
 from collections.abc import Callable
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
 from klpcheck.base.errors import ModelError
+from klpcheck.model.hash64 import make_hasher
 
 __all__ = [
     "collision_note",
@@ -126,45 +130,39 @@ def encode(state: Any) -> bytes:
 
 
 def digest(data: bytes) -> int:
-    """The 64-bit fingerprint of an encoding: ``fingerprint(s) == digest(encode(s))``."""
+    """A 64-bit hash of an encoding (BLAKE2b): symmetry's key of an orbit's smallest encoding."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-_digest = digest
-
-
 def fingerprint(state: Any) -> int:
-    """The 64-bit fingerprint of ``state``.
+    """The 64-bit fingerprint of ``state`` (:mod:`klpcheck.model.hash64`).
 
     Examples
     --------
     >>> hex(fingerprint((0, 0, False)))
-    '0x290b8e820cb92075'
+    '0xfac0d94f96e29a42'
     """
-    return _digest(encode(state))
+    return _generic()(state)
 
 
-def fingerprinter(state_type: type) -> Callable[[Any], int]:
-    """A fast fingerprint function for the states of a model whose states are all ``state_type``.
+@cache
+def _generic() -> Callable[[Any], int]:
+    return make_hasher(None, None)
 
-    It leaves the type's name out of the encoding, so its values differ from
-    :func:`fingerprint`'s; every process of one search must use the same function. It
-    hashes :func:`encoder`'s bytes: the tuple of a dataclass's compared fields (or of a
-    tuple state's items), canonicalised as :func:`encode` does. Its encoding and
-    :func:`encode`'s start differently, so they never collide by construction.
+
+def fingerprinter(state_type: type, native: bool = True) -> Callable[[Any], int]:
+    """The fingerprint function of a model whose states are all ``state_type``.
+
+    For a dataclass it hashes the tuple of compared fields after a tag of its own, so
+    its values differ from :func:`fingerprint`'s; every process of one search must use
+    the same function. ``native=False`` gives the pure-Python twin (the same values).
     """
-    if state_type is not tuple and not dataclasses.is_dataclass(state_type):
-        return fingerprint
-    encode_fields = encoder(frozenset({state_type}))
-    blake2b = hashlib.blake2b
-    from_bytes = int.from_bytes
-
-    def fast(state: Any) -> int:
-        return from_bytes(
-            blake2b(encode_fields(state), digest_size=8).digest(), "little"
-        )
-
-    return fast
+    if state_type is tuple or not dataclasses.is_dataclass(state_type):
+        return make_hasher(None, None, native)
+    names = [f.name for f in dataclasses.fields(state_type) if f.compare]
+    get: Callable[[Any], Any] = attrgetter(*names) if names else (lambda s: ())
+    fields = get if len(names) > 1 else (lambda s: (get(s),)) if names else get
+    return make_hasher(state_type, fields, native)
 
 
 def encoder(state_types: frozenset[type]) -> Callable[[Any], bytes]:

@@ -5,14 +5,16 @@ object for each key and about 40-55 bytes of table. This table keeps the raw 64-
 in two ``array("Q")`` buffers (open addressing, linear probing, at most 3/4 full), so an
 entry costs 21 to 43 bytes, 32 on average, whatever the number of states. It answers the
 three questions the explorer asks of its visited map: ``fp in table``,
-``table[fp] = parent`` and ``table[fp]``.
+``table[fp] = parent`` and ``table[fp]``, and ``table.add(fp, parent)`` (store unless
+present; True when new). ``klpcheck._speedups.FingerprintTable`` is the same table in C
+(16 bytes a slot, at most 3/4 full), which :func:`new_table` gives when it is built.
 """
 
 from __future__ import annotations
 
 from array import array
 
-__all__ = ["FingerprintTable"]
+__all__ = ["FingerprintTable", "new_table"]
 
 _EMPTY = (
     0  # a fingerprint of 0 is stored as 1; the chance that this merges two is 2^-64
@@ -72,16 +74,23 @@ class FingerprintTable:
         if self._size > self._limit:
             self._grow()
 
-    def __getitem__(self, fp: int) -> int | None:
-        fp = fp or 1
+    def __getitem__(self, key: int) -> int | None:
+        fp = key or 1
         i = self._slot(fp)
         if self._keys[i] != fp:
-            raise KeyError(fp)
+            raise KeyError(key)
         parent = self._parents[i]
         return None if parent == _EMPTY else parent
 
     def __len__(self) -> int:
         return self._size
+
+    def add(self, fp: int, parent: int | None) -> bool:
+        """Store ``fp`` with ``parent`` unless it is present; True when it was new."""
+        if fp in self:
+            return False
+        self[fp] = parent
+        return True
 
     def _grow(self) -> None:
         keys, parents = self._keys, self._parents
@@ -98,3 +107,14 @@ class FingerprintTable:
                     i = (i + 1) & mask
                 new_keys[i] = fp
                 new_parents[i] = parent
+
+
+def new_table(capacity: int = 1 << 12, native: bool = True) -> FingerprintTable:
+    """An empty table: the C one when the speedups are built (and ``native``)."""
+    from klpcheck.base.native import speedups
+
+    c = speedups() if native else None
+    if c is not None:
+        table: FingerprintTable = c.FingerprintTable(capacity)
+        return table
+    return FingerprintTable(capacity)

@@ -8,6 +8,7 @@ from collections.abc import Hashable
 from typing import Any, TypeVar
 
 from klpcheck.base.errors import ModelError
+from klpcheck.base.native import speedups
 
 __all__ = ["describe_unhashable", "fields_of", "set_at", "validate_state"]
 
@@ -23,6 +24,14 @@ def set_at(items: tuple[T, ...], index: int, value: T) -> tuple[T, ...]:
     ('idle', 'busy', 'idle')
     """
     return items[:index] + (value,) + items[index + 1 :]  # noqa: RUF005 (faster)
+
+
+_python_set_at = set_at
+_native = speedups()
+if _native is not None:
+    # The same function in C (one tuple built, no slices): the effects of a model
+    # call it on every transition.
+    set_at = _native.set_at
 
 
 def fields_of(state: object) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Exact storage (the default) keys the visited map by the states themselves, or by an
 equivalent tuple of their fields (:func:`exact_key`); nothing can be missed. Fingerprint storage keys it by :mod:`klpcheck.model.fingerprint` values and links each
 fingerprint to its parent's in a :class:`~klpcheck.model.fptable.FingerprintTable`, so a state
-costs about 32 bytes whatever its size;
+costs about 32 bytes of table whatever its size;
 traces are rebuilt by re-executing steps from an initial state along the recorded
 fingerprints. A collision of two fingerprints would hide a state: the result carries TLC's
 estimate of that probability as a note.
@@ -20,7 +20,7 @@ from klpcheck.base.errors import ModelError
 from klpcheck.base.result import Trace, TraceStep
 from klpcheck.model.definition import Model
 from klpcheck.model.fingerprint import fingerprint, fingerprinter
-from klpcheck.model.fptable import FingerprintTable
+from klpcheck.model.fptable import new_table
 
 __all__ = [
     "Visited",
@@ -47,7 +47,7 @@ class Visited(Protocol):
 
 def new_visited(storage: str) -> Visited:
     """An empty visited map: a dict, or a :class:`FingerprintTable` for fingerprints."""
-    return FingerprintTable() if storage == "fingerprint" else {}
+    return new_table() if storage == "fingerprint" else {}
 
 
 def state_key(model: Model[Any], storage: str, symmetry: bool = False) -> Key | None:

@@ -1,0 +1,976 @@
+/*
+ * klpcheck._speedups: the search's innermost operations in C.
+ *
+ * Every function here has a pure-Python twin that gives the same answers (the tests
+ * compare them on random values); klpcheck runs without this module, only slower.
+ *
+ *   set_at(items, index, value)   items[:index] + (value,) + items[index + 1:]
+ *   record_replace(cls, names, fallback)
+ *                                 a `replace` method storing the slots of a frozen
+ *                                 slotted dataclass directly
+ *   Hasher(state_type, fields, convert)
+ *                                 the stable 64-bit fingerprint of a state
+ *   FingerprintTable(capacity)    a visited map of 64-bit fingerprints to parents
+ *
+ * The fingerprint is defined in klpcheck/model/hash64.py, which computes the same
+ * function in Python; the comments there are the specification.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------ */
+/* set_at                                                                         */
+
+static PyObject *
+generic_set_at(PyObject *items, PyObject *index, PyObject *value)
+{
+    /* items[:index] + (value,) + items[index + 1:], step by step as Python does it. */
+    PyObject *left = NULL, *mid = NULL, *right = NULL, *slice = NULL, *next = NULL;
+    PyObject *sum = NULL, *result = NULL, *one = NULL;
+    slice = PySlice_New(Py_None, index, Py_None);
+    if (slice == NULL) goto done;
+    left = PyObject_GetItem(items, slice);
+    if (left == NULL) goto done;
+    Py_CLEAR(slice);
+    mid = PyTuple_Pack(1, value);
+    if (mid == NULL) goto done;
+    sum = PyNumber_Add(left, mid);
+    if (sum == NULL) goto done;
+    one = PyLong_FromLong(1);
+    if (one == NULL) goto done;
+    next = PyNumber_Add(index, one);
+    if (next == NULL) goto done;
+    slice = PySlice_New(next, Py_None, Py_None);
+    if (slice == NULL) goto done;
+    right = PyObject_GetItem(items, slice);
+    if (right == NULL) goto done;
+    result = PyNumber_Add(sum, right);
+done:
+    Py_XDECREF(left);
+    Py_XDECREF(mid);
+    Py_XDECREF(right);
+    Py_XDECREF(slice);
+    Py_XDECREF(next);
+    Py_XDECREF(sum);
+    Py_XDECREF(one);
+    return result;
+}
+
+static PyObject *
+set_at(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "set_at() takes 3 positional arguments but %zd were given", nargs);
+        return NULL;
+    }
+    PyObject *items = args[0], *index = args[1], *value = args[2];
+    if (PyTuple_CheckExact(items) && PyLong_CheckExact(index)) {
+        Py_ssize_t n = PyTuple_GET_SIZE(items);
+        Py_ssize_t i = PyLong_AsSsize_t(index);
+        if (i == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+        }
+        else if (0 <= i && i < n) {
+            PyObject *out = PyTuple_New(n);
+            if (out == NULL) return NULL;
+            for (Py_ssize_t j = 0; j < n; j++) {
+                PyObject *v = j == i ? value : PyTuple_GET_ITEM(items, j);
+                Py_INCREF(v);
+                PyTuple_SET_ITEM(out, j, v);
+            }
+            return out;
+        }
+    }
+    return generic_set_at(items, index, value);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* record_replace: a method descriptor                                             */
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    PyObject *names;        /* tuple of str, the fields in slot order */
+    Py_ssize_t *offsets;    /* each field's slot offset in an instance of cls */
+    PyObject *fallback;     /* the Python replace: every case but the common one */
+    vectorcallfunc vectorcall;
+} Replace;
+
+static PyObject *
+replace_vectorcall(PyObject *self_, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Replace *self = (Replace *)self_;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nfields = PyTuple_GET_SIZE(self->names);
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    /* Only the common case here: the instance alone as positional argument, of the
+       class exactly, every keyword a field name, every slot set. The Python method
+       handles (and reports) everything else. */
+    if (nargs != 1 || Py_TYPE(args[0]) != self->cls || nkw > nfields) {
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    }
+    Py_ssize_t where[64];
+    Py_ssize_t *pos = nkw <= 64 ? where : PyMem_Malloc(sizeof(Py_ssize_t) * nkw);
+    if (pos == NULL) return PyErr_NoMemory();
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t found = -1;
+        for (Py_ssize_t j = 0; j < nfields; j++) {
+            if (PyTuple_GET_ITEM(self->names, j) == key) {
+                found = j;
+                break;
+            }
+        }
+        if (found < 0) {
+            for (Py_ssize_t j = 0; j < nfields; j++) {
+                int eq = PyUnicode_Compare(PyTuple_GET_ITEM(self->names, j), key) == 0;
+                if (eq) {
+                    found = j;
+                    break;
+                }
+            }
+            if (PyErr_Occurred()) PyErr_Clear();
+        }
+        if (found < 0) {
+            if (pos != where) PyMem_Free(pos);
+            return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+        }
+        pos[k] = found;
+    }
+    PyObject *old = args[0];
+    for (Py_ssize_t j = 0; j < nfields; j++) {
+        if (*(PyObject **)((char *)old + self->offsets[j]) == NULL) {
+            if (pos != where) PyMem_Free(pos);
+            return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+        }
+    }
+    PyObject *obj = self->cls->tp_alloc(self->cls, 0);
+    if (obj == NULL) {
+        if (pos != where) PyMem_Free(pos);
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < nfields; j++) {
+        PyObject *v = *(PyObject **)((char *)old + self->offsets[j]);
+        Py_INCREF(v);
+        *(PyObject **)((char *)obj + self->offsets[j]) = v;
+    }
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject **slot = (PyObject **)((char *)obj + self->offsets[pos[k]]);
+        PyObject *v = args[1 + k];
+        Py_INCREF(v);
+        Py_SETREF(*slot, v);
+    }
+    if (pos != where) PyMem_Free(pos);
+    return obj;
+}
+
+static PyObject *
+replace_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+static int
+replace_traverse(Replace *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->cls);
+    Py_VISIT(self->names);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+replace_clear(Replace *self)
+{
+    Py_CLEAR(self->cls);
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void
+replace_dealloc(Replace *self)
+{
+    PyObject_GC_UnTrack(self);
+    replace_clear(self);
+    PyMem_Free(self->offsets);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+replace_attr(Replace *self, void *name)
+{
+    return PyObject_GetAttrString(self->fallback, (const char *)name);
+}
+
+static PyGetSetDef replace_getset[] = {
+    {"__doc__", (getter)replace_attr, NULL, NULL, "__doc__"},
+    {"__name__", (getter)replace_attr, NULL, NULL, "__name__"},
+    {"__qualname__", (getter)replace_attr, NULL, NULL, "__qualname__"},
+    {"__module__", (getter)replace_attr, NULL, NULL, "__module__"},
+    {NULL},
+};
+
+static PyMemberDef replace_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(Replace, fallback), READONLY,
+     "the Python method, which gives the same results"},
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Replace, vectorcall), READONLY},
+    {NULL},
+};
+
+static PyTypeObject ReplaceType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "klpcheck._speedups.Replace",
+    .tp_basicsize = sizeof(Replace),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "A Record's replace method, storing slots directly.",
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Replace, vectorcall),
+    .tp_descr_get = replace_get,
+    .tp_traverse = (traverseproc)replace_traverse,
+    .tp_clear = (inquiry)replace_clear,
+    .tp_dealloc = (destructor)replace_dealloc,
+    .tp_getset = replace_getset,
+    .tp_members = replace_members,
+};
+
+static PyObject *
+record_replace(PyObject *module, PyObject *args)
+{
+    PyTypeObject *cls;
+    PyObject *names, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O!O:record_replace", &PyType_Type, &cls, &PyTuple_Type,
+                          &names, &fallback))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    Py_ssize_t *offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (n ? n : 1));
+    if (offsets == NULL) return PyErr_NoMemory();
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *name = PyTuple_GET_ITEM(names, j);
+        if (!PyUnicode_CheckExact(name)) goto unsuitable;
+        /* The slot's own descriptor, in the class's own namespace. */
+        PyObject *descr = PyDict_GetItemWithError(cls->tp_dict, name);
+        if (descr == NULL) {
+            if (PyErr_Occurred()) {
+                PyMem_Free(offsets);
+                return NULL;
+            }
+            goto unsuitable;
+        }
+        if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) goto unsuitable;
+        PyMemberDescrObject *member = (PyMemberDescrObject *)descr;
+        if (member->d_common.d_type != cls || member->d_member->type != T_OBJECT_EX
+            || (member->d_member->flags & READONLY))
+            goto unsuitable;
+        offsets[j] = member->d_member->offset;
+    }
+    Replace *self = PyObject_GC_New(Replace, &ReplaceType);
+    if (self == NULL) {
+        PyMem_Free(offsets);
+        return NULL;
+    }
+    Py_INCREF(cls);
+    self->cls = cls;
+    Py_INCREF(names);
+    self->names = names;
+    self->offsets = offsets;
+    Py_INCREF(fallback);
+    self->fallback = fallback;
+    self->vectorcall = replace_vectorcall;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+unsuitable:
+    PyMem_Free(offsets);
+    Py_INCREF(fallback);
+    return fallback;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* The fingerprint (specified in klpcheck/model/hash64.py)                         */
+
+#define P1 0x9E3779B185EBCA87ULL
+#define P2 0xC2B2AE3D27D4EB4FULL
+#define SEED 0x6B6C70636865636BULL
+
+enum {
+    TAG_NONE = 1, TAG_FALSE, TAG_TRUE, TAG_INT, TAG_BIGINT, TAG_FLOAT, TAG_STR, TAG_BYTES, TAG_TUPLE,
+    TAG_FROZENSET, TAG_ELLIPSIS, TAG_CONVERTED, TAG_FIELDS,
+};
+
+static inline uint64_t
+fmix64(uint64_t k)
+{
+    /* MurmurHash3's 64-bit finalizer (Austin Appleby, public domain): a bijection. */
+    k ^= k >> 33;
+    k *= 0xFF51AFD7ED558CCDULL;
+    k ^= k >> 33;
+    k *= 0xC4CEB9FE1A85EC53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static inline uint64_t
+absorb(uint64_t h, uint64_t w)
+{
+    /* xxHash64's round (Yann Collet): a bijection of h for a fixed w and of w for a
+       fixed h; the walk ends with fmix64. */
+    h += w * P2;
+    h = (h << 31) | (h >> 33);
+    return h * P1;
+}
+
+static uint64_t
+absorb_bytes(uint64_t h, const unsigned char *data, Py_ssize_t n)
+{
+    h = absorb(h, (uint64_t)n);
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        Py_ssize_t m = n - i < 8 ? n - i : 8;
+        for (Py_ssize_t b = 0; b < m; b++) w |= (uint64_t)data[i + b] << (8 * b);
+        h = absorb(h, w);
+    }
+    return h;
+}
+
+typedef struct {
+    PyObject *key;   /* a strong reference; NULL when the slot is free */
+    uint64_t value;
+} Remembered;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *state_type;   /* states of this exact type hash by their fields */
+    PyObject *fields;       /* state -> tuple of its compared fields */
+    PyObject *convert;      /* value -> (plain tree, remember by identity?) */
+    PyObject *classify;     /* type -> (kind, qualname, compared field names) */
+    PyObject *kinds;        /* dict: type -> what classify answered */
+    Remembered *memo;
+    Py_ssize_t memo_mask, memo_size;
+    vectorcallfunc vectorcall;
+} Hasher;
+
+static int hash_into(Hasher *self, PyObject *o, uint64_t *h, int depth);
+
+static int
+sub_hash(Hasher *self, PyObject *o, uint64_t *out, int depth)
+{
+    uint64_t h = SEED;
+    if (hash_into(self, o, &h, depth) < 0) return -1;
+    *out = fmix64(h);
+    return 0;
+}
+
+static int
+memo_grow(Hasher *self)
+{
+    Py_ssize_t slots = self->memo_mask ? 2 * (self->memo_mask + 1) : 64;
+    Remembered *table = PyMem_Calloc(slots, sizeof(Remembered));
+    if (table == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; self->memo && i <= self->memo_mask; i++) {
+        if (self->memo[i].key == NULL) continue;
+        size_t j = ((uintptr_t)self->memo[i].key >> 4) & (slots - 1);
+        while (table[j].key != NULL) j = (j + 1) & (slots - 1);
+        table[j] = self->memo[i];
+    }
+    PyMem_Free(self->memo);
+    self->memo = table;
+    self->memo_mask = slots - 1;
+    return 0;
+}
+
+static const unsigned char WORD_TUPLE[] = "tuple", WORD_DATACLASS[] = "dataclass";
+
+/* How classify() sorts the types the walk does not know (see hash64.classify). */
+enum { KIND_TUPLE = 1, KIND_DATACLASS = 2, KIND_KEEP = 3, KIND_CALL = 4 };
+
+static int
+tagged(Hasher *self, const unsigned char *word, Py_ssize_t wlen, PyObject *qualname,
+       PyObject *items, uint64_t *out, int depth)
+{
+    /* The hash of (..., word, qualname, *items) from the seed, without building it. */
+    Py_ssize_t n = PyTuple_GET_SIZE(items), qlen;
+    const char *q = PyUnicode_AsUTF8AndSize(qualname, &qlen);
+    if (q == NULL) return -1;
+    uint64_t h = absorb(absorb(absorb(SEED, TAG_TUPLE), (uint64_t)(n + 3)), TAG_ELLIPSIS);
+    h = absorb_bytes(absorb(h, TAG_STR), word, wlen);
+    h = absorb_bytes(absorb(h, TAG_STR), (const unsigned char *)q, qlen);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (hash_into(self, PyTuple_GET_ITEM(items, i), &h, depth + 1) < 0) return -1;
+    }
+    *out = fmix64(h);
+    return 0;
+}
+
+static int
+converted(Hasher *self, PyObject *o, uint64_t *h, int depth)
+{
+    if (self->memo != NULL) {
+        size_t j = ((uintptr_t)o >> 4) & self->memo_mask;
+        while (self->memo[j].key != NULL) {
+            if (self->memo[j].key == o) {
+                *h = absorb(absorb(*h, TAG_CONVERTED), self->memo[j].value);
+                return 0;
+            }
+            j = (j + 1) & self->memo_mask;
+        }
+    }
+    PyObject *type = (PyObject *)Py_TYPE(o);
+    PyObject *spec = PyDict_GetItemWithError(self->kinds, type);
+    if (spec == NULL) {
+        if (PyErr_Occurred()) return -1;
+        spec = PyObject_CallOneArg(self->classify, type);
+        if (spec == NULL) return -1;
+        int err = PyDict_SetItem(self->kinds, type, spec);
+        Py_DECREF(spec);  /* the dict keeps it */
+        if (err < 0) return -1;
+    }
+    if (!PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 3) {
+        PyErr_SetString(PyExc_TypeError, "classify must return (kind, qualname, names)");
+        return -1;
+    }
+    long kind = PyLong_AsLong(PyTuple_GET_ITEM(spec, 0));
+    if (kind == -1 && PyErr_Occurred()) return -1;
+    uint64_t sub;
+    if (kind == KIND_TUPLE && PyTuple_Check(o)) {
+        if (tagged(self, WORD_TUPLE, 5, PyTuple_GET_ITEM(spec, 1), o, &sub, depth) < 0)
+            return -1;
+        *h = absorb(absorb(*h, TAG_CONVERTED), sub);
+        return 0;
+    }
+    if (kind == KIND_DATACLASS) {
+        PyObject *names = PyTuple_GET_ITEM(spec, 2);
+        Py_ssize_t m = PyTuple_GET_SIZE(names);
+        PyObject *values = PyTuple_New(m);
+        if (values == NULL) return -1;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PyObject *v = PyObject_GetAttr(o, PyTuple_GET_ITEM(names, i));
+            if (v == NULL) {
+                Py_DECREF(values);
+                return -1;
+            }
+            PyTuple_SET_ITEM(values, i, v);
+        }
+        int err = tagged(self, WORD_DATACLASS, 9, PyTuple_GET_ITEM(spec, 1), values, &sub,
+                         depth);
+        Py_DECREF(values);
+        if (err < 0) return -1;
+        *h = absorb(absorb(*h, TAG_CONVERTED), sub);
+        return 0;
+    }
+    PyObject *pair = PyObject_CallOneArg(self->convert, o);
+    if (pair == NULL) return -1;
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        Py_DECREF(pair);
+        PyErr_SetString(PyExc_TypeError, "a fingerprint converter must return (tree, keep)");
+        return -1;
+    }
+    if (sub_hash(self, PyTuple_GET_ITEM(pair, 0), &sub, depth + 1) < 0) {
+        Py_DECREF(pair);
+        return -1;
+    }
+    int keep = PyObject_IsTrue(PyTuple_GET_ITEM(pair, 1));
+    Py_DECREF(pair);
+    if (keep < 0) return -1;
+    if (keep) {
+        if (self->memo == NULL || (self->memo_size + 1) * 4 > (self->memo_mask + 1) * 3) {
+            if (memo_grow(self) < 0) return -1;
+        }
+        size_t j = ((uintptr_t)o >> 4) & self->memo_mask;
+        while (self->memo[j].key != NULL) j = (j + 1) & self->memo_mask;
+        Py_INCREF(o);
+        self->memo[j].key = o;
+        self->memo[j].value = sub;
+        self->memo_size++;
+    }
+    *h = absorb(absorb(*h, TAG_CONVERTED), sub);
+    return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int
+hash_into(Hasher *self, PyObject *o, uint64_t *hp, int depth)
+{
+    uint64_t h = *hp;
+    PyTypeObject *t = Py_TYPE(o);
+    if (depth > 500) {
+        PyErr_SetString(PyExc_RecursionError, "a state nested more than 500 levels deep");
+        return -1;
+    }
+    if (t == &PyLong_Type) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (v == -1 && PyErr_Occurred()) return -1;
+        if (!overflow) {
+            h = absorb(absorb(h, TAG_INT), (uint64_t)v);
+        }
+        else {
+            size_t bits = _PyLong_NumBits(o);
+            if (bits == (size_t)-1 && PyErr_Occurred()) return -1;
+            Py_ssize_t n = (Py_ssize_t)((bits + 8) / 8);
+            unsigned char *buf = PyMem_Malloc(n);
+            if (buf == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+#if PY_VERSION_HEX >= 0x030D0000
+            if (_PyLong_AsByteArray((PyLongObject *)o, buf, n, 1, 1, 1) < 0) {
+#else
+            if (_PyLong_AsByteArray((PyLongObject *)o, buf, n, 1, 1) < 0) {
+#endif
+                PyMem_Free(buf);
+                return -1;
+            }
+            h = absorb_bytes(absorb(h, TAG_BIGINT), buf, n);
+            PyMem_Free(buf);
+        }
+    }
+    else if (t == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(o);
+        h = absorb(absorb(h, TAG_TUPLE), (uint64_t)n);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (hash_into(self, PyTuple_GET_ITEM(o, i), &h, depth + 1) < 0) return -1;
+        }
+    }
+    else if (o == Py_None) {
+        h = absorb(h, TAG_NONE);
+    }
+    else if (o == Py_False) {
+        h = absorb(h, TAG_FALSE);
+    }
+    else if (o == Py_True) {
+        h = absorb(h, TAG_TRUE);
+    }
+    else if (t == &PyUnicode_Type) {
+        Py_ssize_t n;
+        const char *data = PyUnicode_AsUTF8AndSize(o, &n);
+        if (data != NULL) {
+            h = absorb_bytes(absorb(h, TAG_STR), (const unsigned char *)data, n);
+        }
+        else {
+            PyErr_Clear();  /* lone surrogates: as Python's "surrogatepass" encodes them */
+            PyObject *b = PyUnicode_AsEncodedString(o, "utf-8", "surrogatepass");
+            if (b == NULL) return -1;
+            h = absorb_bytes(absorb(h, TAG_STR), (const unsigned char *)PyBytes_AS_STRING(b),
+                             PyBytes_GET_SIZE(b));
+            Py_DECREF(b);
+        }
+    }
+    else if (t == &PyFloat_Type) {
+        double d = PyFloat_AS_DOUBLE(o);
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        h = absorb(absorb(h, TAG_FLOAT), bits);
+    }
+    else if (t == &PyBytes_Type) {
+        h = absorb_bytes(absorb(h, TAG_BYTES), (const unsigned char *)PyBytes_AS_STRING(o),
+                         PyBytes_GET_SIZE(o));
+    }
+    else if (t == &PyFrozenSet_Type) {
+        Py_ssize_t n = PySet_GET_SIZE(o);
+        uint64_t *subs = PyMem_Malloc(sizeof(uint64_t) * (n ? n : 1));
+        if (subs == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        PyObject *it = PyObject_GetIter(o), *item;
+        Py_ssize_t i = 0;
+        if (it == NULL) {
+            PyMem_Free(subs);
+            return -1;
+        }
+        while (i < n && (item = PyIter_Next(it)) != NULL) {
+            int err = sub_hash(self, item, &subs[i++], depth + 1);
+            Py_DECREF(item);
+            if (err < 0) {
+                Py_DECREF(it);
+                PyMem_Free(subs);
+                return -1;
+            }
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred()) {
+            PyMem_Free(subs);
+            return -1;
+        }
+        qsort(subs, n, sizeof(uint64_t), cmp_u64);
+        h = absorb(absorb(h, TAG_FROZENSET), (uint64_t)n);
+        for (i = 0; i < n; i++) h = absorb(h, subs[i]);
+        PyMem_Free(subs);
+    }
+    else if (o == Py_Ellipsis) {
+        h = absorb(h, TAG_ELLIPSIS);
+    }
+    else {
+        if (converted(self, o, &h, depth) < 0) return -1;
+    }
+    *hp = h;
+    return 0;
+}
+
+static PyObject *
+hasher_vectorcall(PyObject *self_, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Hasher *self = (Hasher *)self_;
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "a Hasher takes one state");
+        return NULL;
+    }
+    PyObject *state = args[0];
+    uint64_t h = SEED;
+    if (self->fields != Py_None && (PyObject *)Py_TYPE(state) == self->state_type) {
+        PyObject *values = PyObject_CallOneArg(self->fields, state);
+        if (values == NULL) return NULL;
+        h = absorb(h, TAG_FIELDS);
+        int err = hash_into(self, values, &h, 0);
+        Py_DECREF(values);
+        if (err < 0) return NULL;
+    }
+    else if (hash_into(self, state, &h, 0) < 0) {
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong(fmix64(h));
+}
+
+static int
+hasher_init(Hasher *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *state_type, *fields, *convert, *classify;
+    static char *kwlist[] = {"state_type", "fields", "convert", "classify", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO:Hasher", kwlist, &state_type, &fields,
+                                     &convert, &classify))
+        return -1;
+    PyObject *kinds = PyDict_New();
+    if (kinds == NULL) return -1;
+    Py_XSETREF(self->kinds, kinds);
+    Py_INCREF(classify);
+    Py_XSETREF(self->classify, classify);
+    Py_INCREF(state_type);
+    Py_XSETREF(self->state_type, state_type);
+    Py_INCREF(fields);
+    Py_XSETREF(self->fields, fields);
+    Py_INCREF(convert);
+    Py_XSETREF(self->convert, convert);
+    self->vectorcall = hasher_vectorcall;
+    return 0;
+}
+
+static PyObject *
+hasher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Hasher *self = (Hasher *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->vectorcall = hasher_vectorcall;
+    return (PyObject *)self;
+}
+
+static int
+hasher_traverse(Hasher *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->state_type);
+    Py_VISIT(self->fields);
+    Py_VISIT(self->convert);
+    Py_VISIT(self->classify);
+    Py_VISIT(self->kinds);
+    for (Py_ssize_t i = 0; self->memo && i <= self->memo_mask; i++) {
+        Py_VISIT(self->memo[i].key);
+    }
+    return 0;
+}
+
+static int
+hasher_clear(Hasher *self)
+{
+    Py_CLEAR(self->state_type);
+    Py_CLEAR(self->fields);
+    Py_CLEAR(self->convert);
+    Py_CLEAR(self->classify);
+    Py_CLEAR(self->kinds);
+    for (Py_ssize_t i = 0; self->memo && i <= self->memo_mask; i++) {
+        Py_CLEAR(self->memo[i].key);
+    }
+    PyMem_Free(self->memo);
+    self->memo = NULL;
+    self->memo_mask = 0;
+    self->memo_size = 0;
+    return 0;
+}
+
+static void
+hasher_dealloc(Hasher *self)
+{
+    PyObject_GC_UnTrack(self);
+    hasher_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef hasher_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Hasher, vectorcall), READONLY},
+    {NULL},
+};
+
+static PyTypeObject HasherType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "klpcheck._speedups.Hasher",
+    .tp_basicsize = sizeof(Hasher),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Hasher(state_type, fields, convert, classify): the 64-bit fingerprint of a state.",
+    .tp_new = hasher_new,
+    .tp_init = (initproc)hasher_init,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Hasher, vectorcall),
+    .tp_traverse = (traverseproc)hasher_traverse,
+    .tp_clear = (inquiry)hasher_clear,
+    .tp_dealloc = (destructor)hasher_dealloc,
+    .tp_members = hasher_members,
+};
+
+/* ------------------------------------------------------------------------------ */
+/* FingerprintTable                                                                */
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t *keys;     /* 0: free slot */
+    uint64_t *parents;  /* 0: no parent (an initial state) */
+    Py_ssize_t mask, size, limit;
+} Table;
+
+static inline int
+read_fp(PyObject *o, uint64_t *out)
+{
+    if (!PyLong_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "a fingerprint is an int, not %.100s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    uint64_t v = PyLong_AsUnsignedLongLong(o);
+    if (v == (uint64_t)-1 && PyErr_Occurred()) return -1;
+    *out = v ? v : 1;  /* 0 marks a free slot; storing it as 1 merges two with odds 2^-64 */
+    return 0;
+}
+
+static int
+table_alloc(Table *self, Py_ssize_t slots)
+{
+    self->keys = PyMem_Calloc(slots, sizeof(uint64_t));
+    self->parents = PyMem_Calloc(slots, sizeof(uint64_t));
+    if (self->keys == NULL || self->parents == NULL) {
+        PyMem_Free(self->keys);
+        PyMem_Free(self->parents);
+        self->keys = self->parents = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->mask = slots - 1;
+    self->limit = slots / 4 * 3;
+    return 0;
+}
+
+static inline Py_ssize_t
+table_slot(Table *self, uint64_t fp)
+{
+    Py_ssize_t i = (Py_ssize_t)(fp & (uint64_t)self->mask);
+    while (self->keys[i] != fp && self->keys[i] != 0) i = (i + 1) & self->mask;
+    return i;
+}
+
+static int
+table_grow(Table *self)
+{
+    uint64_t *keys = self->keys, *parents = self->parents;
+    Py_ssize_t old = self->mask + 1;
+    if (table_alloc(self, 2 * old) < 0) {
+        self->keys = keys;
+        self->parents = parents;
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < old; i++) {
+        if (keys[i] == 0) continue;
+        Py_ssize_t j = table_slot(self, keys[i]);
+        self->keys[j] = keys[i];
+        self->parents[j] = parents[i];
+    }
+    PyMem_Free(keys);
+    PyMem_Free(parents);
+    return 0;
+}
+
+static int
+table_init(Table *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t capacity = 1 << 12;
+    static char *kwlist[] = {"capacity", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n:FingerprintTable", kwlist, &capacity))
+        return -1;
+    Py_ssize_t slots = 16;
+    while (slots / 4 * 3 < capacity) slots *= 2;
+    PyMem_Free(self->keys);
+    PyMem_Free(self->parents);
+    self->size = 0;
+    return table_alloc(self, slots);
+}
+
+static void
+table_dealloc(Table *self)
+{
+    PyMem_Free(self->keys);
+    PyMem_Free(self->parents);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+table_contains(Table *self, PyObject *key)
+{
+    uint64_t fp;
+    if (read_fp(key, &fp) < 0) return -1;
+    return self->keys[table_slot(self, fp)] == fp;
+}
+
+static int
+table_store(Table *self, uint64_t fp, PyObject *parent, int only_new)
+{
+    uint64_t p = 0;
+    if (parent != Py_None && read_fp(parent, &p) < 0) return -1;
+    Py_ssize_t i = table_slot(self, fp);
+    if (self->keys[i] == fp) {
+        if (only_new) return 0;
+    }
+    else {
+        self->keys[i] = fp;
+        self->size++;
+    }
+    self->parents[i] = p;
+    if (self->size > self->limit && table_grow(self) < 0) return -1;
+    return 1;
+}
+
+static int
+table_ass_subscript(Table *self, PyObject *key, PyObject *value)
+{
+    uint64_t fp;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "fingerprints cannot be deleted");
+        return -1;
+    }
+    if (read_fp(key, &fp) < 0) return -1;
+    return table_store(self, fp, value, 0) < 0 ? -1 : 0;
+}
+
+static PyObject *
+table_subscript(Table *self, PyObject *key)
+{
+    uint64_t fp;
+    if (read_fp(key, &fp) < 0) return NULL;
+    Py_ssize_t i = table_slot(self, fp);
+    if (self->keys[i] != fp) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    if (self->parents[i] == 0) Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(self->parents[i]);
+}
+
+static Py_ssize_t
+table_length(Table *self)
+{
+    return self->size;
+}
+
+static PyObject *
+table_add(Table *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t fp;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "add() takes a fingerprint and its parent");
+        return NULL;
+    }
+    if (read_fp(args[0], &fp) < 0) return NULL;
+    int added = table_store(self, fp, args[1], 1);
+    if (added < 0) return NULL;
+    return PyBool_FromLong(added);
+}
+
+static PyObject *
+table_sizeof(Table *self, PyObject *unused)
+{
+    return PyLong_FromSsize_t(sizeof(Table) + 2 * sizeof(uint64_t) * (self->mask + 1));
+}
+
+static PyMethodDef table_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))table_add, METH_FASTCALL,
+     "add(fp, parent): store fp with its parent unless present; True when it was new."},
+    {"__sizeof__", (PyCFunction)table_sizeof, METH_NOARGS, NULL},
+    {NULL},
+};
+
+static PySequenceMethods table_as_sequence = {
+    .sq_contains = (objobjproc)table_contains,
+};
+
+static PyMappingMethods table_as_mapping = {
+    .mp_length = (lenfunc)table_length,
+    .mp_subscript = (binaryfunc)table_subscript,
+    .mp_ass_subscript = (objobjargproc)table_ass_subscript,
+};
+
+static PyTypeObject TableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "klpcheck._speedups.FingerprintTable",
+    .tp_basicsize = sizeof(Table),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "FingerprintTable(capacity=4096): 64-bit fingerprints and their parents.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)table_init,
+    .tp_dealloc = (destructor)table_dealloc,
+    .tp_as_sequence = &table_as_sequence,
+    .tp_as_mapping = &table_as_mapping,
+    .tp_methods = table_methods,
+};
+
+/* ------------------------------------------------------------------------------ */
+
+static PyMethodDef module_methods[] = {
+    {"set_at", (PyCFunction)(void (*)(void))set_at, METH_FASTCALL,
+     "set_at(items, index, value): items with the element at index replaced."},
+    {"record_replace", record_replace, METH_VARARGS,
+     "record_replace(cls, names, fallback): the fast replace method of cls, or fallback."},
+    {NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "klpcheck._speedups",
+    "The search's innermost operations in C; each has a pure-Python twin.", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (PyType_Ready(&ReplaceType) < 0 || PyType_Ready(&HasherType) < 0
+        || PyType_Ready(&TableType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Hasher", (PyObject *)&HasherType) < 0
+        || PyModule_AddObjectRef(m, "FingerprintTable", (PyObject *)&TableType) < 0
+        || PyModule_AddObjectRef(m, "Replace", (PyObject *)&ReplaceType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
