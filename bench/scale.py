@@ -5,9 +5,7 @@ states, transitions, wall time of the search, and CPU seconds of the coordinator
 every worker (from the result's note; Ray actors are not children of the process, so
 ``getrusage`` could not count them). Ratios are taken against the one-process row of the
 same model from the same run. Ray rows start a private local Ray per run; its start is
-not part of the search's wall time. The "stand-in hash" rows replace the BLAKE2b
-fingerprint by Python's ``hash()`` of the state's fields, to measure what a cheap
-64-bit hash would give (forked workers only; not a hash to trust for a verdict).
+not part of the search's wall time.
 """
 
 from __future__ import annotations
@@ -34,8 +32,6 @@ ROWS: list[tuple[str, list[str]]] = [
     ("2 local workers", ["--workers", "2"]),
     ("1 Ray actor", ["--workers", "1", "--backend", "ray"]),
     ("2 Ray actors", ["--workers", "2", "--backend", "ray"]),
-    ("--fingerprint, stand-in hash", ["--storage", "fingerprint", "--stand-in-hash"]),
-    ("2 local, stand-in hash", ["--workers", "2", "--stand-in-hash"]),
 ]
 
 
