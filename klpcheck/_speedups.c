@@ -748,6 +748,8 @@ typedef struct {
     PyObject_HEAD
     uint64_t *keys;     /* 0: free slot */
     uint64_t *parents;  /* 0: no parent (an initial state) */
+    uint32_t *steps;    /* the instance that led from the parent; NULL when not kept */
+    int with_steps;
     Py_ssize_t mask, size, limit;
 } Table;
 
@@ -769,10 +771,13 @@ table_alloc(Table *self, Py_ssize_t slots)
 {
     self->keys = PyMem_Calloc(slots, sizeof(uint64_t));
     self->parents = PyMem_Calloc(slots, sizeof(uint64_t));
-    if (self->keys == NULL || self->parents == NULL) {
+    self->steps = self->with_steps ? PyMem_Calloc(slots, sizeof(uint32_t)) : NULL;
+    if (self->keys == NULL || self->parents == NULL || (self->with_steps && !self->steps)) {
         PyMem_Free(self->keys);
         PyMem_Free(self->parents);
+        PyMem_Free(self->steps);
         self->keys = self->parents = NULL;
+        self->steps = NULL;
         PyErr_NoMemory();
         return -1;
     }
@@ -793,10 +798,12 @@ static int
 table_grow(Table *self)
 {
     uint64_t *keys = self->keys, *parents = self->parents;
+    uint32_t *steps = self->steps;
     Py_ssize_t old = self->mask + 1;
     if (table_alloc(self, 2 * old) < 0) {
         self->keys = keys;
         self->parents = parents;
+        self->steps = steps;
         return -1;
     }
     for (Py_ssize_t i = 0; i < old; i++) {
@@ -804,9 +811,11 @@ table_grow(Table *self)
         Py_ssize_t j = table_slot(self, keys[i]);
         self->keys[j] = keys[i];
         self->parents[j] = parents[i];
+        if (steps) self->steps[j] = steps[i];
     }
     PyMem_Free(keys);
     PyMem_Free(parents);
+    PyMem_Free(steps);
     return 0;
 }
 
@@ -814,13 +823,19 @@ static int
 table_init(Table *self, PyObject *args, PyObject *kwds)
 {
     Py_ssize_t capacity = 1 << 12;
-    static char *kwlist[] = {"capacity", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n:FingerprintTable", kwlist, &capacity))
+    int with_steps = 0;
+    static char *kwlist[] = {"capacity", "steps", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|np:FingerprintTable", kwlist, &capacity,
+                                     &with_steps))
         return -1;
     Py_ssize_t slots = 16;
     while (slots / 4 * 3 < capacity) slots *= 2;
     PyMem_Free(self->keys);
     PyMem_Free(self->parents);
+    PyMem_Free(self->steps);
+    self->keys = self->parents = NULL;
+    self->steps = NULL;
+    self->with_steps = with_steps;
     self->size = 0;
     return table_alloc(self, slots);
 }
@@ -830,6 +845,7 @@ table_dealloc(Table *self)
 {
     PyMem_Free(self->keys);
     PyMem_Free(self->parents);
+    PyMem_Free(self->steps);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -842,10 +858,8 @@ table_contains(Table *self, PyObject *key)
 }
 
 static int
-table_store(Table *self, uint64_t fp, PyObject *parent, int only_new)
+table_put(Table *self, uint64_t fp, uint64_t p, uint32_t step, int only_new)
 {
-    uint64_t p = 0;
-    if (parent != Py_None && read_fp(parent, &p) < 0) return -1;
     Py_ssize_t i = table_slot(self, fp);
     if (self->keys[i] == fp) {
         if (only_new) return 0;
@@ -855,8 +869,17 @@ table_store(Table *self, uint64_t fp, PyObject *parent, int only_new)
         self->size++;
     }
     self->parents[i] = p;
+    if (self->steps) self->steps[i] = step;
     if (self->size > self->limit && table_grow(self) < 0) return -1;
     return 1;
+}
+
+static int
+table_store(Table *self, uint64_t fp, PyObject *parent, int only_new)
+{
+    uint64_t p = 0;
+    if (parent != Py_None && read_fp(parent, &p) < 0) return -1;
+    return table_put(self, fp, p, 0, only_new);
 }
 
 static int
@@ -894,26 +917,102 @@ table_length(Table *self)
 static PyObject *
 table_add(Table *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    uint64_t fp;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "add() takes a fingerprint and its parent");
+    uint64_t fp, p = 0;
+    unsigned long step = 0;
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "add() takes a fingerprint, its parent and a step");
         return NULL;
     }
     if (read_fp(args[0], &fp) < 0) return NULL;
-    int added = table_store(self, fp, args[1], 1);
+    if (args[1] != Py_None && read_fp(args[1], &p) < 0) return NULL;
+    if (nargs == 3) {
+        step = PyLong_AsUnsignedLong(args[2]);
+        if (step == (unsigned long)-1 && PyErr_Occurred()) return NULL;
+        if (step > UINT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "a step index fits in 32 bits");
+            return NULL;
+        }
+    }
+    int added = table_put(self, fp, p, (uint32_t)step, 1);
     if (added < 0) return NULL;
     return PyBool_FromLong(added);
 }
 
 static PyObject *
+table_step_of(Table *self, PyObject *key)
+{
+    uint64_t fp;
+    if (read_fp(key, &fp) < 0) return NULL;
+    Py_ssize_t i = table_slot(self, fp);
+    if (self->keys[i] != fp) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    return PyLong_FromUnsignedLong(self->steps ? self->steps[i] : 0);
+}
+
+static PyObject *
+table_add_triples(Table *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* add_triples(blob, limit): blob holds (fp, parent, step) as native uint64s. */
+    Py_buffer view;
+    Py_ssize_t limit;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "add_triples() takes a buffer and a limit");
+        return NULL;
+    }
+    limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (view.len % 24) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "a batch holds whole (fp, parent, step) triples");
+        return NULL;
+    }
+    Py_ssize_t n = view.len / 24, added = 0, refused = 0;
+    PyObject *marks = PyBytes_FromStringAndSize(NULL, n);
+    if (marks == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(marks);
+    const unsigned char *data = view.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t t[3];
+        memcpy(t, data + 24 * i, 24);
+        uint64_t fp = t[0] ? t[0] : 1;
+        out[i] = 0;
+        if (self->keys[table_slot(self, fp)] == fp) continue;
+        if (added >= limit) {
+            refused++;
+            continue;
+        }
+        if (table_put(self, fp, t[1] ? t[1] : 1, (uint32_t)t[2], 1) < 0) {
+            Py_DECREF(marks);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        out[i] = 1;
+        added++;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(Nnn)", marks, added, refused);
+}
+
+static PyObject *
 table_sizeof(Table *self, PyObject *unused)
 {
-    return PyLong_FromSsize_t(sizeof(Table) + 2 * sizeof(uint64_t) * (self->mask + 1));
+    size_t slot = 2 * sizeof(uint64_t) + (self->steps ? sizeof(uint32_t) : 0);
+    return PyLong_FromSsize_t(sizeof(Table) + slot * (self->mask + 1));
 }
 
 static PyMethodDef table_methods[] = {
     {"add", (PyCFunction)(void (*)(void))table_add, METH_FASTCALL,
      "add(fp, parent): store fp with its parent unless present; True when it was new."},
+    {"step_of", (PyCFunction)table_step_of, METH_O, "step_of(fp): the step stored with fp."},
+    {"add_triples", (PyCFunction)(void (*)(void))table_add_triples, METH_FASTCALL,
+     "add_triples(blob, limit): add unseen (fp, parent, step) triples, at most limit; "
+     "returns (one byte per triple, 1 when added; added; unseen ones refused)."},
     {"__sizeof__", (PyCFunction)table_sizeof, METH_NOARGS, NULL},
     {NULL},
 };
@@ -933,7 +1032,7 @@ static PyTypeObject TableType = {
     .tp_name = "klpcheck._speedups.FingerprintTable",
     .tp_basicsize = sizeof(Table),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "FingerprintTable(capacity=4096): 64-bit fingerprints and their parents.",
+    .tp_doc = "FingerprintTable(capacity=4096, steps=False): fingerprints, their parents (and steps).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)table_init,
     .tp_dealloc = (destructor)table_dealloc,

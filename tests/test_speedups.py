@@ -15,6 +15,7 @@ import os
 import random
 import subprocess
 import sys
+from array import array
 from collections import namedtuple
 from pathlib import Path
 from typing import Any
@@ -269,17 +270,33 @@ def test_record_replace_in_c_is_the_python_method() -> None:
 @needs_c
 def test_the_c_fingerprint_table_answers_as_the_python_one() -> None:
     rng = random.Random(5)
-    fast: Any = C.FingerprintTable(4)  # type: ignore[union-attr]
-    slow = FingerprintTable(4)
+    fast: Any = C.FingerprintTable(4, True)  # type: ignore[union-attr]
+    slow = FingerprintTable(4, steps=True)
     keys = [0, 1, 2**64 - 1, *(rng.getrandbits(64) for _ in range(300))]
     for _ in range(5000):
-        op = rng.randrange(4)
+        op = rng.randrange(6)
         fp = rng.choice(keys) if rng.random() < 0.9 else rng.choice([-1, 2**64, "x"])
         parent = rng.choice([None, 0, *keys[:20]])
         if op == 0:
             got = (_outcome(fast.__contains__, fp), _outcome(slow.__contains__, fp))
         elif op == 1:
-            got = (_outcome(fast.add, fp, parent), _outcome(slow.add, fp, parent))
+            step = rng.randrange(2**32)
+            got = (
+                _outcome(fast.add, fp, parent, step),
+                _outcome(slow.add, fp, parent, step),
+            )
+        elif op == 4:
+            got = (_outcome(fast.step_of, fp), _outcome(slow.step_of, fp))
+        elif op == 5 and fp in keys:
+            batch = [
+                (rng.choice(keys), rng.choice(keys), rng.randrange(9)) for _ in range(9)
+            ]
+            blob = array("Q", [x for t in batch for x in t]).tobytes()
+            limit = rng.randrange(6)
+            got = (
+                _outcome(fast.add_triples, blob, limit),
+                _outcome(slow.add_triples, blob, limit),
+            )
         elif op == 2:
             got = (
                 _outcome(fast.__setitem__, fp, parent),
@@ -287,6 +304,8 @@ def test_the_c_fingerprint_table_answers_as_the_python_one() -> None:
             )
         else:
             got = (_outcome(fast.__getitem__, fp), _outcome(slow.__getitem__, fp))
+        if op == 5 and fp not in keys:
+            continue
         if fp in keys:
             assert got[0] == got[1], (op, fp)
         elif op in (1, 2):  # not a 64-bit fingerprint: both refuse to store it

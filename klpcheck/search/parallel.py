@@ -61,6 +61,7 @@ from klpcheck.model.definition import (
     successors_of,
 )
 from klpcheck.model.fingerprint import collision_note
+from klpcheck.model.fptable import new_table
 from klpcheck.reduce.symmetry import symmetry_use
 from klpcheck.search.common import CLOCK_EVERY, diagnose, step_stats, wrong_type
 from klpcheck.search.plan import Plan
@@ -70,9 +71,6 @@ from klpcheck.search.transport import LocalTransport, Transport
 __all__ = ["search", "shard_of"]
 
 _DEADLOCK_DOC = "A state that is not terminal has no enabled step."
-_STEP_BITS = 32  # a visited entry is (parent hash << _STEP_BITS) | instance id
-_STEP_MASK = (1 << _STEP_BITS) - 1
-_ROOT = -1  # the entry of an initial state
 
 
 def shard_of(h: int, workers: int) -> int:
@@ -132,7 +130,8 @@ class _Worker:
         self.index, self.workers = index, workers
         self.successors = successors_of(model.instances())
         self.key: Callable[[Any], int] = hash_key(model, symmetric)
-        self.visited: dict[int, int] = {}  # hash -> parent hash << 32 | instance id
+        # hash -> parent hash (None for an initial state) and instance id
+        self.visited = new_table(steps=True)
         self.frontier: list[Any] = []
         self.keys: list[int] = []  # the frontier states' hashes
         self.pending: dict[int, _Pending] = {}
@@ -173,7 +172,7 @@ class _Worker:
                 self.found.append(_Found(prop.name, depth, h))
                 self.targets = [p for p in self.targets if p is not prop]
 
-    def insert(self, h: int, entry: int, at_bound: bool) -> bool:
+    def insert(self, h: int, parent: int | None, k: int, at_bound: bool) -> bool:
         """Record the unseen hash ``h`` unless the depth or state bound forbids it."""
         if at_bound:
             self.bound = f"depth bound of {self.opts.max_depth} reached"
@@ -182,7 +181,7 @@ class _Worker:
             self.bound = f"state bound of {self.opts.max_states} reached"
             return False
         self.allowance -= 1
-        self.visited[h] = entry
+        self.visited.add(h, parent, k)
         return True
 
     # -- requests ----------------------------------------------------------------------
@@ -198,7 +197,9 @@ class _Worker:
             if h in seen:
                 continue  # under symmetry, another state of an orbit already seen
             seen.add(h)
-            if shard_of(h, self.workers) == self.index and self.insert(h, _ROOT, False):
+            if shard_of(h, self.workers) == self.index and self.insert(
+                h, None, 0, False
+            ):
                 self.admit(s, h, 0)
         self.current = None
         return self.report()
@@ -228,7 +229,6 @@ class _Worker:
         for expanded, s in enumerate(frontier, 1):
             self.current = s
             hs = keys[expanded - 1]
-            base = hs << _STEP_BITS
             succs = successors(s)
             for k, ns in succs:
                 fired[k] += 1
@@ -239,7 +239,7 @@ class _Worker:
                         continue
                     if type(ns) not in types:
                         raise wrong_type(self.model.instances()[k], self.model, ns)
-                    if insert(h, base | k, at_bound):
+                    if insert(h, hs, k, at_bound):
                         new[k] += 1
                         admit(ns, h, depth + 1)
                 elif h not in sent and h not in older:
@@ -280,16 +280,17 @@ class _Worker:
     ) -> tuple[_LevelReport, dict[int, bytes]]:
         """Record the hashes other workers sent; one byte per hash, 1 when it was new."""
         answers: dict[int, bytes] = {}
-        visited, insert = self.visited, self.insert
         for sender, blob in batches:
-            triples = array("Q")
-            triples.frombytes(blob)
-            marks = bytearray(len(triples) // 3)
-            it = iter(triples)
-            for i, (h, parent, k) in enumerate(zip(it, it, it, strict=True)):
-                if h not in visited and insert(h, (parent << _STEP_BITS) | k, at_bound):
-                    marks[i] = 1
-            answers[sender] = bytes(marks)
+            limit = 0 if at_bound else max(0, self.allowance)
+            marks, added, refused = self.visited.add_triples(blob, limit)
+            self.allowance -= added
+            if refused:
+                self.bound = (
+                    f"depth bound of {self.opts.max_depth} reached"
+                    if at_bound
+                    else f"state bound of {self.opts.max_states} reached"
+                )
+            answers[sender] = marks
         gc.freeze()
         return self.report(), answers
 
@@ -330,10 +331,10 @@ class _Worker:
 
     def parent(self, h: int) -> tuple[int | None, int]:
         """The parent hash of ``h`` (None for an initial state) and the instance id."""
-        entry = self.visited[h]
-        if entry == _ROOT:
+        parent = self.visited[h]
+        if parent is None:
             return None, -1
-        return entry >> _STEP_BITS, entry & _STEP_MASK
+        return parent, self.visited.step_of(h)
 
     def totals(self) -> tuple[list[int], list[int]]:
         return self.fired, self.new
