@@ -223,7 +223,7 @@ class _Worker:
         frontier, keys = self.frontier, self.keys
         self.frontier, self.keys = [], []
         sent: set[int] = set()
-        older = self.sent[0] | self.sent[1]
+        last, before = self.sent
         triples: list[list[int]] = [[] for _ in range(n)]
         states: list[list[Any]] = [[] for _ in range(n)]
         for expanded, s in enumerate(frontier, 1):
@@ -242,7 +242,7 @@ class _Worker:
                     if insert(h, hs, k, at_bound):
                         new[k] += 1
                         admit(ns, h, depth + 1)
-                elif h not in sent and h not in older:
+                elif h not in sent and h not in last and h not in before:
                     # not sent in this level or the two before (then it is recorded)
                     sent.add(h)
                     triples[o] += (h, hs, k)
