@@ -632,6 +632,10 @@ hasher_vectorcall(PyObject *self_, PyObject *const *args, size_t nargsf, PyObjec
         PyErr_SetString(PyExc_TypeError, "a Hasher takes one state");
         return NULL;
     }
+    if (self->kinds == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a Hasher must be initialised");
+        return NULL;
+    }
     PyObject *state = args[0];
     uint64_t h = SEED;
     if (self->fields != Py_None && (PyObject *)Py_TYPE(state) == self->state_type) {

@@ -52,6 +52,13 @@ def check(model: Model[Any], **options: Any) -> Result:
     shortest
         After a reduced search found violations, search again without reduction for
         each, so that its trace is a shortest one.
+    incremental
+        Incremental enabledness (:mod:`klpcheck.model.enabled`): after a step fires, only
+        the guards that read what it declares it writes are evaluated again, and only
+        the invariants and targets that read it are checked. It trusts the footprints as
+        partial-order reduction does. ``None`` (default): on unless ``por=False``;
+        ``True``: on whatever ``por`` says. Breadth-first searches in one process
+        without reduction use it; it needs steps that declare ``writes=``.
     storage
         ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
         (see :mod:`klpcheck.search.storage`).
@@ -104,6 +111,9 @@ def check(model: Model[Any], **options: Any) -> Result:
         )
     opts = Options(**options)
     opts.validate()
+    if opts.incremental is None:
+        # Trusted as far as the footprints are: --no-por (por=False) trusts none.
+        opts = opts.but(incremental=opts.por is not False)
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
     model.check_applied()

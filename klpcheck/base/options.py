@@ -55,6 +55,7 @@ class Options:
     max_memory: int | None = None
     backend: str = "local"
     address: str | None = None
+    incremental: bool | None = None
 
     @property
     def distributed(self) -> bool:
@@ -93,10 +94,11 @@ class Options:
                 "workers (more than one, or on Ray) need breadth-first order "
                 "(no --dfs, no order='dfs')"
             )
-        if self.symmetry not in (None, True, False):
-            raise UsageError(
-                f"symmetry must be True, False or None, not {self.symmetry!r}"
-            )
+        for name in ("symmetry", "incremental"):
+            if getattr(self, name) not in (None, True, False):
+                raise UsageError(
+                    f"{name} must be True, False or None, not {getattr(self, name)!r}"
+                )
         for name in ("max_depth", "max_states", "max_memory"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):

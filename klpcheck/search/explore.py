@@ -34,7 +34,9 @@ from klpcheck.model.definition import (
     not_a_bool,
     successors_of,
 )
+from klpcheck.model.enabled import Incremental
 from klpcheck.model.fingerprint import collision_note
+from klpcheck.model.footprint import instance_paths, overlaps, property_paths
 from klpcheck.reduce.por import Auditing, Expander
 from klpcheck.reduce.symmetry import SymmetryAudit, symmetry_use
 from klpcheck.search.common import (
@@ -93,6 +95,9 @@ class _Search:
         )
         self.freeze: Callable[[], None] = lambda: None
         self.expander = self.reduced_expander()
+        self.writes = [instance_paths(inst)[1] for inst in self.instances]
+        self.watched: list[tuple[list[Property], list[Property]]] = []
+        self.regroup()
         # One initial state per key: with symmetry, initial states in one orbit share a
         # key, and each would otherwise be expanded (its transitions counted) again.
         self.roots: dict[Hashable, Any] = {}
@@ -115,6 +120,8 @@ class _Search:
                     self.on_new(s)
                 if self.expander is not None:
                     self.reduced_search(current)
+                elif self.plan.incremental is not None:
+                    self.bfs_incremental(current, self.plan.incremental)
                 elif self.opts.order == "bfs":
                     self.bfs(current)
                 else:
@@ -147,6 +154,39 @@ class _Search:
                         raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
                     self.witnesses[prop.name] = s
                     self.pending.remove(prop)
+                    self.regroup()
+
+    def regroup(self) -> None:
+        """Incremental search: the properties each instance's firing may change."""
+        if self.plan.incremental is None:
+            return
+        self.watched = [
+            (
+                [p for p in self.invariants if overlaps(w, property_paths(p.reads))],
+                [p for p in self.pending if overlaps(w, property_paths(p.reads))],
+            )
+            for w in self.writes
+        ]
+
+    def on_new_after(self, s: Hashable, k: int) -> None:
+        """:meth:`on_new` for a state reached by instance ``k`` from one checked before.
+
+        Only the properties that read what ``k`` declares it writes can have changed:
+        the parent held every invariant still checked and met no pending target.
+        """
+        invariants, targets = self.watched[k]
+        for prop in invariants:
+            if not prop.predicate(s):
+                self.violate(prop, s)
+        for prop in targets:
+            if prop in self.pending:
+                answer = prop.predicate(s)
+                if answer:
+                    if answer is not True:
+                        raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
+                    self.witnesses[prop.name] = s
+                    self.pending.remove(prop)
+                    self.regroup()
 
     def violate(self, prop: Property | None, s: Hashable) -> None:
         name = prop.name if prop is not None else "deadlock"
@@ -162,6 +202,7 @@ class _Search:
             # A new list: on_new may be iterating over the old one, and another
             # invariant violated in the same state must still be seen there.
             self.invariants = [p for p in self.invariants if p is not prop]
+            self.regroup()
         if not self.opts.keep_going:
             raise _Stop
 
@@ -256,6 +297,71 @@ class _Search:
                 if not expanded % CLOCK_EVERY:
                     self.tick(depth)
             frontier, keys = nxt, nxt_keys
+            depth += 1
+
+    def bfs_incremental(self, current: list[Any], inc: Incremental) -> None:
+        """:meth:`bfs` carrying each frontier state's enabled mask (see model.enabled).
+
+        A new state's mask comes from its parent's and the instance fired, and only the
+        properties that instance may change are checked on it.
+        """
+        fire, refresh, full = inc.fire, inc.refresh, inc.full
+        parent = self.parent
+        fired, new = self.fired, self.new
+        types = self.model.state_types
+        max_states, max_depth = self.bounds()
+        deadlock = self.opts.deadlock
+        terminal = self.model.terminal_property
+        on_new_after = self.on_new_after
+        key = self.key
+        frontier = list(self.roots.values())
+        keys = frontier if key is None else list(self.roots)
+        masks = [full(s) for s in frontier]
+        depth = 0
+        expanded = 0
+        while frontier:
+            nxt: list[Any] = []
+            nxt_keys = nxt if key is None else []
+            nxt_masks: list[int] = []
+            self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
+            self.levels = lambda d: (len(frontier), len(nxt))  # noqa: B023
+            at_bound = depth >= max_depth
+            for s, ks, ms in zip(frontier, keys, masks, strict=True):
+                current[0] = s
+                succs = fire(s, ms)
+                for k, ns in succs:
+                    fired[k] += 1
+                    kn = ns if key is None else key(ns)
+                    if kn in parent:
+                        continue
+                    if type(ns) not in types:
+                        raise self.wrong_type(k, s, ns)
+                    if at_bound:
+                        self.bound_hit(f"depth bound of {max_depth} reached")
+                        continue
+                    if len(parent) >= max_states:
+                        self.bound_hit(f"state bound of {max_states} reached")
+                        raise _Stop
+                    parent[kn] = ks
+                    new[k] += 1
+                    nxt.append(ns)
+                    if key is not None:
+                        nxt_keys.append(kn)
+                    self.max_depth = depth + 1
+                    current[0] = ns  # a guard or property that raises here raised on ns
+                    nxt_masks.append(refresh[k](ns, ms))
+                    on_new_after(ns, k)
+                    current[0] = s
+                if (
+                    not succs
+                    and deadlock
+                    and (terminal is None or not terminal.predicate(s))
+                ):
+                    self.violate(None, s)
+                expanded += 1
+                if not expanded % CLOCK_EVERY:
+                    self.tick(depth)
+            frontier, keys, masks = nxt, nxt_keys, nxt_masks
             depth += 1
 
     # -- depth-first --------------------------------------------------------------

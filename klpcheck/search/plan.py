@@ -2,8 +2,8 @@
 
 :func:`compose` is the one place where options become parts: the visited map's storage
 and key (exact states, fingerprints, or orbit keys under symmetry), partial-order
-reduction (a :class:`~klpcheck.reduce.por.Reducer`, or the reason there is none) and the
-audits. :func:`klpcheck.check` composes a plan and hands it to an engine; the sequential
+reduction (a :class:`~klpcheck.reduce.por.Reducer`, or the reason there is none),
+incremental enabledness (:mod:`klpcheck.model.enabled`) and the audits. :func:`klpcheck.check` composes a plan and hands it to an engine; the sequential
 engine (:mod:`klpcheck.search.explore`) and the workers (:mod:`klpcheck.search.parallel`)
 read the same plan and never import each other.
 """
@@ -15,6 +15,7 @@ from typing import Any
 
 from klpcheck.base.options import Options
 from klpcheck.model.definition import Model
+from klpcheck.model.enabled import Incremental, incremental
 from klpcheck.reduce.por import Reducer, plan
 from klpcheck.reduce.symmetry import uses_symmetry
 from klpcheck.search.storage import Key, Visited, new_visited, state_key
@@ -32,6 +33,7 @@ class Plan:
     key: Key | None  # a state's key in the visited map; None: the state itself
     reducer: Reducer | None  # partial-order reduction, when it can cut anything
     reduction_reason: str  # why there is no reducer ("" when there is one)
+    incremental: Incremental | None = None  # incremental enabledness, when it applies
 
     def visited(self) -> Visited:
         """A new, empty visited map for this plan's storage."""
@@ -50,6 +52,15 @@ def compose(model: Model[Any], opts: Options) -> Plan:
     """
     symmetric = uses_symmetry(model, opts)
     reducer, reason = plan(model, opts.por, symmetric)
+    inc = None
+    if (
+        opts.incremental
+        and reducer is None
+        and not opts.audit
+        and opts.order == "bfs"
+        and any(step.writes is not None for step in model.steps)
+    ):
+        inc = incremental(model.instances())
     return Plan(
         model=model,
         opts=opts,
@@ -57,4 +68,5 @@ def compose(model: Model[Any], opts: Options) -> Plan:
         key=state_key(model, opts.storage, symmetric),
         reducer=reducer,
         reduction_reason=reason,
+        incremental=inc,
     )

@@ -1,0 +1,159 @@
+"""Incremental enabledness (klpcheck.model.enabled) against evaluating every guard.
+
+With honest footprints the incremental search must find exactly what the plain one does:
+the same counts, verdicts, step statistics and traces, on every small manifest entry and
+on random models. With a dishonest one it may miss a state, which is why it trusts the
+declarations only where partial-order reduction would, and why ``audit`` exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+
+from klpcheck import Model, Record, check
+from klpcheck.base.errors import ModelError, UsageError
+from klpcheck.base.options import Options
+from klpcheck.base.result import Result
+from klpcheck.gate.manifest import Entry, load_manifest, run_entry
+from klpcheck.model.enabled import incremental
+from klpcheck.search.plan import compose
+from tests.conftest import MODELS, SMALL, full_search
+from tests.test_por_random import CI, build, model_specs, race_specs
+
+ENTRIES = [
+    e
+    for e in load_manifest(MODELS / "manifest.toml")
+    if not e.slow and e.states < SMALL and not e.params.get("live")
+]
+
+
+def _summary(r: Result) -> tuple[Any, ...]:
+    return (
+        r.verdict,
+        r.distinct_states,
+        r.transitions,
+        r.max_depth,
+        r.step_stats,
+        [
+            (v.property, v.trace and [s.label() for s in v.trace.steps])
+            for v in r.violations
+        ],
+        sorted(r.witnesses),
+    )
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
+def test_every_small_entry_is_found_alike(entry: Entry) -> None:
+    inc = run_entry(entry, incremental=True)
+    assert _summary(inc) == _summary(full_search(entry))
+
+
+def _alike(spec: dict[str, Any]) -> None:
+    for extra in ({"keep_going": True}, {}, {"storage": "fingerprint"}):
+        plain = check(build(spec), por=False, incremental=False, **extra)
+        inc = check(build(spec), por=False, incremental=True, **extra)
+        assert _summary(inc) == _summary(plain), extra
+
+
+@settings(CI, max_examples=300)
+@given(model_specs())
+def test_random_models_are_found_alike(spec: dict[str, Any]) -> None:
+    _alike(spec)
+
+
+@settings(CI, max_examples=200)
+@given(race_specs())
+def test_random_races_are_found_alike(spec: dict[str, Any]) -> None:
+    _alike(spec)
+
+
+class S(Record):
+    x: int = 0
+    y: int = 0
+    z: int = 0
+
+
+def _lying_model() -> Model[S]:
+    """``set_y`` writes y but declares only z: the guard of ``boom`` reads y."""
+    m = Model("liar", init=S())
+
+    @m.step(when=lambda s: s.y == 0, reads={"y", "z"}, writes={"z"})
+    def set_y(s: S) -> S:
+        return s.replace(y=1)
+
+    @m.step(when=lambda s: s.y == 1 and s.x == 0, reads={"x", "y"}, writes={"x"})
+    def boom(s: S) -> S:
+        return s.replace(x=5)
+
+    @m.invariant(reads={"x"})
+    def small(s: S) -> bool:
+        return s.x < 5
+
+    return m
+
+
+def test_a_dishonest_footprint_is_trusted_only_where_reduction_would_be() -> None:
+    # Trusted: the guard of boom is never evaluated again after set_y, so the
+    # violation is missed. This is what audit=True is for.
+    lied = check(_lying_model(), por=False, incremental=True, deadlock=False)
+    assert lied.verdict.value == "holds"
+    with pytest.raises(ModelError, match="set_y"):
+        check(_lying_model(), audit=True)
+    # por=False trusts no footprint, and turns incremental enabledness off with it.
+    r = check(_lying_model(), por=False)
+    trace = r.violations[0].trace
+    assert trace is not None
+    assert (r.verdict.value, r.violations[0].property, len(trace.steps)) == (
+        "violated",
+        "small",
+        2,
+    )
+
+
+def test_when_it_is_used() -> None:
+    m = _lying_model()
+    plan = compose(m, Options(incremental=True, por=False))
+    assert plan.incremental is not None
+    # each step's declared writes meet only its own guard's reads
+    assert plan.incremental.evaluated == 1.0
+    assert compose(m, Options(incremental=False, por=False)).incremental is None
+    assert compose(m, Options(incremental=True, order="dfs")).incremental is None
+    undeclared = Model("plain", init=0)
+    undeclared.step(when=lambda s: s < 3)(lambda s: s + 1)
+    assert compose(undeclared, Options(incremental=True)).incremental is None
+
+
+def test_the_option_is_checked() -> None:
+    with pytest.raises(
+        UsageError, match="incremental must be True, False or None, not 'yes'"
+    ):
+        check(_lying_model(), incremental="yes")
+
+
+def test_a_guard_that_raises_in_a_new_state_is_named() -> None:
+    m = Model("raiser", init=S())
+
+    @m.step(when=lambda s: s.x < 2, reads={"x"}, writes={"x"})
+    def bump(s: S) -> S:
+        return s.replace(x=s.x + 1)
+
+    @m.step(when=lambda s: 1 // (1 - s.x) >= 0, reads={"x"}, writes={"y"})
+    def other(s: S) -> S:
+        return s.replace(y=1 - s.y)
+
+    with pytest.raises(
+        ModelError, match=r"guard of step other raised ZeroDivisionError"
+    ):
+        check(m, incremental=True, por=False)
+
+
+def test_the_functions_agree_with_every_guard() -> None:
+    m = _lying_model()
+    inc = incremental(m.instances())
+    s = S()
+    assert inc.full(s) == 0b01  # set_y enabled, boom not
+    assert [k for k, _ in inc.fire(s, inc.full(s))] == [0]
+    assert inc.guards == 2
