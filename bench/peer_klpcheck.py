@@ -1,7 +1,7 @@
 """Run klpcheck on one model file from Python and print one JSON line of counts.
 
 Usage: ``python bench/peer_klpcheck.py MODEL [name=value ...] [--storage S] [--workers N]
-[--backend B] [--no-por]``.
+[--backend B] [--no-por] [--incremental]``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--backend", default="local")
     parser.add_argument("--no-por", action="store_true")
+    parser.add_argument("--incremental", action="store_true")
     args = parser.parse_args()
     params = dict(p.split("=", 1) for p in args.params)
     options: dict[str, object] = {"keep_going": True}
@@ -30,6 +31,8 @@ def main() -> None:
         options["workers"] = args.workers
     if args.no_por:
         options["por"] = False
+    if args.incremental:
+        options["incremental"] = True
     if args.backend != "local":
         options["backend"] = args.backend
     result = check(load_model(args.model, params), **options)

@@ -270,6 +270,13 @@ def main() -> None:
     "declared); an error with symmetry, fingerprints or workers.",
 )
 @click.option(
+    "--incremental/--no-incremental",
+    default=None,
+    help="Evaluate again after each step only the guards and properties that read "
+    "what it declares it writes (default: on, unless --no-por, which trusts no "
+    "footprint); --audit checks the declarations.",
+)
+@click.option(
     "--no-symmetry",
     is_flag=True,
     help="No symmetry reduction (it is on when the model declares @model.symmetry, "
@@ -411,6 +418,7 @@ def run(
     full: bool,
     no_por: bool,
     por: bool,
+    incremental: bool | None,
     no_symmetry: bool,
     shortest: bool,
     audit: bool,
@@ -454,6 +462,7 @@ def run(
             "deadlock": not no_deadlock,
             "keep_going": keep_going,
             "por": True if por else False if no_por else None,
+            "incremental": incremental,
             "symmetry": False if no_symmetry else None,
             "shortest": shortest,
             "audit": audit,
