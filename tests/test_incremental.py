@@ -58,15 +58,29 @@ def _alike(spec: dict[str, Any]) -> None:
         assert _summary(inc) == _summary(plain), extra
 
 
-@settings(CI, max_examples=300)
+@settings(CI, max_examples=120)
 @given(model_specs())
 def test_random_models_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)
 
 
-@settings(CI, max_examples=200)
+@settings(CI, max_examples=100)
 @given(race_specs())
 def test_random_races_are_found_alike(spec: dict[str, Any]) -> None:
+    _alike(spec)
+
+
+@pytest.mark.slow
+@settings(CI, max_examples=3000)
+@given(model_specs())
+def test_many_random_models_are_found_alike(spec: dict[str, Any]) -> None:
+    _alike(spec)
+
+
+@pytest.mark.slow
+@settings(CI, max_examples=3000)
+@given(race_specs())
+def test_many_random_races_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)
 
 
