@@ -226,12 +226,26 @@ def setup_musil() -> str:
             "-q",
             f"musil=={MUSIL_VERSION}",
             f"minicheck=={MINICHECK_VERSION}",  # the peers on one interpreter
+            "setuptools",
         ],
         check=True,
     )
+    # klpcheck runs on that interpreter too, from this checkout: its C speedups must be
+    # built for it, or it would run on the pure-Python twins.
+    built = subprocess.run(
+        [str(_musil_python()), "setup.py", "build_ext", "--inplace"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    speedups = (
+        "klpcheck's C speedups built for it"
+        if built.returncode == 0
+        else "klpcheck's C speedups did not build for it (pure Python)"
+    )
     return (
         f"musil {MUSIL_VERSION} and minicheck {MINICHECK_VERSION} installed in "
-        f"{MUSIL_VENV} ({python})"
+        f"{MUSIL_VENV} ({python}); {speedups}"
     )
 
 
