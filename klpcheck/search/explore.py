@@ -262,9 +262,18 @@ class _Search:
             nxt: list[Any] = []
             nxt_keys = nxt if key is None else []
             self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
-            self.levels = lambda d: (len(frontier), len(nxt))  # noqa: B023
+            size = len(frontier)
+            self.levels = lambda d: (size, len(nxt))  # noqa: B023
             at_bound = depth >= max_depth
-            for s, ks in zip(frontier, keys, strict=True):
+            # Taken from the end of the reversed level, so that an expanded state is
+            # let go at once (with fingerprints nothing else holds it): the two levels
+            # in memory shrink and grow in step instead of adding up.
+            frontier.reverse()
+            if keys is not frontier:
+                keys.reverse()
+            while frontier:
+                s = frontier.pop()
+                ks = s if keys is frontier else keys.pop()
                 current[0] = s
                 succs = expand(s)
                 for k, ns in succs:
@@ -324,9 +333,17 @@ class _Search:
             nxt_keys = nxt if key is None else []
             nxt_masks: list[int] = []
             self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
-            self.levels = lambda d: (len(frontier), len(nxt))  # noqa: B023
+            size = len(frontier)
+            self.levels = lambda d: (size, len(nxt))  # noqa: B023
             at_bound = depth >= max_depth
-            for s, ks, ms in zip(frontier, keys, masks, strict=True):
+            frontier.reverse()  # as in bfs: expanded states are let go at once
+            if keys is not frontier:
+                keys.reverse()
+            masks.reverse()
+            while frontier:
+                s = frontier.pop()
+                ks = s if keys is frontier else keys.pop()
+                ms = masks.pop()
                 current[0] = s
                 succs = fire(s, ms)
                 for k, ns in succs:
