@@ -1,0 +1,383 @@
+"""Guards and effects written as one expression, inlined into the generated successor function.
+
+A call ``g(s, 3)`` to ``lambda s, p: s.pc[p] == 0 and not s.locked`` costs about twice
+the expression itself, and the successor function of :mod:`klpcheck.model.definition`
+makes one such call per step instance and state. This module gives that function the
+expression's text instead, with every name in it renamed, when it can prove the text is
+the function's own:
+
+1. Find the source. The function's code object names its file and first line; the file
+   is read through :mod:`linecache` (as :mod:`inspect` reads it) and parsed whole, and the
+   candidates are the lambdas, or the ``def`` statements of the function's name, that
+   start on that line (a ``def``'s first line is its first decorator's).
+2. Prove it. Each candidate is compiled alone, nested in a function that defines the
+   original's free variables when the original is nested, with the original's
+   ``__future__`` flags and its positions in the file. It is the function only if the
+   new code object equals the original in bytecode, constants (type for type: ``1``,
+   ``1.0``, ``True`` and ``-0.0``, ``0.0`` differ), names, local, free and cell
+   variables, flags, argument counts, first line and line table (so column for column:
+   two lambdas on one line differ there). Exactly one candidate must pass. A file edited
+   after the import compiles differently, unless the function's own text and position are
+   untouched, in which case the text is still the function's.
+3. Check it can be moved. Only a body that is one expression (a lambda, or a ``def``
+   holding an optional docstring and ``return <expr>``) with exactly the positional
+   parameters the instance passes (no defaults, keyword-only parameters, ``*args`` or
+   ``**kwargs``), and no scope of its own or binding (no lambda, comprehension, generator
+   expression, ``:=``, ``yield``, ``await``): such an expression only reads names. None of
+   them may be ``super``, ``__class__`` or ``__debug__``, bound to a builtin that reads
+   the caller's frame (``locals``, ``eval``, …), or an attribute named like a frame
+   accessor (``_getframe``, ``f_locals``, …).
+4. Rename every name. The parameters become the names the instance passes (the state
+   ``s``, the arguments ``a{i}_{j}``, or a literal for small ints, bools and None);
+   every other name is bound, as the original's code would look it up now (closure cell,
+   then the function's globals, then its builtins), to a new global ``n{k}`` of the
+   generated function. A name bound nowhere (a NameError when called) keeps the call.
+   The renamed expression is written back as text with :func:`ast.unparse`, and the text
+   must parse back to the same tree.
+
+What still differs from the call: the generated function reads the values of globals and
+closure cells once, when it is generated (a model that rebinds a module global during a
+search would not be seen), and the frame that runs the expression is the generated
+function's (seen only by code that inspects its caller's frame). Any function this module
+cannot handle is called as before.
+"""
+
+from __future__ import annotations
+import __future__
+
+import ast
+import builtins
+import copy
+import functools
+import inspect
+import linecache
+import sys
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Body", "body_of", "inline_text", "literal"]
+
+_FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
+_CO_NESTED = inspect.CO_NESTED
+_NOT_PLAIN = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+# Nodes that open a scope or bind a name: their text cannot move into another function.
+_SCOPED = (
+    ast.Lambda,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.NamedExpr,
+    ast.Yield,
+    ast.YieldFrom,
+    ast.Await,
+)
+# Names the compiler treats specially, and callables that act on their caller's frame.
+_SPECIAL_NAMES = frozenset({"super", "__class__", "__debug__"})
+_FRAME_BUILTINS = (
+    builtins.locals,
+    builtins.globals,
+    builtins.vars,
+    builtins.dir,
+    builtins.eval,
+    builtins.exec,
+    builtins.super,
+    builtins.breakpoint,
+    sys._getframe,
+    inspect.currentframe,
+)
+_FRAME_ATTRIBUTES = frozenset(
+    {"_getframe", "currentframe", "f_back", "f_locals", "f_globals", "f_code"}
+)
+_SMALL_INT = range(257)  # ints CPython shares: a literal is the same object
+
+
+@dataclass(frozen=True)
+class Body:
+    """A function's one expression, proven to be its body, with its names' values.
+
+    ``params`` are the positional parameters (the state first); ``free`` maps every
+    other name in ``expr`` to the value the function's code would read for it now.
+    """
+
+    expr: ast.expr
+    params: tuple[str, ...]
+    free: dict[str, Any]
+
+
+def body_of(fn: Callable[..., Any]) -> Body | None:
+    """``fn``'s proven single-expression body, or None when it cannot be inlined."""
+    if type(fn) is not types.FunctionType:
+        return None
+    co = fn.__code__
+    if (
+        co.co_flags & _NOT_PLAIN
+        or co.co_kwonlyargcount
+        or fn.__defaults__
+        or fn.__kwdefaults__
+        or co.co_cellvars
+    ):
+        return None
+    node = _proven_node(fn)
+    if node is None:
+        return None
+    expr = _expression(node)
+    if expr is None or not _movable(expr):
+        return None
+    params = co.co_varnames[: co.co_argcount]
+    free = _bindings(fn, expr, params)
+    if free is None:
+        return None
+    return Body(expr, params, free)
+
+
+def inline_text(body: Body, args: list[str], bind: Callable[[Any], str]) -> str | None:
+    """The text of ``body.expr`` with its parameters renamed to ``args`` (the names or
+    literals the instance passes, the state's name first) and each other name to
+    ``bind(value)``; None if the text does not parse back to the renamed tree."""
+    if len(args) != len(body.params):
+        return None
+    names = dict(zip(body.params, args, strict=True))
+    for name, value in body.free.items():
+        names[name] = bind(value)
+    expr = _Rename(names).visit(copy.deepcopy(body.expr))
+    text = ast.unparse(expr)
+    try:
+        back = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if ast.dump(back) != ast.dump(expr):
+        return None
+    return text
+
+
+def literal(value: Any) -> str | None:
+    """The literal for an argument that reads the same as a literal as through a
+    global (the very object: small ints, bools, None), else None."""
+    if value is None or type(value) is bool:
+        return repr(value)
+    if type(value) is int and value in _SMALL_INT:
+        return repr(value)
+    return None
+
+
+class _Rename(ast.NodeTransformer):
+    """Each name to its new text: a name, or a literal (parsed as one)."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        new = ast.parse(self.names[node.id], mode="eval").body
+        return ast.copy_location(new, node)
+
+
+# -- finding the source --------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def _index(filename: str, text: str) -> dict[int, list[ast.AST]] | None:
+    """The lambdas and function definitions of a file by their first line."""
+    try:
+        tree = ast.parse(text, filename)
+    except (SyntaxError, ValueError):
+        return None
+    by_line: dict[int, list[ast.AST]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Lambda):
+            by_line.setdefault(node.lineno, []).append(node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            by_line.setdefault(first, []).append(node)
+    return by_line
+
+
+def _proven_node(fn: types.FunctionType) -> ast.Lambda | ast.FunctionDef | None:
+    """The one node of ``fn``'s file that compiles to ``fn.__code__``, or None."""
+    co = fn.__code__
+    filename = co.co_filename
+    if not filename or (filename.startswith("<") and filename.endswith(">")):
+        return None
+    linecache.checkcache(filename)
+    lines = linecache.getlines(filename, fn.__globals__)
+    if not lines:
+        return None
+    index = _index(filename, "".join(lines))
+    if index is None:
+        return None
+    found = []
+    for node in index.get(co.co_firstlineno, []):
+        if isinstance(node, ast.Lambda):
+            if co.co_name != "<lambda>":
+                continue
+        elif not isinstance(node, ast.FunctionDef) or node.name != co.co_name:
+            continue
+        compiled = _compile_alone(node, co)
+        if compiled is not None and _same_code(compiled, co):
+            found.append(node)
+    if len(found) != 1:
+        return None
+    node = found[0]
+    assert isinstance(node, (ast.Lambda, ast.FunctionDef))
+    return node
+
+
+def _compile_alone(node: ast.AST, co: types.CodeType) -> types.CodeType | None:
+    """``node`` compiled on its own (nested, with ``co``'s free variables defined around
+    it, when ``co`` is nested), at its place in the file: its code object."""
+    node = copy.deepcopy(node)
+    stmt: ast.stmt = node if isinstance(node, ast.FunctionDef) else ast.Expr(node)  # type: ignore[arg-type]
+    body: list[ast.stmt] = [stmt]
+    if co.co_flags & _CO_NESTED:
+        define = [
+            ast.Assign([ast.Name(v, ast.Store())], ast.Constant(None))
+            for v in co.co_freevars
+        ]
+        outer = ast.FunctionDef(
+            name="outer",
+            args=ast.arguments([], [], None, [], [], None, []),
+            body=[*define, stmt],
+            decorator_list=[],
+            returns=None,
+            type_comment=None,
+        )
+        body = [outer]
+    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+    try:
+        top = compile(module, co.co_filename, "exec", co.co_flags & _FUTURE_FLAGS, True)
+    except (SyntaxError, ValueError, TypeError):
+        return None
+    codes = [c for c in _codes(top, body[0] is not stmt) if c.co_name == co.co_name]
+    return codes[0] if len(codes) == 1 else None
+
+
+def _codes(top: types.CodeType, wrapped: bool) -> Iterator[types.CodeType]:
+    """The code objects of the functions the compiled statement makes (inside the
+    wrapper when there is one): the function itself, and any in its decorators."""
+    for c in top.co_consts:
+        if isinstance(c, types.CodeType):
+            if wrapped:
+                yield from (x for x in c.co_consts if isinstance(x, types.CodeType))
+            else:
+                yield c
+
+
+def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
+    """Equal in everything the code does and where it came from (not its qualname)."""
+    fields = (
+        "co_argcount",
+        "co_posonlyargcount",
+        "co_kwonlyargcount",
+        "co_nlocals",
+        "co_stacksize",
+        "co_flags",
+        "co_code",
+        "co_names",
+        "co_varnames",
+        "co_freevars",
+        "co_cellvars",
+        "co_name",
+        "co_firstlineno",
+        "co_linetable",
+        "co_exceptiontable",
+    )
+    if any(getattr(a, f) != getattr(b, f) for f in fields):
+        return False
+    return _same_const(a.co_consts, b.co_consts) and a == b
+
+
+def _same_const(a: object, b: object) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple)
+        return len(a) == len(b) and all(map(_same_const, a, b))
+    if isinstance(a, frozenset):
+        assert isinstance(b, frozenset)
+        return _keys(a) == _keys(b)
+    if isinstance(a, types.CodeType):
+        assert isinstance(b, types.CodeType)
+        return _same_code(a, b)
+    if isinstance(a, (float, complex)):
+        return repr(a) == repr(b)
+    return a == b
+
+
+def _keys(values: frozenset[Any]) -> set[tuple[type, str]]:
+    return {(type(v), repr(v)) for v in values}
+
+
+# -- what the expression is and reads ------------------------------------------------
+
+
+def _expression(node: ast.Lambda | ast.FunctionDef) -> ast.expr | None:
+    """A lambda's body, or the expression of a def's only ``return`` (after an optional
+    docstring); None for anything else."""
+    if isinstance(node, ast.Lambda):
+        return node.body
+    body = node.body
+    if (
+        len(body) == 2
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]
+    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+        return body[0].value
+    return None
+
+
+def _movable(expr: ast.expr) -> bool:
+    """No scope, binding or frame access of its own: it reads the same anywhere."""
+    for node in ast.walk(expr):
+        if isinstance(node, _SCOPED):
+            return False
+        if isinstance(node, ast.Name) and (
+            node.id in _SPECIAL_NAMES or not isinstance(node.ctx, ast.Load)
+        ):
+            return False
+        if isinstance(node, ast.Attribute) and node.attr in _FRAME_ATTRIBUTES:
+            return False
+    return True
+
+
+def _bindings(
+    fn: types.FunctionType, expr: ast.expr, params: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """Each name ``expr`` reads, other than the parameters, with the value ``fn``'s code
+    reads for it: its closure cell, else its globals, else its builtins. None when one
+    is unbound or is a builtin that looks at its caller's frame."""
+    co = fn.__code__
+    glob, built = fn.__globals__, fn.__builtins__  # type: ignore[attr-defined]
+    if type(glob) is not dict or type(built) is not dict:
+        return None  # a mapping with __missing__ could answer differently
+    out: dict[str, Any] = {}
+    for node in ast.walk(expr):
+        if not isinstance(node, ast.Name) or node.id in params or node.id in out:
+            continue
+        name = node.id
+        if name in co.co_freevars:
+            cell = (fn.__closure__ or ())[co.co_freevars.index(name)]
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                return None
+        elif name in co.co_names:
+            if name in glob:
+                value = glob[name]
+            elif name in built:
+                value = built[name]
+            else:
+                return None
+        else:
+            return None
+        if any(value is f for f in _FRAME_BUILTINS):
+            return None
+        out[name] = value
+    return out
