@@ -51,8 +51,10 @@ import copy
 import functools
 import inspect
 import linecache
+import re
 import sys
 import types
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -98,15 +100,22 @@ _SMALL_INT = range(257)  # ints CPython shares: a literal is the same object
 
 
 @dataclass(frozen=True)
-class Body:
-    """A function's one expression, proven to be its body, with its names' values.
+class _Template:
+    """A proven expression as text, each name replaced by a placeholder ``_x{k}_``:
+    ``params`` holds the positional parameters' (the state's first), ``free`` each other
+    name with its placeholder. Every placeholder in ``text`` stands where a name was."""
 
-    ``params`` are the positional parameters (the state first); ``free`` maps every
-    other name in ``expr`` to the value the function's code would read for it now.
-    """
-
-    expr: ast.expr
+    text: str
     params: tuple[str, ...]
+    free: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Body:
+    """A function's one expression, proven to be its body, and the value each name
+    other than a parameter has now (by placeholder)."""
+
+    template: _Template
     free: dict[str, Any]
 
 
@@ -123,36 +132,36 @@ def body_of(fn: Callable[..., Any]) -> Body | None:
         or co.co_cellvars
     ):
         return None
-    node = _proven_node(fn)
-    if node is None:
+    template = _proven_template(fn)
+    if template is None:
         return None
-    expr = _expression(node)
-    if expr is None or not _movable(expr):
-        return None
-    params = co.co_varnames[: co.co_argcount]
-    free = _bindings(fn, expr, params)
+    free = _bindings(fn, template)
     if free is None:
         return None
-    return Body(expr, params, free)
+    return Body(template, free)
 
 
 def inline_text(body: Body, args: list[str], bind: Callable[[Any], str]) -> str | None:
-    """The text of ``body.expr`` with its parameters renamed to ``args`` (the names or
-    literals the instance passes, the state's name first) and each other name to
-    ``bind(value)``; None if the text does not parse back to the renamed tree."""
-    if len(args) != len(body.params):
+    """The expression with its parameters replaced by ``args`` (the names or literals
+    the instance passes, the state's name first; a literal is parenthesised) and each
+    other name by ``bind(value)``. None when the text would not compile without a
+    warning (``0[1]``, once a literal replaces ``p`` in ``p[1]``)."""
+    template = body.template
+    if len(args) != len(template.params):
         return None
-    names = dict(zip(body.params, args, strict=True))
-    for name, value in body.free.items():
-        names[name] = bind(value)
-    expr = _Rename(names).visit(copy.deepcopy(body.expr))
-    text = ast.unparse(expr)
-    try:
-        back = ast.parse(text, mode="eval").body
-    except SyntaxError:
-        return None
-    if ast.dump(back) != ast.dump(expr):
-        return None
+    sub = {
+        place: arg if arg.isidentifier() else f"({arg})"
+        for place, arg in zip(template.params, args, strict=True)
+    }
+    for place, value in body.free.items():
+        sub[place] = bind(value)
+    text = _PLACEHOLDER.sub(lambda m: sub[m.group(0)], template.text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            compile(text, "<inline>", "eval", dont_inherit=True)
+        except (SyntaxError, Warning):
+            return None
     return text
 
 
@@ -166,39 +175,69 @@ def literal(value: Any) -> str | None:
     return None
 
 
-class _Rename(ast.NodeTransformer):
-    """Each name to its new text: a name, or a literal (parsed as one)."""
+_PLACEHOLDER = re.compile(r"\b_x\d+_\b")
 
+
+def _template(expr: ast.expr, params: tuple[str, ...]) -> _Template | None:
+    """``expr`` as text with placeholders for its names; None unless the text parses
+    back to the same tree and holds the placeholders exactly where the names are."""
+    places = {p: f"_x{j}_" for j, p in enumerate(params)}
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name) and node.id not in places:
+            places[node.id] = f"_x{len(places)}_"
+    renamed = _Rename(places).visit(copy.deepcopy(expr))
+    text = ast.unparse(renamed)
+    try:
+        back = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    names = sorted(n.id for n in ast.walk(renamed) if isinstance(n, ast.Name))
+    if (
+        ast.dump(back) != ast.dump(renamed)
+        or sorted(_PLACEHOLDER.findall(text)) != names
+    ):
+        return None
+    free = tuple((n, place) for n, place in places.items() if n not in params)
+    return _Template(text, tuple(places[p] for p in params), free)
+
+
+class _Rename(ast.NodeTransformer):
     def __init__(self, names: dict[str, str]) -> None:
         self.names = names
 
-    def visit_Name(self, node: ast.Name) -> ast.expr:
-        new = ast.parse(self.names[node.id], mode="eval").body
-        return ast.copy_location(new, node)
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        return ast.copy_location(ast.Name(self.names[node.id], ast.Load()), node)
 
 
 # -- finding the source --------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=32)
-def _index(filename: str, text: str) -> dict[int, list[ast.AST]] | None:
-    """The lambdas and function definitions of a file by their first line."""
+class _Source:
+    """A parsed file: its lambdas and function definitions by first line, and the
+    node each code object was proven to be (or None), kept with the code object."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.by_line: dict[int, list[ast.Lambda | ast.FunctionDef]] = {}
+        self.proven: dict[int, tuple[types.CodeType, _Template | None]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Lambda):
+                self.by_line.setdefault(node.lineno, []).append(node)
+            elif isinstance(node, ast.FunctionDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                self.by_line.setdefault(first, []).append(node)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(filename: str, text: str) -> _Source | None:
     try:
-        tree = ast.parse(text, filename)
+        return _Source(ast.parse(text, filename))
     except (SyntaxError, ValueError):
         return None
-    by_line: dict[int, list[ast.AST]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Lambda):
-            by_line.setdefault(node.lineno, []).append(node)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            by_line.setdefault(first, []).append(node)
-    return by_line
 
 
-def _proven_node(fn: types.FunctionType) -> ast.Lambda | ast.FunctionDef | None:
-    """The one node of ``fn``'s file that compiles to ``fn.__code__``, or None."""
+def _proven_template(fn: types.FunctionType) -> _Template | None:
+    """The template of the one single-expression lambda or def of ``fn``'s file that
+    compiles to ``fn.__code__``, when its expression can move; else None."""
     co = fn.__code__
     filename = co.co_filename
     if not filename or (filename.startswith("<") and filename.endswith(">")):
@@ -207,31 +246,42 @@ def _proven_node(fn: types.FunctionType) -> ast.Lambda | ast.FunctionDef | None:
     lines = linecache.getlines(filename, fn.__globals__)
     if not lines:
         return None
-    index = _index(filename, "".join(lines))
-    if index is None:
+    source = _parsed(filename, "".join(lines))
+    if source is None:
         return None
+    if id(co) not in source.proven:  # the entry keeps co alive: its id stays its own
+        expr = _prove(source, co)
+        template = None
+        if expr is not None and _movable(expr):
+            template = _template(expr, co.co_varnames[: co.co_argcount])
+        source.proven[id(co)] = (co, template)
+    return source.proven[id(co)][1]
+
+
+def _prove(source: _Source, co: types.CodeType) -> ast.expr | None:
     found = []
-    for node in index.get(co.co_firstlineno, []):
+    for node in source.by_line.get(co.co_firstlineno, []):
         if isinstance(node, ast.Lambda):
             if co.co_name != "<lambda>":
                 continue
-        elif not isinstance(node, ast.FunctionDef) or node.name != co.co_name:
+        elif node.name != co.co_name:
+            continue
+        expr = _expression(node)
+        if expr is None:
             continue
         compiled = _compile_alone(node, co)
         if compiled is not None and _same_code(compiled, co):
-            found.append(node)
-    if len(found) != 1:
-        return None
-    node = found[0]
-    assert isinstance(node, (ast.Lambda, ast.FunctionDef))
-    return node
+            found.append(expr)
+    return found[0] if len(found) == 1 else None
 
 
-def _compile_alone(node: ast.AST, co: types.CodeType) -> types.CodeType | None:
+def _compile_alone(
+    node: ast.Lambda | ast.FunctionDef, co: types.CodeType
+) -> types.CodeType | None:
     """``node`` compiled on its own (nested, with ``co``'s free variables defined around
-    it, when ``co`` is nested), at its place in the file: its code object."""
-    node = copy.deepcopy(node)
-    stmt: ast.stmt = node if isinstance(node, ast.FunctionDef) else ast.Expr(node)  # type: ignore[arg-type]
+    it, when ``co`` is nested), at its place in the file: its code object. The node is
+    not changed (every node of a parsed tree has its position)."""
+    stmt: ast.stmt = node if isinstance(node, ast.FunctionDef) else ast.Expr(node)
     body: list[ast.stmt] = [stmt]
     if co.co_flags & _CO_NESTED:
         define = [
@@ -347,21 +397,16 @@ def _movable(expr: ast.expr) -> bool:
     return True
 
 
-def _bindings(
-    fn: types.FunctionType, expr: ast.expr, params: tuple[str, ...]
-) -> dict[str, Any] | None:
-    """Each name ``expr`` reads, other than the parameters, with the value ``fn``'s code
-    reads for it: its closure cell, else its globals, else its builtins. None when one
-    is unbound or is a builtin that looks at its caller's frame."""
+def _bindings(fn: types.FunctionType, template: _Template) -> dict[str, Any] | None:
+    """The value ``fn``'s code reads now for each name of ``template`` other than the
+    parameters (its closure cell, else its globals, else its builtins), by placeholder.
+    None when one is unbound or is a builtin that looks at its caller's frame."""
     co = fn.__code__
     glob, built = fn.__globals__, fn.__builtins__  # type: ignore[attr-defined]
     if type(glob) is not dict or type(built) is not dict:
         return None  # a mapping with __missing__ could answer differently
     out: dict[str, Any] = {}
-    for node in ast.walk(expr):
-        if not isinstance(node, ast.Name) or node.id in params or node.id in out:
-            continue
-        name = node.id
+    for name, place in template.free:
         if name in co.co_freevars:
             cell = (fn.__closure__ or ())[co.co_freevars.index(name)]
             try:
@@ -379,5 +424,5 @@ def _bindings(
             return None
         if any(value is f for f in _FRAME_BUILTINS):
             return None
-        out[name] = value
+        out[place] = value
     return out
