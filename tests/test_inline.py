@@ -26,6 +26,7 @@ from klpcheck.base.result import Result
 from klpcheck.gate.manifest import compare, load_manifest, run_entry
 from klpcheck.model.definition import successors_of
 from klpcheck.model.loader import load_model
+from tests import test_por_random, test_soundness
 from tests.conftest import MODELS
 
 # -- helpers -------------------------------------------------------------------------
@@ -205,29 +206,33 @@ def test_a_builtin_the_module_shadows_reads_the_module_s(tmp_path: Path) -> None
     assert check(model, deadlock=False).distinct_states == 2
 
 
-def test_two_lambdas_on_one_line_are_told_apart(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        "twins",
-        """\
-        from klpcheck import Model
+TWINS = """\
+from klpcheck import Model
 
-        def build():
-            model = Model("twins", init=(0, 0))
-            low, high = (lambda s: s[0] < 2), (lambda s: s[1] < 3)
+def build():
+    model = Model("twins", init=(0, 0))
+    low, high = (lambda s: s[0] < 2), (lambda s: s[1] < 3)
 
-            @model.step(when=low)
-            def first(s):
-                return (s[0] + 1, s[1])
+    @model.step(when=low)
+    def first(s):
+        return (s[0] + 1, s[1])
 
-            @model.step(when=high)
-            def second(s):
-                return (s[0], s[1] + 1)
+    @model.step(when=high)
+    def second(s):
+        return (s[0], s[1] + 1)
 
-            return model
-        """,
-    )
-    model = load_model(path)
+    return model
+"""
+# The same at the module's top level: no closure around the functions.
+TWIN_LINE = "low, high = (lambda s: s[0] < 2), (lambda s: s[1] < 3)\n"
+TOP_TWINS = TWINS.replace(f"    {TWIN_LINE}", "").replace(
+    "def build():", f"{TWIN_LINE}\n\ndef build():"
+)
+
+
+@pytest.mark.parametrize("text", [TWINS, TOP_TWINS], ids=["nested", "top"])
+def test_two_lambdas_on_one_line_are_told_apart(tmp_path: Path, text: str) -> None:
+    model = load_model(write(tmp_path, "twins", text))
     assert inlined(model) == ({0, 1}, {0, 1})
     assert agree(model) == 12
     assert check(model, deadlock=False).distinct_states == 12
@@ -389,8 +394,16 @@ def test_bodies_that_are_not_one_movable_expression_keep_the_call(
         """\
         from klpcheck import Model
 
+        class Probe:
+            __never = False
+            mangled = staticmethod(lambda s: s[0] == 3 or Probe.__never)
+
         def build():
             model = Model("shapes", init=(0, 0))
+
+            @model.step(when=Probe.mangled)
+            def fourth(s):
+                return (0, s[1])
 
             @model.step(when=lambda s: any(x < 2 for x in s[:1]))
             def first(s):
@@ -409,7 +422,7 @@ def test_bodies_that_are_not_one_movable_expression_keep_the_call(
         """,
     )
     model = load_model(path)
-    assert inlined(model) == (set(), {2})
+    assert inlined(model) == (set(), {0, 3})
     assert agree(model) == 3 * 4
 
 
@@ -528,6 +541,38 @@ def test_a_guard_that_answers_a_non_bool_is_still_refused(tmp_path: Path) -> Non
         ModelError, match=r"^the guard of step <lambda> returned 3 \(int\)"
     ):
         check(model)
+
+
+@given(spec=test_por_random.model_specs())
+@settings(test_por_random.CI, max_examples=30)
+def test_the_partial_order_tests_random_models_run_inlined(
+    spec: dict[str, Any],
+) -> None:
+    """Their guards and effects are closures calling closures: inlined as calls of
+    the closure, with the instance's argument."""
+    model = test_por_random.build(spec)
+    n = len(model.instances())
+    assert inlined(model) == (set(range(n)), set(range(n)))
+    agree(model)
+    on = check(model, por=True, keep_going=True)
+    os.environ["KLPCHECK_NO_INLINE"] = "1"
+    try:
+        off = check(model, por=True, keep_going=True)
+    finally:
+        del os.environ["KLPCHECK_NO_INLINE"]
+    assert outcome(on) == outcome(off)
+
+
+@pytest.mark.parametrize("style", ["percent", "type", "helper"])
+def test_the_soundness_probes_run_inlined(
+    style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards that read the state through C code (``%``, ``type(s) is P``)."""
+    model = test_soundness._model(style)
+    assert inlined(model) == ({0, 1, 2}, {0, 1, 2})
+    on, off = both(lambda: check(model), monkeypatch)
+    assert outcome(on) == outcome(off)
+    assert on.verdict.value == "violated"
 
 
 # -- random models written to a file ----------------------------------------------------

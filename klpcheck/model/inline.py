@@ -24,21 +24,24 @@ the function's own:
    parameters the instance passes (no defaults, keyword-only parameters, ``*args`` or
    ``**kwargs``), and no scope of its own or binding (no lambda, comprehension, generator
    expression, ``:=``, ``yield``, ``await``): such an expression only reads names. None of
-   them may be ``super``, ``__class__`` or ``__debug__``, bound to a builtin that reads
-   the caller's frame (``locals``, ``eval``, …), or an attribute named like a frame
-   accessor (``_getframe``, ``f_locals``, …).
-4. Rename every name. The parameters become the names the instance passes (the state
-   ``s``, the arguments ``a{i}_{j}``, or a literal for small ints, bools and None);
-   every other name is bound, as the original's code would look it up now (closure cell,
-   then the function's globals, then its builtins), to a new global ``n{k}`` of the
-   generated function. A name bound nowhere (a NameError when called) keeps the call.
-   The renamed expression is written back as text with :func:`ast.unparse`, and the text
-   must parse back to the same tree.
+   them may be ``super``, ``__class__`` or ``__debug__``, or be bound to a builtin that
+   acts on the frame calling it (``locals``, ``eval``, ``sys._getframe``, …), and no
+   attribute may be named like one (``builtins.eval``, ``f_locals``, …).
+4. Rename every name. The expression is written back as text once (:func:`ast.unparse`)
+   with a placeholder for each name; the text must parse back to the same tree and hold
+   the placeholders exactly where the names were. Per instance, the parameters' become
+   what the instance passes (the state ``s``, the arguments ``a{i}_{j}``, or a
+   parenthesised literal for small ints, bools and None: the very objects the globals
+   would hold), and every other name's a global ``n{k}`` of the generated function bound
+   to the value the original's code would read for it now (closure cell, else the
+   function's globals, else its builtins). A name bound nowhere (a NameError when called)
+   keeps the call, as does a text that compiles with a warning (``0[1]``).
 
 What still differs from the call: the generated function reads the values of globals and
 closure cells once, when it is generated (a model that rebinds a module global during a
 search would not be seen), and the frame that runs the expression is the generated
-function's (seen only by code that inspects its caller's frame). Any function this module
+function's (seen by code that reaches the caller's frame some other way: a helper that
+calls ``sys._getframe(1)``, ``getattr(builtins, "eval")``). Any function this module
 cannot handle is called as before.
 """
 
@@ -94,7 +97,10 @@ _FRAME_BUILTINS = (
     inspect.currentframe,
 )
 _FRAME_ATTRIBUTES = frozenset(
-    {"_getframe", "currentframe", "f_back", "f_locals", "f_globals", "f_code"}
+    {
+        *("locals", "globals", "vars", "dir", "eval", "exec", "breakpoint"),
+        *("_getframe", "currentframe", "f_back", "f_locals", "f_globals", "f_code"),
+    }
 )
 _SMALL_INT = range(257)  # ints CPython shares: a literal is the same object
 
