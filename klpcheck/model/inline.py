@@ -53,6 +53,7 @@ import builtins
 import copy
 import functools
 import inspect
+import keyword
 import linecache
 import re
 import sys
@@ -155,20 +156,30 @@ def inline_text(body: Body, args: list[str], bind: Callable[[Any], str]) -> str 
     template = body.template
     if len(args) != len(template.params):
         return None
-    sub = {
-        place: arg if arg.isidentifier() else f"({arg})"
-        for place, arg in zip(template.params, args, strict=True)
-    }
+    sub: dict[str, str] = {}
+    literals = False
+    for place, arg in zip(template.params, args, strict=True):
+        if arg.isidentifier() and not keyword.iskeyword(arg):
+            sub[place] = arg
+        else:
+            sub[place] = f"({arg})"
+            literals = True
     for place, value in body.free.items():
         sub[place] = bind(value)
     text = _PLACEHOLDER.sub(lambda m: sub[m.group(0)], template.text)
+    # Names for names cannot make the template's text warn; a literal can.
+    return text if not literals or _compiles(text) else None
+
+
+def _compiles(text: str) -> bool:
+    """Whether ``text`` compiles as an expression without a warning."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
             compile(text, "<inline>", "eval", dont_inherit=True)
         except (SyntaxError, Warning):
-            return None
-    return text
+            return False
+    return True
 
 
 def literal(value: Any) -> str | None:
@@ -201,6 +212,7 @@ def _template(expr: ast.expr, params: tuple[str, ...]) -> _Template | None:
     if (
         ast.dump(back) != ast.dump(renamed)
         or sorted(_PLACEHOLDER.findall(text)) != names
+        or not _compiles(text)
     ):
         return None
     free = tuple((n, place) for n, place in places.items() if n not in params)
@@ -220,11 +232,11 @@ class _Rename(ast.NodeTransformer):
 
 class _Source:
     """A parsed file: its lambdas and function definitions by first line, and the
-    node each code object was proven to be (or None), kept with the code object."""
+    template proven for each code object (None when there is none), by its key."""
 
     def __init__(self, tree: ast.Module) -> None:
         self.by_line: dict[int, list[ast.Lambda | ast.FunctionDef]] = {}
-        self.proven: dict[int, tuple[types.CodeType, _Template | None]] = {}
+        self.proven: dict[tuple[Any, ...], _Template | None] = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.Lambda):
                 self.by_line.setdefault(node.lineno, []).append(node)
@@ -241,6 +253,9 @@ def _parsed(filename: str, text: str) -> _Source | None:
         return None
 
 
+_LINES: dict[str, tuple[list[str], _Source | None]] = {}
+
+
 def _proven_template(fn: types.FunctionType) -> _Template | None:
     """The template of the one single-expression lambda or def of ``fn``'s file that
     compiles to ``fn.__code__``, when its expression can move; else None."""
@@ -252,19 +267,31 @@ def _proven_template(fn: types.FunctionType) -> _Template | None:
     lines = linecache.getlines(filename, fn.__globals__)
     if not lines:
         return None
-    source = _parsed(filename, "".join(lines))
+    seen = _LINES.get(filename)
+    if seen is None or seen[0] is not lines:  # linecache keeps one list per version
+        if len(_LINES) >= 64:
+            _LINES.clear()
+        _LINES[filename] = seen = (lines, _parsed(filename, "".join(lines)))
+    source = seen[1]
     if source is None:
         return None
-    if id(co) not in source.proven:  # the entry keeps co alive: its id stays its own
-        expr = _prove(source, co)
+    key = _code_key(
+        co
+    )  # a function from a new import of the file has a new code object
+    if key not in source.proven:
+        expr = _prove(source, co, key)
         template = None
         if expr is not None and _movable(expr):
             template = _template(expr, co.co_varnames[: co.co_argcount])
-        source.proven[id(co)] = (co, template)
-    return source.proven[id(co)][1]
+        source.proven[key] = template
+    return source.proven[key]
 
 
-def _prove(source: _Source, co: types.CodeType) -> ast.expr | None:
+def _prove(
+    source: _Source, co: types.CodeType, key: tuple[Any, ...]
+) -> ast.expr | None:
+    """The expression of the one candidate of ``source`` that compiles to code with
+    ``co``'s key (and equal to ``co`` by CPython's own comparison), or None."""
     found = []
     for node in source.by_line.get(co.co_firstlineno, []):
         if isinstance(node, ast.Lambda):
@@ -276,7 +303,7 @@ def _prove(source: _Source, co: types.CodeType) -> ast.expr | None:
         if expr is None:
             continue
         compiled = _compile_alone(node, co)
-        if compiled is not None and _same_code(compiled, co):
+        if compiled is not None and _code_key(compiled) == key and compiled == co:
             found.append(expr)
     return found[0] if len(found) == 1 else None
 
@@ -323,49 +350,41 @@ def _codes(top: types.CodeType, wrapped: bool) -> Iterator[types.CodeType]:
                 yield c
 
 
-def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
-    """Equal in everything the code does and where it came from (not its qualname)."""
-    fields = (
-        "co_argcount",
-        "co_posonlyargcount",
-        "co_kwonlyargcount",
-        "co_nlocals",
-        "co_stacksize",
-        "co_flags",
-        "co_code",
-        "co_names",
-        "co_varnames",
-        "co_freevars",
-        "co_cellvars",
-        "co_name",
-        "co_firstlineno",
-        "co_linetable",
-        "co_exceptiontable",
-    )
-    if any(getattr(a, f) != getattr(b, f) for f in fields):
-        return False
-    return _same_const(a.co_consts, b.co_consts) and a == b
+_FIELDS = (
+    "co_argcount",
+    "co_posonlyargcount",
+    "co_kwonlyargcount",
+    "co_nlocals",
+    "co_stacksize",
+    "co_flags",
+    "co_code",
+    "co_names",
+    "co_varnames",
+    "co_freevars",
+    "co_cellvars",
+    "co_name",
+    "co_firstlineno",
+    "co_linetable",
+    "co_exceptiontable",
+)
 
 
-def _same_const(a: object, b: object) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, tuple):
-        assert isinstance(b, tuple)
-        return len(a) == len(b) and all(map(_same_const, a, b))
-    if isinstance(a, frozenset):
-        assert isinstance(b, frozenset)
-        return _keys(a) == _keys(b)
-    if isinstance(a, types.CodeType):
-        assert isinstance(b, types.CodeType)
-        return _same_code(a, b)
-    if isinstance(a, (float, complex)):
-        return repr(a) == repr(b)
-    return a == b
+def _code_key(co: types.CodeType) -> tuple[Any, ...]:
+    """Everything the code does and where it came from (not its qualified name or
+    file), constants type for type: equal keys, interchangeable code."""
+    return (*(getattr(co, f) for f in _FIELDS), _const_key(co.co_consts))
 
 
-def _keys(values: frozenset[Any]) -> set[tuple[type, str]]:
-    return {(type(v), repr(v)) for v in values}
+def _const_key(c: object) -> object:
+    if isinstance(c, tuple):
+        return (tuple, tuple(map(_const_key, c)))
+    if isinstance(c, frozenset):
+        return (frozenset, frozenset(map(_const_key, c)))
+    if isinstance(c, types.CodeType):
+        return (types.CodeType, _code_key(c))
+    if isinstance(c, (float, complex)):
+        return (type(c), repr(c))  # -0.0 and 0.0 differ, as do two NaNs' spellings
+    return (type(c), c)  # 1, 1.0 and True differ
 
 
 # -- what the expression is and reads ------------------------------------------------
