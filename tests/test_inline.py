@@ -35,7 +35,7 @@ from tests.conftest import MODELS
 def inlined(model: Model[Any]) -> tuple[set[int], set[int]]:
     """The instances whose guard, and whose effect, the generated function inlines."""
     instances = model.instances()
-    names = set(successors_of(instances).__code__.co_names)
+    names = set(successors_of(instances, inline=True).__code__.co_names)
     guards = {i.index for i in instances if i.step.guard and f"g{i.index}" not in names}
     effects = {i.index for i in instances if f"e{i.index}" not in names}
     return guards, effects
@@ -114,6 +114,20 @@ def test_every_guard_and_effect_of_the_lock_model_is_inlined(module: Any) -> Non
     assert inlined(model) == (set(range(21)), set(range(21)))
     call = successors_of(model.instances(), inline=False)
     assert {f"g{i}" for i in range(21)} <= set(call.__code__.co_names)
+
+
+def test_inlining_is_on_unless_the_environment_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    instances = lock.build(2).instances()
+    for value, on in [(None, True), ("0", True), ("", True), ("1", False)]:
+        if value is None:
+            monkeypatch.delenv("KLPCHECK_NO_INLINE", raising=False)
+        else:
+            monkeypatch.setenv("KLPCHECK_NO_INLINE", value)
+        names = successors_of(instances).__code__.co_names
+        assert ("g0" not in names and "e0" not in names) is on, value
+        assert "g0" in successors_of(instances, inline=False).__code__.co_names
 
 
 @pytest.mark.parametrize("module", [lock, lock_tuple], ids=["record", "tuple"])
