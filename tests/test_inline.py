@@ -194,6 +194,33 @@ def test_a_closure_variable_shadowing_a_global_reads_the_closure(
     assert check(model, deadlock=False).distinct_states == 3
 
 
+def test_values_are_read_when_each_search_starts(tmp_path: Path) -> None:
+    """A proof is reused for every function with the same code; the values its names
+    stand for are read again for each function and each search."""
+    path = write(
+        tmp_path,
+        "values",
+        """\
+        from klpcheck import Model
+
+        LIMIT = 9
+
+        def build(limit: int = 2):
+            model = Model("values", init=0)
+            model.step(when=lambda s: s < limit and s < LIMIT)(lambda s: s + 1)
+            return model
+        """,
+    )
+    small, large = load_model(path), load_model(path, {"limit": 4})
+    assert inlined(small) == inlined(large) == ({0}, {0})
+    assert (agree(small), agree(large)) == (3, 5)
+    assert check(large, deadlock=False).distinct_states == 5
+    module = large.steps[0].guard.__globals__  # type: ignore[union-attr]
+    module["LIMIT"] = 1
+    assert agree(large) == 2
+    assert check(large, deadlock=False).distinct_states == 2
+
+
 def test_a_builtin_the_module_shadows_reads_the_module_s(tmp_path: Path) -> None:
     path = write(
         tmp_path,
