@@ -275,9 +275,8 @@ def _proven_template(fn: types.FunctionType) -> _Template | None:
     source = seen[1]
     if source is None:
         return None
-    key = _code_key(
-        co
-    )  # a function from a new import of the file has a new code object
+    # By key, not by object: a new import of the file makes new code objects.
+    key = _code_key(co)
     if key not in source.proven:
         expr = _prove(source, co, key)
         template = None
