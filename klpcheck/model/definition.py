@@ -670,9 +670,34 @@ def successors_of(
     prove is called as before; an exception raised inline is diagnosed by re-running the
     real functions, as one raised by a call is.
     """
+    env: dict[str, Any] = {}
+    lines = ["def successors(s):", "    out = []", "    add = out.append"]
+    for inst, (guard, effect) in zip(
+        instances, instance_calls(instances, env, inline), strict=True
+    ):
+        i = inst.index
+        if guard is None:
+            lines.append(f"    add(({i}, {effect}))")
+        else:
+            lines.append(f"    if {guard}:")
+            lines.append(f"        add(({i}, {effect}))")
+    lines.append("    return out")
+    exec("\n".join(lines), env)  # generated names, integers and proven expressions
+    fn: Callable[[Any], list[tuple[int, Any]]] = env["successors"]
+    return fn
+
+
+def instance_calls(
+    instances: Sequence[Instance], env: dict[str, Any], inline: bool | None = None
+) -> list[tuple[str | None, str]]:
+    """The text of each instance's guard (None without one) and effect, called on ``s``.
+
+    The text a generated function holds for them (see :func:`successors_of`): a call of
+    a global ``g{i}`` or ``e{i}`` with the state ``s`` and the arguments ``a{i}_{j}``,
+    or the inlined expression. Binds those globals in ``env``.
+    """
     if inline is None:
         inline = os.environ.get("KLPCHECK_NO_INLINE", "") in ("", "0")
-    env: dict[str, Any] = {}
     bodies: dict[int, tuple[Callable[..., Any], Body | None]] = {}
     bound: dict[int, tuple[Any, str]] = {}
 
@@ -695,7 +720,7 @@ def successors_of(
                     return f"({expr})"
         return f"{name}({', '.join(args)})"
 
-    lines = ["def successors(s):", "    out = []", "    add = out.append"]
+    out: list[tuple[str | None, str]] = []
     for inst in instances:
         i = inst.index
         env[f"g{i}"], env[f"e{i}"] = inst.step.guard, inst.step.effect
@@ -704,16 +729,11 @@ def successors_of(
             env[f"a{i}_{j}"] = value
             args.append(f"a{i}_{j}")
         effect = text(inst.step.effect, f"e{i}", args, inst)
-        if inst.step.guard is None:
-            lines.append(f"    add(({i}, {effect}))")
-        else:
+        guard = None
+        if inst.step.guard is not None:
             guard = text(inst.step.guard, f"g{i}", args, inst)
-            lines.append(f"    if {guard}:")
-            lines.append(f"        add(({i}, {effect}))")
-    lines.append("    return out")
-    exec("\n".join(lines), env)  # generated names, integers and proven expressions
-    fn: Callable[[Any], list[tuple[int, Any]]] = env["successors"]
-    return fn
+        out.append((guard, effect))
+    return out
 
 
 def _literals(names: list[str], values: tuple[Any, ...]) -> list[str]:

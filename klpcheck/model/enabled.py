@@ -14,8 +14,9 @@ writes is affected by every step.
 This trusts the declarations exactly as partial-order reduction does, and is used only
 where reduction would be allowed to (not under ``por=False``); ``audit=True`` checks the
 declarations while exploring. The enabled set of a state is a bit mask over instances;
-the functions are generated from source text holding only generated names and integers,
-as :func:`klpcheck.model.definition.successors_of` is.
+the functions are generated from source text as
+:func:`klpcheck.model.definition.successors_of` is, with the same inlined guards and
+effects (:func:`klpcheck.model.definition.instance_calls`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from klpcheck.model.definition import Instance
+from klpcheck.model.definition import Instance, instance_calls
 from klpcheck.model.footprint import instance_paths, overlaps
 
 __all__ = ["Incremental", "incremental"]
@@ -57,21 +58,13 @@ def incremental(instances: Sequence[Instance]) -> Incremental:
         if inst.step.guard is None:
             always |= 1 << inst.index
     env: dict[str, Any] = {}
-    calls: dict[int, str] = {}
-    for inst in instances:
-        i = inst.index
-        env[f"g{i}"], env[f"e{i}"] = inst.step.guard, inst.step.effect
-        names = []
-        for j, value in enumerate(inst.args):
-            env[f"a{i}_{j}"] = value
-            names.append(f", a{i}_{j}")
-        calls[i] = f"(s{''.join(names)})"
+    calls = instance_calls(instances, env)
 
     def evaluate(indices: Sequence[int]) -> list[str]:
         return [
             line
             for j in indices
-            for line in (f"    if g{j}{calls[j]}:", f"        m |= {1 << j}")
+            for line in (f"    if {calls[j][0]}:", f"        m |= {1 << j}")
         ]
 
     lines = ["def full(s):", f"    m = {always}", *evaluate(guarded), "    return m"]
@@ -92,9 +85,9 @@ def incremental(instances: Sequence[Instance]) -> Incremental:
     for inst in instances:
         i = inst.index
         lines.append(f"    if m & {1 << i}:")
-        lines.append(f"        add(({i}, e{i}{calls[i]}))")
+        lines.append(f"        add(({i}, {calls[i][1]}))")
     lines.append("    return out")
-    exec("\n".join(lines), env)  # generated names and integers only
+    exec("\n".join(lines), env)  # generated names, integers and proven expressions
     return Incremental(
         full=env["full"],
         refresh=tuple(env[f"refresh{inst.index}"] for inst in instances),
