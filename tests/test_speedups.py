@@ -188,20 +188,23 @@ def test_fingerprints_do_not_depend_on_the_extension_or_the_hash_seed() -> None:
         "from klpcheck.model.fingerprint import fingerprint; "
         "print(fingerprint(tuple(LEAVES)))"
     )
-    outs = set()
-    for seed, pure in (("1", ""), ("2", "1"), ("3", "")):
-        env = {**os.environ, "PYTHONHASHSEED": seed, "KLPCHECK_PURE_PYTHON": pure}
-        outs.add(
-            subprocess.run(
-                [sys.executable, "-c", code],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
+    outs = {
+        _python(code, PYTHONHASHSEED=seed, KLPCHECK_PURE_PYTHON=pure)
+        for seed, pure in (("1", ""), ("2", "1"), ("3", ""))
+    }
     assert len(outs) == 1
+
+
+def _python(code: str, **env: str) -> str:
+    """What ``python -c code`` prints in the project root with ``env`` added."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def _outcome(fn: Any, *args: Any, **kwargs: Any) -> tuple[str, Any]:
@@ -322,19 +325,7 @@ def test_searches_count_the_same_without_the_extension() -> None:
         "r = [check(m, storage=s, por=False) for s in ('exact', 'fingerprint')]; "
         "print([(x.verdict.value, x.distinct_states, x.transitions) for x in r])"
     )
-    outs = set()
-    for pure in ("", "1"):
-        env = {**os.environ, "KLPCHECK_PURE_PYTHON": pure}
-        outs.add(
-            subprocess.run(
-                [sys.executable, "-c", code],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
+    outs = {_python(code, KLPCHECK_PURE_PYTHON=pure) for pure in ("", "1")}
     assert len(outs) == 1
     (out,) = outs
     exact, fp = eval(out)
