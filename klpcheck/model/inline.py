@@ -426,7 +426,8 @@ def _bindings(fn: types.FunctionType, template: _Template) -> dict[str, Any] | N
     parameters (its closure cell, else its globals, else its builtins), by placeholder.
     None when one is unbound or is a builtin that looks at its caller's frame."""
     co = fn.__code__
-    glob, built = fn.__globals__, fn.__builtins__  # type: ignore[attr-defined]
+    # getattr: older typeshed lacks FunctionType.__builtins__ (new in Python 3.10)
+    glob, built = fn.__globals__, getattr(fn, "__builtins__")  # noqa: B009
     if type(glob) is not dict or type(built) is not dict:
         return None  # a mapping with __missing__ could answer differently
     out: dict[str, Any] = {}
