@@ -58,13 +58,13 @@ def _alike(spec: dict[str, Any]) -> None:
         assert _summary(inc) == _summary(plain), extra
 
 
-@settings(CI, max_examples=120)
+@settings(CI, max_examples=80)
 @given(model_specs())
 def test_random_models_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)
 
 
-@settings(CI, max_examples=100)
+@settings(CI, max_examples=60)
 @given(race_specs())
 def test_random_races_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)
