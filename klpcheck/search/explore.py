@@ -120,10 +120,8 @@ class _Search:
                     self.on_new(s)
                 if self.expander is not None:
                     self.reduced_search(current)
-                elif self.plan.incremental is not None:
-                    self.bfs_incremental(current, self.plan.incremental)
                 elif self.opts.order == "bfs":
-                    self.bfs(current)
+                    self.bfs(current, self.plan.incremental)
                 else:
                     self.dfs(current)
                 self.exhausted = self.incomplete is None
@@ -244,7 +242,13 @@ class _Search:
 
     # -- breadth-first ------------------------------------------------------------
 
-    def bfs(self, current: list[Any]) -> None:
+    def bfs(self, current: list[Any], inc: Incremental | None = None) -> None:
+        """Breadth-first search, level by level.
+
+        With ``inc`` (incremental enabledness, see model.enabled) each frontier state
+        carries its enabled mask: a new state's comes from its parent's and the instance
+        fired, and only the properties that instance may change are checked on it.
+        """
         expand = self.expand
         parent = self.parent
         fired, new = self.fired, self.new
@@ -252,15 +256,17 @@ class _Search:
         max_states, max_depth = self.bounds()
         deadlock = self.opts.deadlock
         terminal = self.model.terminal_property
-        on_new = self.on_new
+        on_new, on_new_after = self.on_new, self.on_new_after
         key = self.key
         frontier = list(self.roots.values())
         keys = frontier if key is None else list(self.roots)
+        masks = None if inc is None else [inc.full(s) for s in frontier]
         depth = 0
         expanded = 0
         while frontier:
             nxt: list[Any] = []
             nxt_keys = nxt if key is None else []
+            nxt_masks: list[int] | None = None if inc is None else []
             self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
             size = len(frontier)
             self.levels = lambda d: (size, len(nxt))  # noqa: B023
@@ -271,11 +277,18 @@ class _Search:
             frontier.reverse()
             if keys is not frontier:
                 keys.reverse()
+            if masks is not None:
+                masks.reverse()
+            ms = 0
             while frontier:
                 s = frontier.pop()
                 ks = s if keys is frontier else keys.pop()
                 current[0] = s
-                succs = expand(s)
+                if masks is None:
+                    succs = expand(s)
+                else:
+                    ms = masks.pop()
+                    succs = inc.fire(s, ms)  # type: ignore[union-attr]
                 for k, ns in succs:
                     fired[k] += 1
                     kn = ns if key is None else key(ns)
@@ -295,80 +308,13 @@ class _Search:
                     if key is not None:
                         nxt_keys.append(kn)
                     self.max_depth = depth + 1
-                    on_new(ns)
-                if (
-                    not succs
-                    and deadlock
-                    and (terminal is None or not terminal.predicate(s))
-                ):
-                    self.violate(None, s)
-                expanded += 1
-                if not expanded % CLOCK_EVERY:
-                    self.tick(depth)
-            frontier, keys = nxt, nxt_keys
-            depth += 1
-
-    def bfs_incremental(self, current: list[Any], inc: Incremental) -> None:
-        """:meth:`bfs` carrying each frontier state's enabled mask (see model.enabled).
-
-        A new state's mask comes from its parent's and the instance fired, and only the
-        properties that instance may change are checked on it.
-        """
-        fire, refresh, full = inc.fire, inc.refresh, inc.full
-        parent = self.parent
-        fired, new = self.fired, self.new
-        types = self.model.state_types
-        max_states, max_depth = self.bounds()
-        deadlock = self.opts.deadlock
-        terminal = self.model.terminal_property
-        on_new_after = self.on_new_after
-        key = self.key
-        frontier = list(self.roots.values())
-        keys = frontier if key is None else list(self.roots)
-        masks = [full(s) for s in frontier]
-        depth = 0
-        expanded = 0
-        while frontier:
-            nxt: list[Any] = []
-            nxt_keys = nxt if key is None else []
-            nxt_masks: list[int] = []
-            self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
-            size = len(frontier)
-            self.levels = lambda d: (size, len(nxt))  # noqa: B023
-            at_bound = depth >= max_depth
-            frontier.reverse()  # as in bfs: expanded states are let go at once
-            if keys is not frontier:
-                keys.reverse()
-            masks.reverse()
-            while frontier:
-                s = frontier.pop()
-                ks = s if keys is frontier else keys.pop()
-                ms = masks.pop()
-                current[0] = s
-                succs = fire(s, ms)
-                for k, ns in succs:
-                    fired[k] += 1
-                    kn = ns if key is None else key(ns)
-                    if kn in parent:
-                        continue
-                    if type(ns) not in types:
-                        raise self.wrong_type(k, s, ns)
-                    if at_bound:
-                        self.bound_hit(f"depth bound of {max_depth} reached")
-                        continue
-                    if len(parent) >= max_states:
-                        self.bound_hit(f"state bound of {max_states} reached")
-                        raise _Stop
-                    parent[kn] = ks
-                    new[k] += 1
-                    nxt.append(ns)
-                    if key is not None:
-                        nxt_keys.append(kn)
-                    self.max_depth = depth + 1
-                    current[0] = ns  # a guard or property that raises here raised on ns
-                    nxt_masks.append(refresh[k](ns, ms))
-                    on_new_after(ns, k)
-                    current[0] = s
+                    if nxt_masks is None:
+                        on_new(ns)
+                    else:
+                        current[0] = ns  # a guard or property raising here raised on ns
+                        nxt_masks.append(inc.refresh[k](ns, ms))  # type: ignore[union-attr]
+                        on_new_after(ns, k)
+                        current[0] = s
                 if (
                     not succs
                     and deadlock
