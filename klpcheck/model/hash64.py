@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -157,7 +158,7 @@ class Hasher:
         if t is str:
             return _absorb_bytes(_absorb(h, STR), o.encode("utf-8", "surrogatepass"))
         if t is float:
-            bits = int.from_bytes(_pack_double(o), "little")
+            bits = int.from_bytes(struct.pack("<d", o), "little")
             return _absorb(_absorb(h, FLOAT), bits)
         if t is bytes:
             return _absorb_bytes(_absorb(h, BYTES), o)
@@ -175,12 +176,6 @@ class Hasher:
         if keep:
             self.memo[id(o)] = (o, sub)
         return _absorb(_absorb(h, CONVERTED), sub)
-
-
-def _pack_double(x: float) -> bytes:
-    import struct
-
-    return struct.pack("<d", x)
 
 
 _PLAIN_OF: tuple[tuple[type, Callable[[Any], Any]], ...] = (
