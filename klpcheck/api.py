@@ -57,8 +57,9 @@ def check(model: Model[Any], **options: Any) -> Result:
         the guards that read what it declares it writes are evaluated again, and only
         the invariants and targets that read it are checked. It trusts the footprints as
         partial-order reduction does. ``None`` (default): on unless ``por=False``;
-        ``True``: on whatever ``por`` says. Breadth-first searches in one process
-        without reduction use it; it needs steps that declare ``writes=``.
+        ``True``: on whatever ``por`` says. Breadth-first searches in one process use
+        it (a reduced one in the states it expands fully); it needs steps that declare
+        ``writes=``.
     storage
         ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
         (see :mod:`klpcheck.search.storage`).

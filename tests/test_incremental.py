@@ -9,6 +9,7 @@ declarations only where partial-order reduction would, and why ``audit`` exists.
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +20,7 @@ from klpcheck.base.options import Options
 from klpcheck.base.result import Result
 from klpcheck.gate.manifest import Entry, load_manifest, run_entry
 from klpcheck.model.enabled import incremental
+from klpcheck.reduce import por
 from klpcheck.search.plan import compose
 from tests.conftest import MODELS, SMALL, full_search
 from tests.test_por_random import CI, build, model_specs, race_specs
@@ -56,6 +58,19 @@ def _alike(spec: dict[str, Any]) -> None:
         plain = check(build(spec), por=False, incremental=False, **extra)
         inc = check(build(spec), por=False, incremental=True, **extra)
         assert _summary(inc) == _summary(plain), extra
+    # With reduction, the states the expander rests on are expanded with masks: with
+    # a patience of two misses, rests start early and often even on small models.
+    with (
+        mock.patch.object(por, "_PATIENCE", 2),
+        mock.patch.object(por, "_MAX_REST", 8),
+    ):
+        for extra in ({"keep_going": True}, {}):
+            plain = check(build(spec), incremental=False, **extra)
+            inc = check(build(spec), incremental=True, **extra)
+            assert (_summary(inc), inc.reduction) == (
+                _summary(plain),
+                plain.reduction,
+            ), extra
 
 
 @settings(CI, max_examples=80)
@@ -135,6 +150,10 @@ def test_when_it_is_used() -> None:
     assert plan.incremental.evaluated == 1.0
     assert compose(m, Options(incremental=False, por=False)).incremental is None
     assert compose(m, Options(incremental=True, order="dfs")).incremental is None
+    # with reduction too: the expander's rests use it
+    reduced = compose(m, Options(incremental=True))
+    assert reduced.reducer is not None
+    assert reduced.incremental is not None
     undeclared = Model("plain", init=0)
     undeclared.step(when=lambda s: s < 3)(lambda s: s + 1)
     assert compose(undeclared, Options(incremental=True)).incremental is None

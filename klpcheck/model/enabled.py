@@ -13,7 +13,9 @@ writes is affected by every step.
 
 This trusts the declarations exactly as partial-order reduction does, and is used only
 where reduction would be allowed to (not under ``por=False``); ``audit=True`` checks the
-declarations while exploring. The enabled set of a state is a bit mask over instances;
+declarations while exploring. Breadth-first search uses it, plain or reduced: a reduced
+search that has stopped trying stubborn sets for a while (they cut nothing) expands
+states fully, and does so with the masks. The enabled set of a state is a bit mask over instances;
 the functions are generated from source text as
 :func:`klpcheck.model.definition.successors_of` is, with the same inlined guards and
 effects (:func:`klpcheck.model.definition.instance_calls`).

@@ -414,14 +414,36 @@ class Expander:
         self, s: Hashable, is_closed: Callable[[Hashable], bool]
     ) -> list[tuple[int, Hashable]]:
         """``(instance index, successor)`` pairs to explore from ``s``; [] for a deadlock."""
+        if self.rests():
+            return self._fire_every_enabled(s)  # resting: what the plain search does
+        return self.tried(s, is_closed)
+
+    def rests(self) -> bool:
+        """Count one more expanded state; True when it is to be expanded fully, unaudited.
+
+        The caller then fires every enabled instance itself (counting them with
+        :meth:`count_full`), as the plain search does; otherwise it calls :meth:`tried`.
+        """
         self.expanded += 1
         reducer = self.reducer
         if reducer is not None and reducer.watch(self.watching()):
             self._misses, self._rest_until, self._rest = 0, 0, _PATIENCE
-        if self.auditor is None and (
+        return self.auditor is None and (
             reducer is None or self.expanded < self._rest_until
-        ):
-            return self._fire_every_enabled(s)  # resting: what the plain search does
+        )
+
+    def count_full(self, out: list[tuple[int, Hashable]]) -> None:
+        """Count the firings of a full expansion that the caller made (see :meth:`rests`)."""
+        fired = self.fired
+        for k, _ in out:
+            fired[k] += 1
+        self.enabled += len(out)
+
+    def tried(
+        self, s: Hashable, is_closed: Callable[[Hashable], bool]
+    ) -> list[tuple[int, Hashable]]:
+        """The successors of ``s`` when :meth:`rests` said no: a stubborn set's if one passes."""
+        reducer = self.reducer
         enabled = [k for k, guard, _, a in self.table if guard is None or guard(s, a)]
         self.enabled += len(enabled)
         if self.auditor is not None:
@@ -446,10 +468,7 @@ class Expander:
 
     def _fire_every_enabled(self, s: Hashable) -> list[tuple[int, Hashable]]:
         out = self._successors(s)
-        fired = self.fired
-        for k, _ in out:
-            fired[k] += 1
-        self.enabled += len(out)
+        self.count_full(out)
         return out
 
     def _give_up_for_a_while(self) -> None:

@@ -12,7 +12,6 @@ properties on the state that was being expanded. The hot loop pays nothing for i
 
 from __future__ import annotations
 
-import collections
 import sys
 import time
 from collections.abc import Callable, Hashable
@@ -118,8 +117,10 @@ class _Search:
                 for k, s in self.roots.items():
                     self.parent[k] = None
                     self.on_new(s)
-                if self.expander is not None:
-                    self.reduced_search(current)
+                if self.expander is not None and self.opts.order == "bfs":
+                    self.reduced_bfs(current, self.plan.incremental)
+                elif self.expander is not None:
+                    self.reduced_dfs(current)
                 elif self.opts.order == "bfs":
                     self.bfs(current, self.plan.incremental)
                 else:
@@ -412,45 +413,129 @@ class _Search:
             self.auditor,
         )
 
-    def reduced_search(self, current: list[Any]) -> None:
-        """Breadth- or depth-first search firing what the expander chooses."""
+    def reduced_bfs(self, current: list[Any], inc: Incremental | None) -> None:
+        """Breadth-first search firing what the expander chooses, level by level.
+
+        C3 is the closed-set proviso: a state in the visited map is closed unless it is
+        still unexpanded. A state the expander rests on (:meth:`Expander.rests`) is
+        expanded fully here, as :meth:`bfs` does, with incremental enabledness when
+        ``inc`` is given: such a state's successors carry their enabled masks, and the
+        successors of a state the expander tried carry none (their mask is computed in
+        full if they are expanded at rest).
+        """
+        exp = self.expander
+        assert exp is not None
+        rests, tried, count_full = exp.rests, exp.tried, exp.count_full
+        expand = self.expand
+        parent, new = self.parent, self.new
+        key = self.key
+        types = self.model.state_types
+        max_states, max_depth = self.bounds()
+        deadlock = self.opts.deadlock
+        terminal = self.model.terminal_property
+        on_new, on_new_after = self.on_new, self.on_new_after
+        unexpanded = set(self.roots)
+
+        def closed(ns: Hashable) -> bool:
+            kn = ns if key is None else key(ns)
+            return kn in parent and kn not in unexpanded
+
+        frontier = list(self.roots.values())
+        keys = list(self.roots)
+        masks: list[int | None] = [None] * len(frontier)
+        depth = 0
+        while frontier:
+            nxt: list[Any] = []
+            nxt_keys: list[Hashable] = []
+            nxt_masks: list[int | None] = []
+            self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
+            size = len(frontier)
+            self.levels = lambda d: (size, len(nxt))  # noqa: B023
+            at_bound = depth >= max_depth
+            for seq in (frontier, keys, masks):
+                seq.reverse()  # popped from the end: expanded states go at once
+            while frontier:
+                s = frontier.pop()
+                ks = keys.pop()
+                ms = masks.pop()
+                current[0] = s
+                if self.symmetry_audit is not None:
+                    self.symmetry_audit.state(s)
+                unexpanded.discard(ks)
+                full = rests()
+                if not full:
+                    succs = tried(s, closed)
+                elif inc is None:
+                    succs = expand(s)
+                    count_full(succs)
+                else:
+                    if ms is None:
+                        ms = inc.full(s)
+                    succs = inc.fire(s, ms)
+                    count_full(succs)
+                if (
+                    not succs
+                    and deadlock
+                    and (terminal is None or not terminal.predicate(s))
+                ):
+                    self.violate(None, s)
+                if not exp.expanded % CLOCK_EVERY:
+                    self.tick(depth)
+                for k, ns in succs:
+                    if type(ns) not in types:
+                        raise self.wrong_type(k, s, ns)
+                    kn = ns if key is None else key(ns)
+                    if kn in parent:
+                        continue
+                    if at_bound:
+                        self.bound_hit(f"depth bound of {max_depth} reached")
+                        continue
+                    if len(parent) >= max_states:
+                        self.bound_hit(f"state bound of {max_states} reached")
+                        raise _Stop
+                    parent[kn] = ks
+                    new[k] += 1
+                    self.max_depth = depth + 1
+                    unexpanded.add(kn)
+                    nxt.append(ns)
+                    nxt_keys.append(kn)
+                    if full and inc is not None and ms is not None:
+                        current[0] = ns  # a guard or property raising here raised on ns
+                        nxt_masks.append(inc.refresh[k](ns, ms))
+                        on_new_after(ns, k)
+                        current[0] = s
+                    else:
+                        nxt_masks.append(None)
+                        on_new(ns)
+            frontier, keys, masks = nxt, nxt_keys, nxt_masks
+            depth += 1
+
+    def reduced_dfs(self, current: list[Any]) -> None:
+        """Depth-first search firing what the expander chooses.
+
+        C3 is the stack proviso of SPIN (Holzmann and Peled, 1994), weaker in what it
+        forbids than the closed-set proviso of breadth-first search and so reducing more:
+        only a successor on the search stack closes a cycle.
+        """
         assert self.expander is not None
         parent, new, successors = self.parent, self.new, self.expander.successors
         key_of = self.key_of
         types = self.model.state_types
         max_states, max_depth = self.bounds()
         terminal = self.model.terminal_property
-        bfs = self.opts.order == "bfs"
-        # C3. Breadth-first: the closed-set proviso (a state in parent is closed unless
-        # it is still unexpanded). Depth-first: the stack proviso of SPIN (Holzmann and
-        # Peled, 1994), weaker in what it forbids and so reducing more: only a
-        # successor on the search stack closes a cycle. Both sets hold keys.
-        unexpanded = set(self.roots)
         on_stack: set[Hashable] = set()
 
         def closed(ns: Hashable) -> bool:
-            kn = key_of(ns)
-            if bfs:
-                return kn in parent and kn not in unexpanded
-            return kn in on_stack
+            return key_of(ns) in on_stack
 
-        # BFS: a FIFO of (state, key, depth); DFS: a stack of
-        # [state, key, successors, next, depth].
-        fifo = collections.deque((s, k, 0) for k, s in self.roots.items())
+        # Each frame: [state, key, successors, next, depth].
         stack: list[list[Any]] = []
-        self.queue_size = lambda: len(fifo) + len(stack)
-        sizes = [len(fifo)]  # breadth-first: states found at each depth
-        if bfs:
-            self.levels = lambda d: (
-                sizes[d],
-                sizes[d + 1] if d + 1 < len(sizes) else 0,
-            )
+        self.queue_size = lambda: len(stack)
 
-        def expand(s: Hashable, ks: Hashable, depth: int) -> list[tuple[int, Hashable]]:
+        def expand(s: Hashable, depth: int) -> list[tuple[int, Hashable]]:
             current[0] = s
             if self.symmetry_audit is not None:
                 self.symmetry_audit.state(s)
-            unexpanded.discard(ks)
             succs = successors(s, closed)
             if (
                 not succs
@@ -462,8 +547,10 @@ class _Search:
                 self.tick(depth)
             return succs
 
-        while fifo or stack:
-            if stack:
+        for ks, root in self.roots.items():
+            stack.append([root, ks, expand(root, 0), 0, 0])
+            on_stack.add(ks)
+            while stack:
                 frame = stack[-1]
                 s, ks, succs, pos, depth = frame
                 if pos == len(succs):
@@ -471,16 +558,7 @@ class _Search:
                     on_stack.discard(ks)
                     continue
                 frame[3] = pos + 1
-                todo = [succs[pos]]
-            else:
-                s, ks, depth = fifo.popleft()
-                if bfs:
-                    todo = expand(s, ks, depth)
-                else:
-                    stack.append([s, ks, expand(s, ks, depth), 0, depth])
-                    on_stack.add(ks)
-                    continue
-            for k, ns in todo:
+                k, ns = succs[pos]
                 if type(ns) not in types:
                     raise self.wrong_type(k, s, ns)
                 kn = key_of(ns)
@@ -496,15 +574,8 @@ class _Search:
                 new[k] += 1
                 self.max_depth = max(self.max_depth, depth + 1)
                 self.on_new(ns)
-                if bfs:
-                    unexpanded.add(kn)
-                    fifo.append((ns, kn, depth + 1))
-                    if depth + 1 == len(sizes):
-                        sizes.append(0)
-                    sizes[depth + 1] += 1
-                else:
-                    stack.append([ns, kn, expand(ns, kn, depth + 1), 0, depth + 1])
-                    on_stack.add(kn)
+                stack.append([ns, kn, expand(ns, depth + 1), 0, depth + 1])
+                on_stack.add(kn)
 
     def reduction(self) -> Reduction:
         exp = self.expander

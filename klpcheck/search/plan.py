@@ -33,7 +33,9 @@ class Plan:
     key: Key | None  # a state's key in the visited map; None: the state itself
     reducer: Reducer | None  # partial-order reduction, when it can cut anything
     reduction_reason: str  # why there is no reducer ("" when there is one)
-    incremental: Incremental | None = None  # incremental enabledness, when it applies
+    # Incremental enabledness, when it applies: in the plain breadth-first search, and
+    # with reduction in the states the expander expands fully (its rests).
+    incremental: Incremental | None = None
 
     def visited(self) -> Visited:
         """A new, empty visited map for this plan's storage."""
@@ -55,7 +57,6 @@ def compose(model: Model[Any], opts: Options) -> Plan:
     inc = None
     if (
         opts.incremental
-        and reducer is None
         and not opts.audit
         and opts.order == "bfs"
         and any(step.writes is not None for step in model.steps)
