@@ -51,10 +51,19 @@ def _summary(r: Result) -> tuple[Any, ...]:
 def test_every_small_entry_is_found_alike(entry: Entry) -> None:
     inc = run_entry(entry, incremental=True)
     assert _summary(inc) == _summary(full_search(entry))
+    deep = run_entry(entry, incremental=True, order="dfs")
+    plain = run_entry(entry, incremental=False, por=False, order="dfs")
+    assert _summary(deep) == _summary(plain)
 
 
 def _alike(spec: dict[str, Any]) -> None:
-    for extra in ({"keep_going": True}, {}, {"storage": "fingerprint"}):
+    for extra in (
+        {"keep_going": True},
+        {},
+        {"storage": "fingerprint"},
+        {"order": "dfs", "keep_going": True},
+        {"order": "dfs", "storage": "fingerprint"},
+    ):
         plain = check(build(spec), por=False, incremental=False, **extra)
         inc = check(build(spec), por=False, incremental=True, **extra)
         assert _summary(inc) == _summary(plain), extra
@@ -64,7 +73,7 @@ def _alike(spec: dict[str, Any]) -> None:
         mock.patch.object(por, "_PATIENCE", 2),
         mock.patch.object(por, "_MAX_REST", 8),
     ):
-        for extra in ({"keep_going": True}, {}):
+        for extra in ({"keep_going": True}, {}, {"order": "dfs"}):
             plain = check(build(spec), incremental=False, **extra)
             inc = check(build(spec), incremental=True, **extra)
             assert (_summary(inc), inc.reduction) == (
@@ -149,7 +158,7 @@ def test_when_it_is_used() -> None:
     # each step's declared writes meet only its own guard's reads
     assert plan.incremental.evaluated == 1.0
     assert compose(m, Options(incremental=False, por=False)).incremental is None
-    assert compose(m, Options(incremental=True, order="dfs")).incremental is None
+    assert compose(m, Options(incremental=True, order="dfs")).incremental is not None
     # with reduction too: the expander's rests use it
     reduced = compose(m, Options(incremental=True))
     assert reduced.reducer is not None

@@ -39,8 +39,9 @@ C3 (cycles: the closed-set proviso of Bošnački, Leue and Lluch-Lafuente)
     full. It forbids less, so it keeps fewer states (the caller passes the predicate).
 
 Deadlocks need only C0 and C1. After 512 states in a row without a cut the expander
-expands fully for a while (doubling, up to 65,536 states) and tries again when the
-properties still looked for change: full expansion is always sound. Notes: breadth-first traces are shortest in the reduced
+expands fully for a while (doubling, up to 65,536 states), then tries again for 64 states
+(512 again once it cut), and at once when the properties still looked for change: full
+expansion is always sound. Notes: breadth-first traces are shortest in the reduced
 graph only; ``check(..., shortest=True)`` re-runs the search for each violation without
 reduction. A guard that reaches the state in any other way than ``s.field`` or ``s.field[i]``
 (``type(s)``, ``helper(s)``, ``"%d" % s.pc``) is not observed: its step's declared reads
@@ -63,7 +64,7 @@ from typing import Any, Protocol
 
 from klpcheck.base.errors import ModelError
 from klpcheck.base.result import Result
-from klpcheck.model.definition import Instance, Model, Property, calls_of, successors_of
+from klpcheck.model.definition import Instance, Model, Property, calls_of
 from klpcheck.model.footprint import (
     ALL,
     Paths,
@@ -394,7 +395,6 @@ class Expander:
         auditor: Auditing | None = None,
     ) -> None:
         self.table = calls_of(instances)  # (index, guard, effect, a): f(state, a)
-        self._successors = successors_of(instances)
         self.reducer = reducer
         self.watching = watching
         self.fired = fired
@@ -403,48 +403,55 @@ class Expander:
         self.reduced = 0
         self.proviso = 0
         self.enabled = 0
-        # Trying for stubborn sets costs time; after _PATIENCE states in a row without a
-        # cut, expand fully for a while (doubling), and try again when visibility
-        # changes. Full expansion is always sound, so this only trades reduction.
+        # Trying for stubborn sets costs time (on livepatch.py, where they cut nothing,
+        # a tried state costs three times a full expansion); after _PATIENCE states in
+        # a row without a cut, expand fully for a while (doubling), then try again for
+        # _RETRY states, and at once when visibility changes. A cut restores the
+        # patience. Full expansion is always sound, so this only trades reduction.
         self._misses = 0
+        self._patience = _PATIENCE
         self._rest_until = 0
         self._rest = _PATIENCE
 
-    def successors(
-        self, s: Hashable, is_closed: Callable[[Hashable], bool]
-    ) -> list[tuple[int, Hashable]]:
-        """``(instance index, successor)`` pairs to explore from ``s``; [] for a deadlock."""
-        if self.rests():
-            return self._fire_every_enabled(s)  # resting: what the plain search does
-        return self.tried(s, is_closed)
+    def rewatch(self) -> None:
+        """Tell the expander that the properties still looked for may have changed.
+
+        C2 depends on them; when they change, reduction may cut again, so the expander
+        stops resting and tries at once. The search calls this whenever its set of
+        properties changes (and once before it starts).
+        """
+        reducer = self.reducer
+        if reducer is not None and reducer.watch(self.watching()):
+            self._misses, self._rest_until = 0, 0
 
     def rests(self) -> bool:
         """Count one more expanded state; True when it is to be expanded fully, unaudited.
 
-        The caller then fires every enabled instance itself (counting them with
-        :meth:`count_full`), as the plain search does; otherwise it calls :meth:`tried`.
+        The caller then fires every enabled instance itself, as the plain search does,
+        and counts them in :attr:`fired` and :attr:`enabled`; otherwise it calls
+        :meth:`tried`.
         """
         self.expanded += 1
-        reducer = self.reducer
-        if reducer is not None and reducer.watch(self.watching()):
-            self._misses, self._rest_until, self._rest = 0, 0, _PATIENCE
         return self.auditor is None and (
-            reducer is None or self.expanded < self._rest_until
+            self.reducer is None or self.expanded < self._rest_until
         )
 
-    def count_full(self, out: list[tuple[int, Hashable]]) -> None:
-        """Count the firings of a full expansion that the caller made (see :meth:`rests`)."""
-        fired = self.fired
-        for k, _ in out:
-            fired[k] += 1
-        self.enabled += len(out)
-
     def tried(
-        self, s: Hashable, is_closed: Callable[[Hashable], bool]
+        self,
+        s: Hashable,
+        is_closed: Callable[[Hashable], bool],
+        enabled: list[int] | None = None,
     ) -> list[tuple[int, Hashable]]:
-        """The successors of ``s`` when :meth:`rests` said no: a stubborn set's if one passes."""
+        """The successors of ``s`` when :meth:`rests` said no: a stubborn set's if one passes.
+
+        ``enabled``: the instances enabled in ``s`` in increasing order, when the caller
+        knows them (incremental enabledness); else every guard is evaluated.
+        """
         reducer = self.reducer
-        enabled = [k for k, guard, _, a in self.table if guard is None or guard(s, a)]
+        if enabled is None:
+            enabled = [
+                k for k, guard, _, a in self.table if guard is None or guard(s, a)
+            ]
         self.enabled += len(enabled)
         if self.auditor is not None:
             self.auditor.state(s, enabled)
@@ -460,21 +467,18 @@ class Expander:
                 if not c3_proviso(s, out, is_closed):
                     self.reduced += 1
                     self._misses = 0
+                    self._patience = _PATIENCE
                     return self._count(out)
             if candidates:
                 self.proviso += 1
             self._give_up_for_a_while()
         return self._count(self._fire(s, enabled, cache))
 
-    def _fire_every_enabled(self, s: Hashable) -> list[tuple[int, Hashable]]:
-        out = self._successors(s)
-        self.count_full(out)
-        return out
-
     def _give_up_for_a_while(self) -> None:
         self._misses += 1
-        if self._misses >= _PATIENCE:
+        if self._misses >= self._patience:
             self._misses = 0
+            self._patience = _RETRY
             self._rest_until = self.expanded + self._rest
             self._rest = min(2 * self._rest, _MAX_REST)
 
@@ -500,6 +504,7 @@ class Expander:
 
 _UNFIRED: Hashable = object()
 _PATIENCE = 512  # states in a row without a cut before resting
+_RETRY = 64  # the same, after a rest without a cut since
 _MAX_REST = 1 << 16  # longest rest, in expanded states
 
 

@@ -54,6 +54,20 @@ from klpcheck.search.storage import (
 __all__ = ["search"]
 
 
+def bits(mask: int) -> list[int]:
+    """The positions of the bits set in ``mask``, in increasing order.
+
+    >>> bits(0b101001)
+    [0, 3, 5]
+    """
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
 class _Stop(Exception):
     """Ends the search early (first violation, or a bound)."""
 
@@ -120,11 +134,11 @@ class _Search:
                 if self.expander is not None and self.opts.order == "bfs":
                     self.reduced_bfs(current, self.plan.incremental)
                 elif self.expander is not None:
-                    self.reduced_dfs(current)
+                    self.reduced_dfs(current, self.plan.incremental)
                 elif self.opts.order == "bfs":
                     self.bfs(current, self.plan.incremental)
                 else:
-                    self.dfs(current)
+                    self.dfs(current, self.plan.incremental)
                 self.exhausted = self.incomplete is None
             except _Stop:
                 pass
@@ -156,7 +170,13 @@ class _Search:
                     self.regroup()
 
     def regroup(self) -> None:
-        """Incremental search: the properties each instance's firing may change."""
+        """The properties still looked for changed (or are set for the first time).
+
+        The expander of a reduced search is told (C2 depends on them); an incremental
+        search regroups the properties each instance's firing may change.
+        """
+        if self.expander is not None:
+            self.expander.rewatch()
         if self.plan.incremental is None:
             return
         self.watched = [
@@ -330,14 +350,19 @@ class _Search:
 
     # -- depth-first --------------------------------------------------------------
 
-    def successors(self, s: Hashable) -> list[tuple[int, Any, Hashable]]:
+    def successors(
+        self, s: Hashable, mask: int | None = None
+    ) -> list[tuple[int, Any, Hashable]]:
         """Fire every enabled instance in ``s``: ``(index, successor, its key)``.
 
-        Reports a deadlock if no instance is enabled.
+        With ``mask`` (incremental enabledness) the instances in it, else every guard is
+        evaluated. Reports a deadlock if no instance is enabled.
         """
         key, fired = self.key, self.fired
         out = []
-        for k, ns in self.expand(s):
+        inc = self.plan.incremental
+        pairs = self.expand(s) if mask is None or inc is None else inc.fire(s, mask)
+        for k, ns in pairs:
             fired[k] += 1
             out.append((k, ns, ns if key is None else key(ns)))
         terminal = self.model.terminal_property
@@ -349,20 +374,24 @@ class _Search:
             self.violate(None, s)
         return out
 
-    def dfs(self, current: list[Any]) -> None:
+    def dfs(self, current: list[Any], inc: Incremental | None = None) -> None:
+        """Depth-first search; with ``inc``, each frame carries its state's enabled mask."""
         parent, new = self.parent, self.new
         types = self.model.state_types
         max_states, max_depth = self.bounds()
+        successors = self.successors
         expanded = 0
-        # Each frame: the state, its key, its successors, the next one to try, its depth.
+        # Each frame: the state, its key, its successors, the next one to try, its
+        # depth, its enabled mask (None without incremental enabledness).
         stack: list[list[Any]] = []
         self.queue_size = lambda: len(stack)
         for root in self.roots.values():
             current[0] = root
-            stack.append([root, self.key_of(root), self.successors(root), 0, 0])
+            mask = None if inc is None else inc.full(root)
+            stack.append([root, self.key_of(root), successors(root, mask), 0, 0, mask])
             while stack:
                 frame = stack[-1]
-                s, ks, succs, pos, depth = frame
+                s, ks, succs, pos, depth, ms = frame
                 if pos == len(succs):
                     stack.pop()
                     continue
@@ -382,9 +411,15 @@ class _Search:
                 new[k] += 1
                 if depth + 1 > self.max_depth:
                     self.max_depth = depth + 1
-                self.on_new(ns)
-                current[0] = ns
-                stack.append([ns, kn, self.successors(ns), 0, depth + 1])
+                if inc is None:
+                    mask = None
+                    self.on_new(ns)
+                    current[0] = ns
+                else:
+                    current[0] = ns  # a guard or property raising here raised on ns
+                    mask = inc.refresh[k](ns, ms)
+                    self.on_new_after(ns, k)
+                stack.append([ns, kn, successors(ns, mask), 0, depth + 1, mask])
                 expanded += 1
                 if not expanded % CLOCK_EVERY:
                     self.tick(depth)
@@ -418,16 +453,16 @@ class _Search:
 
         C3 is the closed-set proviso: a state in the visited map is closed unless it is
         still unexpanded. A state the expander rests on (:meth:`Expander.rests`) is
-        expanded fully here, as :meth:`bfs` does, with incremental enabledness when
-        ``inc`` is given: such a state's successors carry their enabled masks, and the
-        successors of a state the expander tried carry none (their mask is computed in
-        full if they are expanded at rest).
+        expanded fully here, as :meth:`bfs` does. With incremental enabledness (``inc``)
+        every state carries its enabled mask, whether its expansion is reduced or not:
+        the expander is handed the enabled instances from it, and a successor's mask
+        comes from its parent's and the instance fired.
         """
         exp = self.expander
         assert exp is not None
-        rests, tried, count_full = exp.rests, exp.tried, exp.count_full
+        rests, tried = exp.rests, exp.tried
         expand = self.expand
-        parent, new = self.parent, self.new
+        parent, new, fired = self.parent, self.new, self.fired
         key = self.key
         types = self.model.state_types
         max_states, max_depth = self.bounds()
@@ -462,17 +497,15 @@ class _Search:
                 if self.symmetry_audit is not None:
                     self.symmetry_audit.state(s)
                 unexpanded.discard(ks)
-                full = rests()
-                if not full:
-                    succs = tried(s, closed)
-                elif inc is None:
-                    succs = expand(s)
-                    count_full(succs)
+                if inc is not None and ms is None:
+                    ms = inc.full(s)
+                if not rests():
+                    succs = tried(s, closed, None if ms is None else bits(ms))
                 else:
-                    if ms is None:
-                        ms = inc.full(s)
-                    succs = inc.fire(s, ms)
-                    count_full(succs)
+                    succs = expand(s) if ms is None else inc.fire(s, ms)  # type: ignore[union-attr]
+                    for k, _ in succs:
+                        fired[k] += 1
+                    exp.enabled += len(succs)
                 if (
                     not succs
                     and deadlock
@@ -499,9 +532,9 @@ class _Search:
                     unexpanded.add(kn)
                     nxt.append(ns)
                     nxt_keys.append(kn)
-                    if full and inc is not None and ms is not None:
+                    if ms is not None:
                         current[0] = ns  # a guard or property raising here raised on ns
-                        nxt_masks.append(inc.refresh[k](ns, ms))
+                        nxt_masks.append(inc.refresh[k](ns, ms))  # type: ignore[union-attr]
                         on_new_after(ns, k)
                         current[0] = s
                     else:
@@ -510,15 +543,18 @@ class _Search:
             frontier, keys, masks = nxt, nxt_keys, nxt_masks
             depth += 1
 
-    def reduced_dfs(self, current: list[Any]) -> None:
+    def reduced_dfs(self, current: list[Any], inc: Incremental | None) -> None:
         """Depth-first search firing what the expander chooses.
 
         C3 is the stack proviso of SPIN (Holzmann and Peled, 1994), weaker in what it
         forbids than the closed-set proviso of breadth-first search and so reducing more:
-        only a successor on the search stack closes a cycle.
+        only a successor on the search stack closes a cycle. Incremental enabledness
+        (``inc``) as in :meth:`reduced_bfs`.
         """
-        assert self.expander is not None
-        parent, new, successors = self.parent, self.new, self.expander.successors
+        exp = self.expander
+        assert exp is not None
+        rests, tried = exp.rests, exp.tried
+        parent, new, fired = self.parent, self.new, self.fired
         key_of = self.key_of
         types = self.model.state_types
         max_states, max_depth = self.bounds()
@@ -528,31 +564,40 @@ class _Search:
         def closed(ns: Hashable) -> bool:
             return key_of(ns) in on_stack
 
-        # Each frame: [state, key, successors, next, depth].
+        # Each frame: [state, key, successors, next, depth, enabled mask]; the mask is
+        # None without incremental enabledness.
         stack: list[list[Any]] = []
         self.queue_size = lambda: len(stack)
 
-        def expand(s: Hashable, depth: int) -> list[tuple[int, Hashable]]:
+        def push(s: Hashable, ks: Hashable, depth: int, mask: int | None) -> None:
             current[0] = s
             if self.symmetry_audit is not None:
                 self.symmetry_audit.state(s)
-            succs = successors(s, closed)
+            if inc is not None and mask is None:
+                mask = inc.full(s)
+            if not rests():
+                succs = tried(s, closed, None if mask is None else bits(mask))
+            else:
+                succs = self.expand(s) if mask is None else inc.fire(s, mask)  # type: ignore[union-attr]
+                for k, _ in succs:
+                    fired[k] += 1
+                exp.enabled += len(succs)
             if (
                 not succs
                 and self.opts.deadlock
                 and (terminal is None or not terminal.predicate(s))
             ):
                 self.violate(None, s)
-            if not self.expander.expanded % CLOCK_EVERY:  # type: ignore[union-attr]
+            if not exp.expanded % CLOCK_EVERY:
                 self.tick(depth)
-            return succs
+            stack.append([s, ks, succs, 0, depth, mask])
+            on_stack.add(ks)
 
         for ks, root in self.roots.items():
-            stack.append([root, ks, expand(root, 0), 0, 0])
-            on_stack.add(ks)
+            push(root, ks, 0, None)
             while stack:
                 frame = stack[-1]
-                s, ks, succs, pos, depth = frame
+                s, ks, succs, pos, depth, ms = frame
                 if pos == len(succs):
                     stack.pop()
                     on_stack.discard(ks)
@@ -573,9 +618,14 @@ class _Search:
                 parent[kn] = ks
                 new[k] += 1
                 self.max_depth = max(self.max_depth, depth + 1)
-                self.on_new(ns)
-                stack.append([ns, kn, expand(ns, depth + 1), 0, depth + 1])
-                on_stack.add(kn)
+                mask = None
+                if inc is not None and ms is not None:
+                    current[0] = ns  # a guard or property raising here raised on ns
+                    mask = inc.refresh[k](ns, ms)
+                    self.on_new_after(ns, k)
+                else:
+                    self.on_new(ns)
+                push(ns, kn, depth + 1, mask)
 
     def reduction(self) -> Reduction:
         exp = self.expander

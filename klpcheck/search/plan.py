@@ -33,8 +33,8 @@ class Plan:
     key: Key | None  # a state's key in the visited map; None: the state itself
     reducer: Reducer | None  # partial-order reduction, when it can cut anything
     reduction_reason: str  # why there is no reducer ("" when there is one)
-    # Incremental enabledness, when it applies: in the plain breadth-first search, and
-    # with reduction in the states the expander expands fully (its rests).
+    # Incremental enabledness, when it applies: in the plain searches, and in the
+    # states a reduced breadth-first search expands fully (the expander's rests).
     incremental: Incremental | None = None
 
     def visited(self) -> Visited:
@@ -58,7 +58,6 @@ def compose(model: Model[Any], opts: Options) -> Plan:
     if (
         opts.incremental
         and not opts.audit
-        and opts.order == "bfs"
         and any(step.writes is not None for step in model.steps)
     ):
         inc = incremental(model.instances())
