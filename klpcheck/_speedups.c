@@ -11,6 +11,8 @@
  *   Hasher(state_type, fields, convert)
  *                                 the stable 64-bit fingerprint of a state
  *   FingerprintTable(capacity)    a visited map of 64-bit fingerprints to parents
+ *   state_layout(cls, names).moved(p, s, spec)
+ *                                 may s differ from p outside a step's declared writes?
  *
  * The fingerprint is defined in klpcheck/model/hash64.py, which computes the same
  * function in Python; the comments there are the specification.
@@ -1045,6 +1047,225 @@ static PyTypeObject TableType = {
     .tp_methods = table_methods,
 };
 
+
+/* ------------------------------------------------------------------------------ */
+/* Layout: a state type's fields read directly, for the check of declared writes   */
+/* (twin: klpcheck/model/enabled.py, `_write_check` and `elements_moved`)          */
+
+enum { BY_SLOT, BY_ITEM, BY_ATTR };
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    PyObject *names;        /* tuple of str, the fields in order */
+    Py_ssize_t *offsets;    /* BY_SLOT: each field's slot offset */
+    int how;
+} Layout;
+
+/* A new reference to field j of o, an instance of exactly self->cls. */
+static PyObject *
+layout_field(Layout *self, PyObject *o, Py_ssize_t j)
+{
+    PyObject *v;
+    switch (self->how) {
+    case BY_SLOT:
+        v = *(PyObject **)((char *)o + self->offsets[j]);
+        if (v == NULL) {
+            PyErr_SetObject(PyExc_AttributeError, PyTuple_GET_ITEM(self->names, j));
+            return NULL;
+        }
+        Py_INCREF(v);
+        return v;
+    case BY_ITEM:
+        v = PyTuple_GET_ITEM(o, j);
+        Py_INCREF(v);
+        return v;
+    default:
+        return PyObject_GetAttr(o, PyTuple_GET_ITEM(self->names, j));
+    }
+}
+
+/* 1 when a and b may differ outside the allowed elements, 0 when not, -1 on error. */
+static int
+elements_moved(PyObject *a, PyObject *b, PyObject *allowed)
+{
+    if (a == b) return 0;
+    if (!PyTuple_CheckExact(a) || !PyTuple_CheckExact(b)
+        || PyTuple_GET_SIZE(a) != PyTuple_GET_SIZE(b))
+        return PyObject_RichCompareBool(a, b, Py_NE);
+    Py_ssize_t n = PyTuple_GET_SIZE(a);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyTuple_GET_ITEM(a, i), *y = PyTuple_GET_ITEM(b, i);
+        if (x == y) continue;
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL) return -1;
+        int ok = PySet_Contains(allowed, index);
+        Py_DECREF(index);
+        if (ok < 0) return -1;
+        if (ok) continue;
+        int ne = PyObject_RichCompareBool(x, y, Py_NE);
+        if (ne) return ne;
+    }
+    return 0;
+}
+
+/* moved(p, s, spec): may s differ from p outside what spec allows? spec has one item
+   per field: True (declared whole: anything may change), False (nothing may), or a
+   frozenset of the element indices that may change. True is also the answer when p or
+   s is not an instance of exactly the layout's class. */
+static PyObject *
+layout_moved(Layout *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "moved(p, s, spec) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *p = args[0], *s = args[1], *spec = args[2];
+    Py_ssize_t n = PyTuple_GET_SIZE(self->names);
+    if (!PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != n) {
+        PyErr_SetString(PyExc_TypeError, "spec must be a tuple with one item per field");
+        return NULL;
+    }
+    if (Py_TYPE(p) != self->cls || Py_TYPE(s) != self->cls) Py_RETURN_TRUE;
+    if (self->how == BY_ITEM && (PyTuple_GET_SIZE(p) != n || PyTuple_GET_SIZE(s) != n))
+        Py_RETURN_TRUE;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *rule = PyTuple_GET_ITEM(spec, j);
+        if (rule == Py_True) continue;
+        PyObject *a = layout_field(self, p, j);
+        if (a == NULL) return NULL;
+        PyObject *b = layout_field(self, s, j);
+        if (b == NULL) {
+            Py_DECREF(a);
+            return NULL;
+        }
+        int moved = 0;
+        if (a != b) {
+            if (rule == Py_False) moved = PyObject_RichCompareBool(a, b, Py_NE);
+            else if (PyFrozenSet_CheckExact(rule)) moved = elements_moved(a, b, rule);
+            else {
+                PyErr_SetString(PyExc_TypeError, "a spec item is True, False or a frozenset");
+                moved = -1;
+            }
+        }
+        Py_DECREF(a);
+        Py_DECREF(b);
+        if (moved < 0) return NULL;
+        if (moved) Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
+static int
+layout_traverse(Layout *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->cls);
+    Py_VISIT(self->names);
+    return 0;
+}
+
+static int
+layout_clear(Layout *self)
+{
+    Py_CLEAR(self->cls);
+    Py_CLEAR(self->names);
+    return 0;
+}
+
+static void
+layout_dealloc(Layout *self)
+{
+    PyObject_GC_UnTrack(self);
+    layout_clear(self);
+    PyMem_Free(self->offsets);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef layout_methods[] = {
+    {"moved", (PyCFunction)(void (*)(void))layout_moved, METH_FASTCALL,
+     "moved(p, s, spec): True when s may differ from p outside what spec allows."},
+    {NULL},
+};
+
+static PyTypeObject LayoutType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "klpcheck._speedups.Layout",
+    .tp_basicsize = sizeof(Layout),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A state type's fields, read directly (see state_layout).",
+    .tp_traverse = (traverseproc)layout_traverse,
+    .tp_clear = (inquiry)layout_clear,
+    .tp_dealloc = (destructor)layout_dealloc,
+    .tp_methods = layout_methods,
+};
+
+/* state_layout(cls, names): how to read the fields of an instance of exactly cls: its
+   own slots (a slotted dataclass or Record), its items (a NamedTuple whose _fields are
+   names), or getattr. */
+static PyObject *
+state_layout(PyObject *module, PyObject *args)
+{
+    PyTypeObject *cls;
+    PyObject *names;
+    if (!PyArg_ParseTuple(args, "O!O!:state_layout", &PyType_Type, &cls, &PyTuple_Type,
+                          &names))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t j = 0; j < n; j++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(names, j))) {
+            PyErr_SetString(PyExc_TypeError, "field names must be str");
+            return NULL;
+        }
+    }
+    Py_ssize_t *offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (n ? n : 1));
+    if (offsets == NULL) return PyErr_NoMemory();
+    int how = BY_SLOT;
+    for (Py_ssize_t j = 0; j < n && how == BY_SLOT; j++) {
+        PyObject *descr = PyDict_GetItemWithError(cls->tp_dict, PyTuple_GET_ITEM(names, j));
+        if (descr == NULL && PyErr_Occurred()) {
+            PyMem_Free(offsets);
+            return NULL;
+        }
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+            how = BY_ATTR;
+            break;
+        }
+        PyMemberDescrObject *member = (PyMemberDescrObject *)descr;
+        if (member->d_common.d_type != cls || member->d_member->type != T_OBJECT_EX) {
+            how = BY_ATTR;
+            break;
+        }
+        offsets[j] = member->d_member->offset;
+    }
+    if (how == BY_ATTR && PyType_IsSubtype(cls, &PyTuple_Type)) {
+        PyObject *fields = PyObject_GetAttrString((PyObject *)cls, "_fields");
+        if (fields == NULL) PyErr_Clear();
+        else {
+            int same = PyObject_RichCompareBool(fields, names, Py_EQ);
+            Py_DECREF(fields);
+            if (same < 0) {
+                PyMem_Free(offsets);
+                return NULL;
+            }
+            /* a NamedTuple whose fields are exactly its items, in order */
+            if (same && cls->tp_getattro == PyTuple_Type.tp_getattro) how = BY_ITEM;
+        }
+    }
+    Layout *self = PyObject_GC_New(Layout, &LayoutType);
+    if (self == NULL) {
+        PyMem_Free(offsets);
+        return NULL;
+    }
+    Py_INCREF(cls);
+    self->cls = cls;
+    Py_INCREF(names);
+    self->names = names;
+    self->offsets = offsets;
+    self->how = how;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
 /* ------------------------------------------------------------------------------ */
 
 static PyMethodDef module_methods[] = {
@@ -1052,6 +1273,8 @@ static PyMethodDef module_methods[] = {
      "set_at(items, index, value): items with the element at index replaced."},
     {"record_replace", record_replace, METH_VARARGS,
      "record_replace(cls, names, fallback): the fast replace method of cls, or fallback."},
+    {"state_layout", state_layout, METH_VARARGS,
+     "state_layout(cls, names): a Layout reading the fields of instances of exactly cls."},
     {NULL},
 };
 
@@ -1065,7 +1288,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&ReplaceType) < 0 || PyType_Ready(&HasherType) < 0
-        || PyType_Ready(&TableType) < 0)
+        || PyType_Ready(&TableType) < 0 || PyType_Ready(&LayoutType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

@@ -8,6 +8,10 @@ declarations only where partial-order reduction would, and why ``audit`` exists.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -25,6 +29,7 @@ from klpcheck.search.plan import compose
 from tests.conftest import MODELS, SMALL, full_search
 from tests.test_por_random import CI, build, model_specs, race_specs
 
+ROOT = Path(__file__).resolve().parent.parent
 ENTRIES = [
     e
     for e in load_manifest(MODELS / "manifest.toml")
@@ -133,15 +138,75 @@ def _lying_model() -> Model[S]:
     return m
 
 
-def test_a_dishonest_footprint_is_trusted_only_where_reduction_would_be() -> None:
-    # Trusted: the guard of boom is never evaluated again after set_y, so the
-    # violation is missed. This is what audit=True is for.
-    lied = check(_lying_model(), por=False, incremental=True, deadlock=False)
+def _reads_liar() -> Model[S]:
+    """Honest writes; the guard of ``boom`` reads y but declares only x."""
+    m = Model("reads-liar", init=S())
+
+    @m.step(when=lambda s: s.y == 0, reads={"y"}, writes={"y"})
+    def set_y(s: S) -> S:
+        return s.replace(y=1)
+
+    @m.step(when=lambda s: s.y == 1 and s.x == 0, reads={"x"}, writes={"x"})
+    def boom(s: S) -> S:
+        return s.replace(x=5)
+
+    @m.invariant(reads={"x"})
+    def small(s: S) -> bool:
+        return s.x < 5
+
+    return m
+
+
+WRITE_LIE = (
+    "step set_y changed y (0 → 1) but declares writes={'z'}; in state "
+    "S(x=0, y=0, z=0). Declare every part a step may change: add 'y' to writes=. "
+    "Incremental enabledness evaluates again only the guards whose reads meet the "
+    "declared writes of the step fired (and partial-order reduction trusts them too), "
+    "so an undeclared write can hide a violation; --no-por trusts no footprint."
+)
+
+
+@pytest.mark.parametrize("order", ["bfs", "dfs"])
+def test_an_undeclared_write_is_caught_on_the_new_state(order: str) -> None:
+    with pytest.raises(ModelError) as err:
+        check(_lying_model(), por=False, incremental=True, order=order)
+    assert str(err.value) == WRITE_LIE
+    with pytest.raises(ModelError, match="step set_y changed y"):
+        check(_lying_model(), order=order)  # the default: reduction planned too
+
+
+def test_the_write_check_is_the_same_without_the_extension() -> None:
+    code = (
+        "from klpcheck.base.errors import ModelError\n"
+        "from tests.test_incremental import _lying_model\n"
+        "from klpcheck import check\n"
+        "try:\n"
+        "    check(_lying_model(), por=False, incremental=True)\n"
+        "except ModelError as e:\n"
+        "    print(e)\n"
+    )
+    for pure in ("", "1"):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**os.environ, "KLPCHECK_PURE_PYTHON": pure},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert out == WRITE_LIE + "\n", pure
+
+
+def test_a_dishonest_read_is_trusted_only_where_reduction_would_be() -> None:
+    # Trusted: the guard of boom is never evaluated again after set_y, whose writes
+    # do not meet boom's declared reads, so the violation is missed. Reads cannot be
+    # checked on the fly as writes are; this is what audit=True is for.
+    lied = check(_reads_liar(), por=False, incremental=True, deadlock=False)
     assert lied.verdict.value == "holds"
-    with pytest.raises(ModelError, match="set_y"):
-        check(_lying_model(), audit=True)
+    with pytest.raises(ModelError, match="guard of step boom read y"):
+        check(_reads_liar(), audit=True)
     # por=False trusts no footprint, and turns incremental enabledness off with it.
-    r = check(_lying_model(), por=False)
+    r = check(_reads_liar(), por=False)
     trace = r.violations[0].trace
     assert trace is not None
     assert (r.verdict.value, r.violations[0].property, len(trace.steps)) == (

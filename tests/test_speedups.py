@@ -24,6 +24,7 @@ import pytest
 
 from klpcheck import Record, check
 from klpcheck.base.native import speedups
+from klpcheck.model import enabled as enabled_module
 from klpcheck.model import state as state_module
 from klpcheck.model.fingerprint import encode, fingerprinter
 from klpcheck.model.fptable import FingerprintTable
@@ -268,6 +269,81 @@ def test_record_replace_in_c_is_the_python_method() -> None:
     empty = object.__new__(Lock)
     assert _outcome(fast, empty, locked=True) == _outcome(slow, empty, locked=True)
     assert Lock.replace.__doc__ == "A copy of this Lock with the given fields changed."
+
+
+class Three(Record):
+    a: Any = 0
+    b: Any = ()
+    c: Any = None
+
+
+Trio = namedtuple("Trio", ["a", "b", "c"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Loose:  # a __dict__, not slots: fields read with getattr
+    a: Any = 0
+    b: Any = ()
+    c: Any = None
+
+
+@needs_c
+def test_the_c_write_check_is_the_python_one() -> None:
+    """state_layout(...).moved against the expression written out in Python."""
+    rng = random.Random(11)
+    fields = ("a", "b", "c")
+
+    def value() -> Any:
+        return rng.choice(
+            [
+                0,
+                1,
+                2**70,
+                True,
+                Colour.RED,
+                (0, 1, 2),
+                (0, 5, 2),
+                (0, 1),
+                ((0, 1), 2),
+                ((0, 9), 2),
+                "x",
+                float("nan"),
+                frozenset({1}),
+            ]
+        )
+
+    checked = 0
+    for cls in (Three, Trio, Loose):
+        layout = C.state_layout(cls, fields)  # type: ignore[union-attr]
+        for _ in range(700):
+            writes: set[tuple[Any, ...]] = set()
+            for f in fields:
+                pick = rng.randrange(4)
+                if pick == 1:
+                    writes.add((f,))
+                elif pick >= 2:
+                    writes |= {(f, i) for i in rng.sample(range(3), rng.randrange(3))}
+                    if pick == 3:
+                        writes.add((f, 0, 1))
+            env: dict[str, Any] = {"elements_moved": enabled_module.elements_moved}
+            fast = enabled_module._write_check(frozenset(writes), fields, env, layout)
+            env2 = dict(env)
+            slow = enabled_module._write_check(frozenset(writes), fields, env2)
+            if fast is None:
+                assert slow is None
+                continue
+            p = cls(*(value() for _ in fields))
+            s = cls(*(rng.choice([getattr(p, f), value()]) for f in fields))
+            got = eval(fast, env, {"p": p, "s": s})
+            want = eval(slow, env2, {"p": p, "s": s})  # type: ignore[arg-type]
+            assert got == want, (cls, writes, p, s)
+            checked += got
+    assert checked > 300
+    # another class, or an unset slot
+    layout = C.state_layout(Three, fields)  # type: ignore[union-attr]
+    assert layout.moved(Trio(0, 0, 0), Trio(0, 0, 0), (False,) * 3)
+    empty = object.__new__(Three)
+    assert _outcome(layout.moved, empty, empty, (False,) * 3) == ("AttributeError", "a")
 
 
 @needs_c

@@ -27,10 +27,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from klpcheck.base.native import speedups
 from klpcheck.model.definition import Instance, instance_calls
-from klpcheck.model.footprint import instance_paths, overlaps
+from klpcheck.model.footprint import Paths, instance_paths, overlaps, undeclared_write
+from klpcheck.model.state import field_names
 
 __all__ = ["Incremental", "incremental"]
+
+_INCREMENTAL_TRUSTS = (
+    "Incremental enabledness evaluates again only the guards whose reads meet the "
+    "declared writes of the step fired (and partial-order reduction trusts them too), "
+    "so an undeclared write can hide a violation; --no-por trusts no footprint."
+)
 
 
 @dataclass(frozen=True)
@@ -38,29 +46,51 @@ class Incremental:
     """The generated functions of incremental enabledness for one model's instances.
 
     ``full(s)`` is the mask of instances enabled in ``s`` (every guard evaluated);
-    ``refresh[k](ns, mask)`` the mask of ``ns``, reached by firing instance ``k`` from a
-    state whose mask was ``mask``; ``fire(s, mask)`` the ``(instance index, successor)``
+    ``refresh[k](ns, mask, s)`` the mask of ``ns``, reached by firing instance ``k`` from
+    ``s``, whose mask was ``mask`` (a ModelError if ``k`` changed a part of the state
+    outside its declared writes); ``fire(s, mask)`` the ``(instance index, successor)``
     pairs of the instances in ``mask``, in instance order. ``evaluated`` is the mean
     number of guards ``refresh`` evaluates, over the instances, against ``guards``.
     """
 
     full: Callable[[Any], int]
-    refresh: tuple[Callable[[Any, int], int], ...]
+    refresh: tuple[Callable[[Any, int, Any], int], ...]
     fire: Callable[[Any, int], list[tuple[int, Any]]]
     evaluated: float
     guards: int
 
 
-def incremental(instances: Sequence[Instance]) -> Incremental:
-    """The functions of :class:`Incremental` for ``instances`` (indexed 0..n-1)."""
+def incremental(
+    instances: Sequence[Instance], state_type: type | None = None
+) -> Incremental:
+    """The functions of :class:`Incremental` for ``instances`` (indexed 0..n-1).
+
+    ``state_type``: the model's one state type, if it has only one. When it has named
+    fields, each ``refresh`` first checks that the step changed nothing outside its
+    declared writes (see :func:`_write_check`).
+    """
     paths = [instance_paths(inst) for inst in instances]
+    fields = None if state_type is None else field_names(state_type)
+    native = speedups()
+    layout = (
+        None
+        if native is None or fields is None or state_type is None
+        else native.state_layout(state_type, fields)
+    )
     guarded = [inst.index for inst in instances if inst.step.guard is not None]
     always = 0
     for inst in instances:
         if inst.step.guard is None:
             always |= 1 << inst.index
-    env: dict[str, Any] = {}
+    env: dict[str, Any] = {"elements_moved": elements_moved}
     calls = instance_calls(instances, env)
+
+    def wrote(k: int, p: Any, s: Any) -> None:
+        error = undeclared_write(instances[k], p, s, why=_INCREMENTAL_TRUSTS)
+        if error is not None:
+            raise error
+
+    env["wrote"] = wrote
 
     def evaluate(indices: Sequence[int]) -> list[str]:
         return [
@@ -81,7 +111,11 @@ def incremental(instances: Sequence[Instance]) -> Incremental:
         ]
         total += len(touched)
         clear = sum(1 << j for j in touched)
-        lines += [f"def refresh{k}(s, m):", f"    m &= ~{clear}"]
+        lines.append(f"def refresh{k}(s, m, p):")
+        check = None if fields is None else _write_check(writes, fields, env, layout)
+        if check is not None:
+            lines += [f"    if {check}:", f"        wrote({k}, p, s)"]
+        lines.append(f"    m &= ~{clear}")
         lines += [*evaluate(touched), "    return m"]
     lines += ["def fire(s, m):", "    out = []", "    add = out.append"]
     for inst in instances:
@@ -96,4 +130,69 @@ def incremental(instances: Sequence[Instance]) -> Incremental:
         fire=env["fire"],
         evaluated=total / max(1, len(instances)),
         guards=len(guarded),
+    )
+
+
+def _write_check(
+    writes: Paths, fields: tuple[str, ...], env: dict[str, Any], layout: Any = None
+) -> str | None:
+    """An expression true when ``s`` may differ from ``p`` outside ``writes``.
+
+    False means: every field ``writes`` does not declare whole is the same object or an
+    equal one in both, and in a tuple field declared element by element only declared
+    elements moved. True sends the pair to the exact comparison of
+    :func:`~klpcheck.model.footprint.undeclared_write` (which the audit uses too), so a
+    false alarm costs time and never an error. None when nothing needs checking.
+
+    With the C speedups' ``layout`` (``state_layout``) the expression is one call of its
+    ``moved`` with a rule per field; without, the same test written out in Python.
+    """
+    if writes is None:
+        return None
+    whole = {p[0] for p in writes if len(p) == 1}
+    rules: list[Any] = []
+    terms = []
+    for f in fields:
+        if f in whole:
+            rules.append(True)
+            continue
+        under = [p for p in writes if p[0] == f]
+        if not under:
+            rules.append(False)
+            terms.append(f"(p.{f} is not s.{f} and p.{f} != s.{f})")
+            continue
+        # only elements declared whole may move; one declared deeper is checked exactly
+        exact = frozenset(p[1] for p in under if len(p) == 2)
+        deeper = {p[1] for p in under if len(p) > 2}
+        name = f"allowed_{len(env)}"
+        env[name] = exact - deeper
+        rules.append(env[name])
+        terms.append(f"elements_moved(p.{f}, s.{f}, {name})")
+    if not terms:
+        return None
+    if layout is None:
+        return " or ".join(terms)
+    name = f"rules_{len(env)}"
+    env[name] = tuple(rules)
+    env["moved"] = layout.moved
+    return f"moved(p, s, {name})"
+
+
+def elements_moved(a: Any, b: Any, allowed: frozenset[Any]) -> bool:
+    """True when tuple field values ``a`` and ``b`` may differ outside ``allowed``.
+
+    >>> elements_moved((0, 1, 2), (0, 5, 2), frozenset({1}))
+    False
+    >>> elements_moved((0, 1, 2), (7, 5, 2), frozenset({1}))
+    True
+    >>> elements_moved((0, 1), (0, 1, 2), frozenset({1}))
+    True
+    """
+    if a is b:
+        return False
+    if type(a) is not tuple or type(b) is not tuple or len(a) != len(b):
+        return bool(a != b)
+    return any(
+        x is not y and i not in allowed and x != y
+        for i, (x, y) in enumerate(zip(a, b, strict=True))
     )

@@ -24,6 +24,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from klpcheck.base.errors import ModelError
 from klpcheck.model.definition import Instance
 from klpcheck.model.state import field_names
 
@@ -31,13 +32,17 @@ __all__ = [
     "ALL",
     "Paths",
     "access_plan",
+    "bound_args",
     "complete_reads",
     "covers",
     "describe_path",
     "leaves",
     "overlaps",
+    "part_at",
     "recorded_reads",
     "resolve",
+    "shown",
+    "undeclared_write",
     "with_leaf",
 ]
 
@@ -200,6 +205,60 @@ def with_leaf(state: Any, path: Path, value: Any) -> Any:
     if dataclasses.is_dataclass(state):
         return dataclasses.replace(state, **{name: new})  # type: ignore[type-var]
     return state._replace(**{name: new})
+
+
+# -- undeclared writes -------------------------------------------------------------------
+
+
+def part_at(state: Any, path: Path) -> Any:
+    """The value at ``path`` in a named-field state."""
+    value = getattr(state, path[0])
+    for i in path[1:]:
+        value = value[i]
+    return value
+
+
+def shown(footprint: frozenset[str] | None) -> str:
+    """A declared footprint as written in a message."""
+    if footprint is None:
+        return "(not declared: everything)"
+    return "{" + ", ".join(repr(x) for x in sorted(footprint)) + "}"
+
+
+def bound_args(inst: Instance | None) -> str:
+    """`` (here t=1)`` for an instance with parameters."""
+    if inst is None or not inst.args:
+        return ""
+    bound = ", ".join(f"{k}={v!r}" for k, v in inst.step.params(inst.args).items())
+    return f" (here {bound})"
+
+
+_REDUCTION_TRUSTS = (
+    "Partial-order reduction treats steps whose footprints do not meet as independent, "
+    "so an undeclared write can hide a violation."
+)
+
+
+def undeclared_write(
+    inst: Instance, s: Any, ns: Any, *, prefix: str = "", why: str = _REDUCTION_TRUSTS
+) -> ModelError | None:
+    """The error for the first part ``inst`` changed from ``s`` to ``ns`` outside its
+    declared writes (compared by value, as :func:`changed_paths` does); None if none."""
+    if type(ns) is not type(s):
+        return None  # a wrong type is reported by the search itself
+    writes = instance_paths(inst)[1]
+    for path in changed_paths(s, ns):
+        if not covers(writes, path):
+            return ModelError(
+                f"{prefix}step {inst.label()} changed {describe_path(path)} "
+                f"({part_at(s, path)!r} → {part_at(ns, path)!r}) but declares "
+                f"writes={shown(inst.step.writes)}{bound_args(inst)}; in state "
+                f"{s!r:.300}. Declare every part a step may change: add "
+                f"{describe_path(path)!r}"
+                f"{f' or its field {path[0]!r}' if len(path) > 1 else ''} to writes=. "
+                f"{why}"
+            )
+    return None
 
 
 # -- the probe ---------------------------------------------------------------------------

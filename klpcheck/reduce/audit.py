@@ -29,13 +29,15 @@ from klpcheck.base.errors import ModelError
 from klpcheck.model.definition import Instance, Model
 from klpcheck.model.footprint import (
     Paths,
-    changed_paths,
+    bound_args,
     covers,
     describe_path,
     instance_paths,
     leaves,
     property_paths,
     recorded_reads,
+    shown,
+    undeclared_write,
     with_leaf,
 )
 from klpcheck.model.state import field_names
@@ -123,7 +125,7 @@ class Auditor:
                     raise ModelError(
                         f"footprint audit: {prop.kind} `{prop.name}` reads "
                         f"{describe_path(path)}, which its reads="
-                        f"{_shown(prop.reads)} leaves out: changing it from {old!r} to "
+                        f"{shown(prop.reads)} leaves out: changing it from {old!r} to "
                         f"{new!r} in state {s!r:.300} changed its value. Add "
                         f"{path[0]!r} to reads=. Reduction makes only steps that write "
                         "what a property reads visible; an undeclared read can hide a "
@@ -136,17 +138,9 @@ class Auditor:
             return  # a wrong type is reported by the search itself
         inst = self.instances[k]
         self.checked += 1
-        for path in changed_paths(s, ns):
-            if not covers(self.writes[k], path):
-                raise ModelError(
-                    f"footprint audit: step {inst.label()} changed "
-                    f"{describe_path(path)} ({_at(s, path)!r} → {_at(ns, path)!r}) but "
-                    f"declares writes={_shown(inst.step.writes)}{_bound(inst)}; in state "
-                    f"{s!r:.300}. Declare every part a step may change: add "
-                    f"{describe_path(path)!r} or its field {path[0]!r} to writes=. "
-                    "Partial-order reduction treats steps whose footprints do not meet "
-                    "as independent, so an undeclared write can hide a violation."
-                )
+        error = undeclared_write(inst, s, ns, prefix="footprint audit: ")
+        if error is not None:
+            raise error
         for path, old, new, s2 in self._perturbations(s, leaves(s), k):
             guard = inst.step.guard
             if guard is not None:
@@ -236,8 +230,8 @@ class Auditor:
                     f"footprint audit: the {kind} {name} read {describe_path(path)} in "
                     f"state "
                     f"{s!r:.300}, outside its declared reads="
-                    f"{_shown(declared) if inst is not None else _paths(reads)}"
-                    f"{_bound(inst) if inst is not None else ''}. Add it to reads= "
+                    f"{shown(declared) if inst is not None else _paths(reads)}"
+                    f"{bound_args(inst) if inst is not None else ''}. Add it to reads= "
                     "(a guard's reads count as the step's reads); reduction decides "
                     "which steps are independent from the declarations alone."
                 )
@@ -262,8 +256,8 @@ class Auditor:
             f"footprint audit: step {inst.label()} reads {describe_path(path)} without "
             f"declaring it: in state {s!r:.300}, changing {describe_path(path)} from "
             f"{old!r} to {new!r} {outcome}. It declares reads="
-            f"{_shown(inst.step.reads)}, writes={_shown(inst.step.writes)}"
-            f"{_bound(inst)}. Add {describe_path(path)!r} or its field {path[0]!r} to "
+            f"{shown(inst.step.reads)}, writes={shown(inst.step.writes)}"
+            f"{bound_args(inst)}. Add {describe_path(path)!r} or its field {path[0]!r} to "
             "reads=: partial-order reduction treats steps whose footprints do not meet "
             "as independent, so an undeclared read can hide a violation."
         )
@@ -291,30 +285,9 @@ def _truth(fn: Any, s: Any, args: tuple[Any, ...]) -> bool | _Raised:
     return got if isinstance(got, _Raised) else bool(got)
 
 
-def _at(state: Any, path: tuple[Any, ...]) -> Any:
-    value = getattr(state, path[0])
-    for i in path[1:]:
-        value = value[i]
-    return value
-
-
-def _shown(footprint: frozenset[str] | None) -> str:
-    if footprint is None:
-        return "(not declared: everything)"
-    return "{" + ", ".join(repr(x) for x in sorted(footprint)) + "}"
-
-
 def _paths(paths: Paths) -> str:
     if paths is None:
         return "(everything)"
     return (
         "{" + ", ".join(repr(describe_path(p)) for p in sorted(paths, key=repr)) + "}"
     )
-
-
-def _bound(inst: Instance | None) -> str:
-    """`` (here t=1)`` for an instance with parameters."""
-    if inst is None or not inst.args:
-        return ""
-    bound = ", ".join(f"{k}={v!r}" for k, v in inst.step.params(inst.args).items())
-    return f" (here {bound})"

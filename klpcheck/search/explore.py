@@ -333,7 +333,7 @@ class _Search:
                         on_new(ns)
                     else:
                         current[0] = ns  # a guard or property raising here raised on ns
-                        nxt_masks.append(inc.refresh[k](ns, ms))  # type: ignore[union-attr]
+                        nxt_masks.append(inc.refresh[k](ns, ms, s))  # type: ignore[union-attr]
                         on_new_after(ns, k)
                         current[0] = s
                 if (
@@ -417,7 +417,7 @@ class _Search:
                     current[0] = ns
                 else:
                     current[0] = ns  # a guard or property raising here raised on ns
-                    mask = inc.refresh[k](ns, ms)
+                    mask = inc.refresh[k](ns, ms, s)
                     self.on_new_after(ns, k)
                 stack.append([ns, kn, successors(ns, mask), 0, depth + 1, mask])
                 expanded += 1
@@ -534,7 +534,7 @@ class _Search:
                     nxt_keys.append(kn)
                     if ms is not None:
                         current[0] = ns  # a guard or property raising here raised on ns
-                        nxt_masks.append(inc.refresh[k](ns, ms))  # type: ignore[union-attr]
+                        nxt_masks.append(inc.refresh[k](ns, ms, s))  # type: ignore[union-attr]
                         on_new_after(ns, k)
                         current[0] = s
                     else:
@@ -621,7 +621,7 @@ class _Search:
                 mask = None
                 if inc is not None and ms is not None:
                     current[0] = ns  # a guard or property raising here raised on ns
-                    mask = inc.refresh[k](ns, ms)
+                    mask = inc.refresh[k](ns, ms, s)
                     self.on_new_after(ns, k)
                 else:
                     self.on_new(ns)

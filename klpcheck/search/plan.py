@@ -60,7 +60,8 @@ def compose(model: Model[Any], opts: Options) -> Plan:
         and not opts.audit
         and any(step.writes is not None for step in model.steps)
     ):
-        inc = incremental(model.instances())
+        types = list(model.state_types)
+        inc = incremental(model.instances(), types[0] if len(types) == 1 else None)
     return Plan(
         model=model,
         opts=opts,
