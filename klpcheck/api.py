@@ -55,11 +55,12 @@ def check(model: Model[Any], **options: Any) -> Result:
     incremental
         Incremental enabledness (:mod:`klpcheck.model.enabled`): after a step fires, only
         the guards that read what it declares it writes are evaluated again, and only
-        the invariants and targets that read it are checked. It trusts the footprints as
-        partial-order reduction does. ``None`` (default): on unless ``por=False``;
-        ``True``: on whatever ``por`` says. Breadth-first searches in one process use
-        it (a reduced one in the states it expands fully); it needs steps that declare
-        ``writes=``.
+        the invariants and targets that read it are checked. It trusts the declared
+        reads as partial-order reduction does, and checks the declared writes on every
+        new state (a ModelError names a step that changed more). ``None`` (default): on
+        unless ``por=False``; ``True``: on whatever ``por`` says. Searches in one
+        process use it, breadth- or depth-first, reduced or not; it needs steps that
+        declare ``writes=``.
     storage
         ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
         (see :mod:`klpcheck.search.storage`).

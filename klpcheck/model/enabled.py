@@ -11,11 +11,14 @@ Pol, "Read, write and copy dependencies for symbolic model checking", 2014). An 
 of a step without declared writes affects every guard; one without declared reads or
 writes is affected by every step.
 
-This trusts the declarations exactly as partial-order reduction does, and is used only
-where reduction would be allowed to (not under ``por=False``); ``audit=True`` checks the
-declarations while exploring. Breadth-first search uses it, plain or reduced: a reduced
-search that has stopped trying stubborn sets for a while (they cut nothing) expands
-states fully, and does so with the masks. The enabled set of a state is a bit mask over instances;
+This trusts the declared reads exactly as partial-order reduction does, and is used
+only where reduction would be allowed to (not under ``por=False``); ``audit=True``
+checks every declaration while exploring. The declared writes it relies on are checked
+on the fly: each ``refresh`` first compares the new state with its parent, field by
+field (identity, then equality; element by element in a tuple field declared so), and a
+step that changed anything outside its writes stops the search with the audit's message.
+In C that costs about 0.1 µs per new state. Every search in one process uses it, plain
+or reduced, breadth- or depth-first. The enabled set of a state is a bit mask over instances;
 the functions are generated from source text as
 :func:`klpcheck.model.definition.successors_of` is, with the same inlined guards and
 effects (:func:`klpcheck.model.definition.instance_calls`).
