@@ -138,15 +138,26 @@ def _lying_model() -> Model[S]:
     return m
 
 
-def _reads_liar() -> Model[S]:
-    """Honest writes; the guard of ``boom`` reads y but declares only x."""
+def _y_is_one(s: S) -> bool:
+    return s.y == 1
+
+
+def _reads_liar(hidden: bool = True) -> Model[S]:
+    """Honest writes; the guard of ``boom`` reads y but declares only x (through a
+    helper the code check cannot follow, unless not ``hidden``)."""
     m = Model("reads-liar", init=S())
 
     @m.step(when=lambda s: s.y == 0, reads={"y"}, writes={"y"})
     def set_y(s: S) -> S:
         return s.replace(y=1)
 
-    @m.step(when=lambda s: s.y == 1 and s.x == 0, reads={"x"}, writes={"x"})
+    when = (
+        (lambda s: _y_is_one(s) and s.x == 0)
+        if hidden
+        else (lambda s: s.y == 1 and s.x == 0)
+    )
+
+    @m.step(when=when, reads={"x"}, writes={"x"})
     def boom(s: S) -> S:
         return s.replace(x=5)
 
@@ -195,6 +206,37 @@ def test_the_write_check_is_the_same_without_the_extension() -> None:
             check=True,
         ).stdout
         assert out == WRITE_LIE + "\n", pure
+
+
+def test_a_read_the_code_shows_is_checked_before_the_search() -> None:
+    for options in ({"por": False, "incremental": True}, {}, {"order": "dfs"}):
+        with pytest.raises(ModelError) as err:
+            check(_reads_liar(hidden=False), **options)
+        assert str(err.value) == (
+            "the guard of step boom reads y (its code names it), but the step declares "
+            "reads={'x'}, writes={'x'}. Partial-order reduction and incremental "
+            "enabledness trust reads=, so an undeclared read can hide a violation: "
+            "add 'y' to reads="
+        )
+    # nothing is trusted, nothing is checked
+    assert check(_reads_liar(hidden=False), por=False).verdict.value == "violated"
+    m = Model("property-liar", init=S())
+
+    @m.step(when=lambda s, i: s.z == 0, over=[1, 2], reads={"z"}, writes={"z"})
+    def bump(s: S, i: int) -> S:
+        return s.replace(z=i)
+
+    @m.invariant(reads={"x"})
+    def small(s: S) -> bool:
+        return s.x + s.z < 5
+
+    with pytest.raises(ModelError) as err:
+        check(m, por=False, incremental=True)
+    assert str(err.value) == (
+        "invariant small reads z (its code names it), but declares reads={'x'}. "
+        "Incremental enabledness and partial-order reduction check a property only "
+        "after steps that write what it declares it reads: add 'z' to reads="
+    )
 
 
 def test_a_dishonest_read_is_trusted_only_where_reduction_would_be() -> None:

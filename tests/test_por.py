@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import klpcheck.reduce.por
-from klpcheck import Model, ModelError, Verdict, check, render_text
+from klpcheck import Model, ModelError, Record, Verdict, check, render_text, set_at
 from tests import por_models
 
 ORDERS = ["bfs", "dfs"]
@@ -249,10 +249,54 @@ def test_a_guard_reading_outside_its_footprint_is_a_model_error() -> None:
     def reset_y(s: por_models.XY) -> por_models.XY:
         return replace(s, y=0, z=1)
 
-    # The necessary enabling set of the disabled set_y is computed from what its guard
-    # read; that includes x, which set_y does not declare.
-    with pytest.raises(ModelError, match=r"guard of step set_y read x.*reads=\{y\}"):
+    # The necessary enabling set of the disabled set_y would be computed from what its
+    # guard read; that includes x, which set_y does not declare. Its code shows it, so
+    # the search does not start.
+    with pytest.raises(
+        ModelError,
+        match=r"guard of step set_y reads x \(its code names it\).*reads=\{'y'\}",
+    ):
         check(m)
+
+
+class Nested(Record):
+    stack: tuple[tuple[int, ...], ...] = ((0, 1), (0, 1))
+    done: tuple[int, ...] = (0, 0)
+
+
+def test_a_read_narrower_in_the_code_than_seen_is_caught_while_reducing() -> None:
+    # The code names stack[t] (then [1]): that overlaps the declared stack[t][0], so
+    # the check before the search passes; what the guard reads when it runs is
+    # stack[t] whole, which the declaration does not cover.
+    m = Model("nested", init=Nested())
+
+    @m.step(
+        when=lambda s, t: s.stack[t][1] == 0,
+        over=[0, 1],
+        reads={"stack[t][0]"},
+        writes={"done[t]"},
+    )
+    def finish(s: Nested, t: int) -> Nested:
+        return s.replace(done=set_at(s.done, t, 1))
+
+    @m.step(
+        when=lambda s, t: s.stack[t][1] == 1,
+        over=[0, 1],
+        reads={"stack[t]"},
+        writes={"stack[t]"},
+    )
+    def pop(s: Nested, t: int) -> Nested:
+        return s.replace(stack=set_at(s.stack, t, (0, 0)))
+
+    with pytest.raises(ModelError) as err:
+        check(m, deadlock=False)
+    assert str(err.value) == (
+        "the guard of step finish(t=0) read stack[0], but the step declares "
+        "reads={stack[t][0]} (writes count as reads too); in state "
+        "Nested(stack=((0, 1), (0, 1)), done=(0, 0)). Partial-order reduction trusts "
+        "footprints, so an undeclared read can hide a violation: add 'stack[0]' (or its "
+        "field) to reads=, or run with --no-por"
+    )
 
 
 # -- found by the random suite ---------------------------------------------------------

@@ -42,7 +42,9 @@ __all__ = [
     "recorded_reads",
     "resolve",
     "shown",
+    "static_reads",
     "undeclared_write",
+    "unseen_read",
     "with_leaf",
 ]
 
@@ -673,3 +675,117 @@ def complete_reads(
     except Exception:
         return None
     return value, frozenset(log)
+
+
+# -- reads seen in the code: a static check of declared reads ----------------------------
+
+
+def static_reads(
+    fn: Callable[..., Any], args: tuple[Any, ...], fields: tuple[str, ...]
+) -> frozenset[Path] | None:
+    """The parts of the state ``fn(state, *args)`` names in its code, if that is provable.
+
+    Only where :func:`access_plan` proves that the state reaches ``fn`` as ``s.field``
+    alone (else None). Each ``s.field[i]`` counts as element ``i`` when ``i`` is an
+    integer constant or a parameter bound to one (and never assigned in the function),
+    else as the whole field; a field not subscripted at once counts whole. Code that
+    never runs is counted too: this is what ``fn`` may read.
+
+    Examples
+    --------
+    >>> f = lambda s, t: s.pc[t] == 0 and not s.lock and s.q[0] > s.q[-1]
+    >>> sorted(static_reads(f, (2,), ("pc", "lock", "q")))
+    [('lock',), ('pc', 2), ('q',), ('q', 0)]
+    >>> static_reads(lambda s: len(str(s)) > 3, (), ("pc",)) is None
+    True
+    """
+    if type(fn) is not types.FunctionType:
+        return None
+    code = fn.__code__
+    if access_plan(code, fields) is None:
+        return None
+    insts = _instructions(code)
+    state = code.co_varnames[0]
+    params = code.co_varnames[1 : code.co_argcount]
+    assigned = {i.argval for i in insts if i.opname in {"STORE_FAST", "DELETE_FAST"}}
+    out: set[Path] = set()
+    for k, ins in enumerate(insts):
+        if ins.opname not in _LOCAL_LOADS or ins.argval != state:
+            continue
+        name = insts[k + 1].argval  # a LOAD_ATTR of a field: access_plan proved it
+        index: Any = _MISSING
+        if k + 3 < len(insts) and _is_subscript(insts[k + 3]):
+            at = insts[k + 2]
+            if at.opname == "LOAD_CONST":
+                index = at.argval
+            elif (
+                at.opname in _LOCAL_LOADS
+                and at.argval in params
+                and at.argval not in assigned
+                and params.index(at.argval) < len(args)
+            ):
+                index = args[params.index(at.argval)]
+        try:
+            i = operator.index(index)
+        except TypeError:
+            out.add((name,))
+            continue
+        out.add((name, i) if i >= 0 else (name,))
+    return frozenset(out)
+
+
+_MISSING = object()
+
+
+@functools.cache
+def _instructions(code: types.CodeType) -> list[dis.Instruction]:
+    return [i for i in dis.get_instructions(code) if i.opname != "CACHE"]
+
+
+def unseen_read(
+    instances: Iterable[Instance],
+    properties: Iterable[Any],
+    fields: tuple[str, ...],
+) -> ModelError | None:
+    """The error for a guard or property whose code names a part outside its declared
+    reads (no declared path overlaps it); None when there is none.
+
+    Only guards and properties that :func:`static_reads` can follow are looked at; a
+    declaration narrower than what the code names (``stack[t][0]`` for ``s.stack[t]``)
+    overlaps it and passes. Checked before a search that trusts reads (partial-order
+    reduction, incremental enabledness), so that a guard written as ``s.field[i]`` never
+    has to wait for ``--audit`` to be caught.
+    """
+    for inst in instances:
+        guard = inst.step.guard
+        declared = instance_paths(inst)[0]
+        if guard is None or declared is None:
+            continue
+        seen = static_reads(guard, inst.args, fields)
+        for path in sorted(seen or (), key=repr):
+            if not overlaps(frozenset({path}), declared):
+                return ModelError(
+                    f"the guard of step {inst.label()} reads {describe_path(path)} "
+                    f"(its code names it), but the step declares "
+                    f"reads={shown(inst.step.reads)}, writes={shown(inst.step.writes)}"
+                    f"{bound_args(inst)}. Partial-order reduction and incremental "
+                    f"enabledness trust reads=, so an undeclared read can hide a "
+                    f"violation: add {describe_path(path)!r}"
+                    f"{f' or its field {path[0]!r}' if len(path) > 1 else ''} to reads="
+                )
+    for prop in properties:
+        declared = property_paths(prop.reads)
+        if declared is None:
+            continue
+        seen = static_reads(prop.predicate, (), fields)
+        for path in sorted(seen or (), key=repr):
+            if not overlaps(frozenset({path}), declared):
+                return ModelError(
+                    f"{prop.kind} {prop.name} reads {describe_path(path)} (its code "
+                    f"names it), but declares reads={shown(prop.reads)}. Incremental "
+                    "enabledness and partial-order reduction check a property only after "
+                    "steps that write what it declares it reads: add "
+                    f"{describe_path(path)!r}"
+                    f"{f' or its field {path[0]!r}' if len(path) > 1 else ''} to reads="
+                )
+    return None

@@ -16,6 +16,8 @@ from typing import Any
 from klpcheck.base.options import Options
 from klpcheck.model.definition import Model
 from klpcheck.model.enabled import Incremental, incremental
+from klpcheck.model.footprint import unseen_read
+from klpcheck.model.state import field_names
 from klpcheck.reduce.por import Reducer, plan
 from klpcheck.reduce.symmetry import uses_symmetry
 from klpcheck.search.storage import Key, Visited, new_visited, state_key
@@ -62,6 +64,16 @@ def compose(model: Model[Any], opts: Options) -> Plan:
     ):
         types = list(model.state_types)
         inc = incremental(model.instances(), types[0] if len(types) == 1 else None)
+    if reducer is not None or inc is not None:
+        # Both trust declared reads: first the reads that the code shows.
+        for state_type in model.state_types:
+            fields = field_names(state_type)
+            if fields is not None:
+                error = unseen_read(
+                    model.instances(), model.invariants + model.reachables, fields
+                )
+                if error is not None:
+                    raise error
     return Plan(
         model=model,
         opts=opts,
