@@ -87,13 +87,13 @@ def _alike(spec: dict[str, Any]) -> None:
             ), extra
 
 
-@settings(CI, max_examples=80)
+@settings(CI, max_examples=50)
 @given(model_specs())
 def test_random_models_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)
 
 
-@settings(CI, max_examples=60)
+@settings(CI, max_examples=40)
 @given(race_specs())
 def test_random_races_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)
