@@ -26,8 +26,9 @@ instances keep them in ``__dict__`` (``dataclass(frozen=True)``): every field is
 calling ``__init__`` or ``__post_init__``, as :mod:`copy` and :mod:`pickle` do.
 :func:`codec_for` says which layout a type has, or None.
 
-``klpcheck._speedups.StateCodec`` is the same codec in C; :func:`new_codec` gives it when
-it is built, and the tests compare the two on random states.
+``klpcheck._speedups.StateCodec`` is the same codec in C, working on a Python codec's
+tables (it calls the Python one for a value it has not met); :func:`new_codec` gives it
+when it is built, and the tests compare the two on random states.
 """
 
 from __future__ import annotations
@@ -119,12 +120,10 @@ def _same_dict(a: Any, b: Any, skip: set[str] | frozenset[str] = frozenset()) ->
 
 def codec_for(kind: type) -> tuple[int, tuple[str, ...]] | None:
     """The layout of states of exactly ``kind`` and their field names; None if unwritable."""
-    if kind is tuple:
-        return TUPLE, ()
-    if issubclass(kind, tuple):
-        if kind.__dictoffset__:
-            return None
-        return NAMED, tuple(getattr(kind, "_fields", ()))
+    if issubclass(kind, tuple):  # any length: the names are not needed
+        if kind is tuple:
+            return TUPLE, ()
+        return None if kind.__dictoffset__ else (NAMED, ())
     if not dataclasses.is_dataclass(kind) or issubclass(kind, enum.Enum):
         return None
     names = tuple(f.name for f in dataclasses.fields(kind))
@@ -191,7 +190,7 @@ class StateCodec:
             values = tuple(d.values())
         else:
             values = cast("tuple[Any, ...]", state)
-            if layout == TUPLE and len(values) > len(self._values):
+            if len(values) > len(self._values):
                 self._widen(len(values))
         codes: list[Any] = list(map(_code_of, self._by_id, map(id, values)))
         if None in codes:
@@ -204,15 +203,19 @@ class StateCodec:
         width, code = (2, "H") if top < 65536 else (4, "I")
         return array(code, codes).tobytes() + bytes((width,))
 
-    def decode(self, data: bytes | bytearray | memoryview) -> Any:
-        """The state ``data`` (from :meth:`encode`) stands for."""
-        width = data[-1]
+    def decode(
+        self, data: bytes | bytearray, start: int = 0, end: int | None = None
+    ) -> Any:
+        """The state ``data[start:end]`` (from :meth:`encode`) stands for."""
+        if end is None:
+            end = len(data)
+        width = data[end - 1]
         codes: Any
         if width == 1:
-            codes = data[:-1]
+            codes = data[start : end - 1]
         else:
             codes = array("H" if width == 2 else "I")
-            codes.frombytes(data[:-1])
+            codes.frombytes(data[start : end - 1])
         return self._build(list(map(list.__getitem__, self._values, codes)))
 
     def __len__(self) -> int:
@@ -293,13 +296,21 @@ def _builder(
 
 
 def new_codec(kind: type, native: bool = True) -> StateCodec | None:
-    """A codec for states of exactly ``kind`` (the C one when built); None if unwritable."""
+    """A codec for states of exactly ``kind`` (the C one when built); None if unwritable.
+
+    The C codec works on the tables of a Python one, which it calls for each value it
+    has not met (by address) before; dataclasses with ``__dict__`` stay in Python.
+    """
     if codec_for(kind) is None:
         return None
+    twin = StateCodec(kind)
     from klpcheck.base.native import speedups
 
     c = speedups() if native else None
-    if c is not None and hasattr(c, "StateCodec"):
-        codec: StateCodec = c.StateCodec(kind, *codec_for(kind))  # type: ignore[misc]
-        return codec
-    return StateCodec(kind)
+    if c is None or twin.layout == DICT or not hasattr(c, "StateCodec"):
+        return twin
+    try:
+        codec: StateCodec = c.StateCodec(twin)
+    except TypeError:  # a field that is not a plain slot, say
+        return twin
+    return codec

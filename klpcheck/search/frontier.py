@@ -117,7 +117,7 @@ class EncodedLevel:
             start, end = ends[i - 1] if i else 0, ends.pop()
         if start == end:
             return self._kept.pop(i)
-        state = self._codec.decode(data[start:end])
+        state = self._codec.decode(data, start, end)
         if not reversed_:
             del data[start:]
         return state
