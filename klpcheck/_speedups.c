@@ -1065,6 +1065,7 @@ typedef struct {
     PyObject *twin;         /* the Python StateCodec: its tables and its slow path */
     PyTypeObject *kind;
     PyObject *values;       /* twin._values: per field, the list code -> value */
+    PyObject *by_value;     /* twin._by_value: per field, the dict value -> first code */
     PyObject *intern;       /* twin._intern(i, value) -> code */
     PyObject *widen;        /* twin._widen(n) */
     int layout;
@@ -1131,6 +1132,35 @@ id_put(IdTable *t, PyObject *key, Py_ssize_t code)
     return 0;
 }
 
+/* statecodec.same(a, b) for a and b known to be equal, in the common cases: 1 when
+   they are the same, 0 when not, -1 when only the Python function can tell. */
+static int
+same_fast(PyObject *a, PyObject *b, int depth)
+{
+    if (a == b) return 1;
+    PyTypeObject *t = Py_TYPE(a);
+    if (t != Py_TYPE(b)) return 0;
+    if (t == &PyLong_Type || t == &PyUnicode_Type || t == &PyBytes_Type
+        || t == &PyBool_Type)
+        return 1;
+    if (t == &PyFloat_Type) {
+        double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+        return memcmp(&x, &y, sizeof(double)) == 0;
+    }
+    if (t == &PyTuple_Type && depth < 50) {
+        Py_ssize_t n = PyTuple_GET_SIZE(a);
+        if (n != PyTuple_GET_SIZE(b)) return 0;
+        int answer = 1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int r = same_fast(PyTuple_GET_ITEM(a, i), PyTuple_GET_ITEM(b, i), depth + 1);
+            if (r == 0) return 0;
+            if (r < 0) answer = -1;
+        }
+        return answer;
+    }
+    return -1;
+}
+
 /* Tables for at least n fields (the twin's too). */
 static int
 codec_widen(Codec *self, Py_ssize_t n)
@@ -1176,6 +1206,19 @@ codec_encode(Codec *self, PyObject *state)
                           ? *(PyObject **)((char *)state + self->offsets[i])
                           : PyTuple_GET_ITEM(state, i);
         Py_ssize_t code = id_get(&self->ids[i], v);
+        if (code < 0) {
+            /* An equal value met before, and the same: its code (this object is not
+               remembered, it may die). Anything else is the twin's to decide. */
+            PyObject *first = PyDict_GetItemWithError(PyList_GET_ITEM(self->by_value, i), v);
+            if (first == NULL && PyErr_Occurred()) return NULL;
+            if (first != NULL && PyLong_CheckExact(first)) {
+                Py_ssize_t c = PyLong_AsSsize_t(first);
+                PyObject *table = PyList_GET_ITEM(self->values, i);
+                if (c >= 0 && c < PyList_GET_SIZE(table)
+                    && same_fast(PyList_GET_ITEM(table, c), v, 0) == 1)
+                    code = c;
+            }
+        }
         if (code < 0) {
             PyObject *r = PyObject_CallFunction(self->intern, "nO", i, v);
             if (r == NULL) return NULL;
@@ -1309,13 +1352,15 @@ codec_init(Codec *self, PyObject *args, PyObject *kwds)
     PyObject *layout = PyObject_GetAttrString(twin, "layout");
     PyObject *names = PyObject_GetAttrString(twin, "names");
     PyObject *values = PyObject_GetAttrString(twin, "_values");
+    PyObject *by_value = PyObject_GetAttrString(twin, "_by_value");
     PyObject *intern = PyObject_GetAttrString(twin, "_intern");
     PyObject *widen = PyObject_GetAttrString(twin, "_widen");
     int ok = -1;
-    if (kind == NULL || layout == NULL || names == NULL || values == NULL || intern == NULL
-        || widen == NULL)
+    if (kind == NULL || layout == NULL || names == NULL || values == NULL || by_value == NULL
+        || intern == NULL || widen == NULL)
         goto done;
-    if (!PyType_Check(kind) || !PyTuple_Check(names) || !PyList_CheckExact(values)) {
+    if (!PyType_Check(kind) || !PyTuple_Check(names) || !PyList_CheckExact(values)
+        || !PyList_CheckExact(by_value) || PyList_GET_SIZE(by_value) != PyList_GET_SIZE(values)) {
         PyErr_SetString(PyExc_TypeError, "StateCodec: not a statecodec.StateCodec");
         goto done;
     }
@@ -1323,7 +1368,8 @@ codec_init(Codec *self, PyObject *args, PyObject *kwds)
     if (lay == -1 && PyErr_Occurred()) goto done;
     Py_ssize_t n = PyList_GET_SIZE(values);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (!PyList_CheckExact(PyList_GET_ITEM(values, i))) {
+        if (!PyList_CheckExact(PyList_GET_ITEM(values, i))
+            || !PyDict_CheckExact(PyList_GET_ITEM(by_value, i))) {
             PyErr_SetString(PyExc_TypeError, "StateCodec: not a statecodec.StateCodec");
             goto done;
         }
@@ -1379,6 +1425,8 @@ codec_init(Codec *self, PyObject *args, PyObject *kwds)
     Py_INCREF(kind);
     self->values = values;
     Py_INCREF(values);
+    self->by_value = by_value;
+    Py_INCREF(by_value);
     self->intern = intern;
     Py_INCREF(intern);
     self->widen = widen;
@@ -1389,6 +1437,7 @@ done:
     Py_XDECREF(layout);
     Py_XDECREF(names);
     Py_XDECREF(values);
+    Py_XDECREF(by_value);
     Py_XDECREF(intern);
     Py_XDECREF(widen);
     return ok;
@@ -1400,6 +1449,7 @@ codec_traverse(Codec *self, visitproc visit, void *arg)
     Py_VISIT(self->twin);
     Py_VISIT(self->kind);
     Py_VISIT(self->values);
+    Py_VISIT(self->by_value);
     Py_VISIT(self->intern);
     Py_VISIT(self->widen);
     return 0;
@@ -1411,6 +1461,7 @@ codec_clear(Codec *self)
     Py_CLEAR(self->twin);
     Py_CLEAR(self->kind);
     Py_CLEAR(self->values);
+    Py_CLEAR(self->by_value);
     Py_CLEAR(self->intern);
     Py_CLEAR(self->widen);
     return 0;
