@@ -314,3 +314,42 @@ def test_random_models_are_found_alike(spec: dict[str, Any]) -> None:
 @given(race_specs())
 def test_random_races_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)
+
+
+def test_levels_are_lists_again_when_the_tables_grow_with_the_states() -> None:
+    # Every state has a value of its own in field a: after 3 levels of 8 states, 27
+    # values are interned (24 in a, one in each other field), over the floor of 20.
+    m = Model("pair", init=Big(0, 0))
+    with mock.patch.object(frontier, "_FLOOR", 20):
+        make, _ = levels(compose(m, Options(storage="fingerprint")))
+        made = [make([Big((d, i), 0) for i in range(8)]) for d in range(6)]
+    assert [type(level).__name__ for level in made] == [
+        "EncodedLevel",
+        "EncodedLevel",
+        "EncodedLevel",
+        "list",
+        "list",
+        "list",
+    ]
+    assert made[2].pop() == Big((2, 7), 0)
+
+
+def test_a_search_that_gives_up_encoding_finds_the_same() -> None:
+    m: Model[Big] = Model("count", init=Big(0, (0,)))
+
+    @m.step(when=lambda s: s.a < 9)
+    def up(s: Big) -> Big:
+        return s.replace(a=s.a + 1, b=(*s.b, s.a % 3))
+
+    @m.step(when=lambda s: s.c is None)
+    def side(s: Big) -> Big:
+        return s.replace(c=s.a)
+
+    @m.invariant()
+    def small(s: Big) -> bool:
+        return s.a < 8 or s.c is None
+
+    with mock.patch.object(frontier, "_FLOOR", 4):
+        encoded, plain = _both(lambda: check(m, storage="fingerprint", keep_going=True))
+    assert _summary(encoded) == _summary(plain)
+    assert encoded.verdict.value == "violated"

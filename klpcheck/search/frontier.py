@@ -11,7 +11,8 @@ place, how levels are held:
   instead of a list slot and an int object (40 bytes); states, when their one type can be
   written exactly (:func:`klpcheck.model.statecodec.codec_for`), encoded by a
   :class:`~klpcheck.model.statecodec.StateCodec` into one byte string per level, about one
-  byte per field, and built again when taken out to be expanded;
+  byte per field, and built again when taken out to be expanded (lists again if the
+  codec's tables grow with the states, see ``_FLOOR``);
 - exact storage: plain lists. The visited map keeps every state (or a tuple of its
   fields) for the whole search, so the frontier adds little to it, and encoding would
   cost time and save nothing worth having.
@@ -57,7 +58,37 @@ def levels(
     keys = _packed_keys
     if codec is None:
         return list, keys
-    return (lambda states: EncodedLevel(codec, states)), keys
+    return _EncodedLevels(codec), keys
+
+
+# A field whose values are new in most states (a log, a history) would keep them all in
+# the codec's tables for the whole search, more than the levels would have held at once:
+# once the tables hold more than _FLOOR values and more than one for every _EVERY states
+# encoded, the levels that follow are lists.
+_FLOOR = 1 << 16
+_EVERY = 8
+
+
+class _EncodedLevels:
+    """Makes each new level: encoded while the codec's tables stay small, then lists."""
+
+    def __init__(self, codec: StateCodec) -> None:
+        self.codec: StateCodec | None = codec
+        self.encoded = 0  # states in the encoded levels made before the last one
+        self.last: EncodedLevel | None = None
+
+    def __call__(self, states: Iterable[Any]) -> Level:
+        if self.last is not None:
+            # The loop makes a level when the one before it is complete and still whole.
+            self.encoded += len(self.last)
+        codec = self.codec
+        if codec is not None and len(codec) > max(_FLOOR, self.encoded // _EVERY):
+            self.codec = codec = None  # its tables go with the last encoded level
+        if codec is None:
+            self.last = None
+            return list(states)
+        self.last = level = EncodedLevel(codec, states)
+        return level
 
 
 def _packed_keys(keys: Iterable[int]) -> Level:
