@@ -1072,8 +1072,6 @@ typedef struct {
     Py_ssize_t nfields;     /* fields with tables (grows for tuples) */
     Py_ssize_t *offsets;    /* slot offsets (SLOTS) */
     IdTable *ids;
-    Py_ssize_t *scratch;
-    Py_ssize_t scratch_len;
 } Codec;
 
 static inline Py_ssize_t
@@ -1194,13 +1192,11 @@ codec_encode(Codec *self, PyObject *state)
         n = PyTuple_GET_SIZE(state);
         if (codec_widen(self, n) < 0) return NULL;
     }
-    if (n > self->scratch_len) {
-        Py_ssize_t *scratch = PyMem_Realloc(self->scratch, sizeof(Py_ssize_t) * n);
-        if (scratch == NULL) return PyErr_NoMemory();
-        self->scratch = scratch;
-        self->scratch_len = n;
-    }
-    Py_ssize_t *codes = self->scratch, top = 0;
+    /* Not kept in the codec: the twin's Python code may run in between. */
+    Py_ssize_t local[64], top = 0;
+    Py_ssize_t *codes = n <= 64 ? local : PyMem_Malloc(sizeof(Py_ssize_t) * n);
+    if (codes == NULL) return PyErr_NoMemory();
+    PyObject *out = NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *v = self->layout == LAYOUT_SLOTS
                           ? *(PyObject **)((char *)state + self->offsets[i])
@@ -1210,7 +1206,7 @@ codec_encode(Codec *self, PyObject *state)
             /* An equal value met before, and the same: its code (this object is not
                remembered, it may die). Anything else is the twin's to decide. */
             PyObject *first = PyDict_GetItemWithError(PyList_GET_ITEM(self->by_value, i), v);
-            if (first == NULL && PyErr_Occurred()) return NULL;
+            if (first == NULL && PyErr_Occurred()) goto done;
             if (first != NULL && PyLong_CheckExact(first)) {
                 Py_ssize_t c = PyLong_AsSsize_t(first);
                 PyObject *table = PyList_GET_ITEM(self->values, i);
@@ -1221,33 +1217,33 @@ codec_encode(Codec *self, PyObject *state)
         }
         if (code < 0) {
             PyObject *r = PyObject_CallFunction(self->intern, "nO", i, v);
-            if (r == NULL) return NULL;
+            if (r == NULL) goto done;
             code = PyLong_AsSsize_t(r);
             Py_DECREF(r);
             if (code < 0) {
                 if (!PyErr_Occurred())
                     PyErr_SetString(PyExc_ValueError, "StateCodec: a negative code");
-                return NULL;
+                goto done;
             }
             PyObject *table = PyList_GET_ITEM(self->values, i);
             if (code >= PyList_GET_SIZE(table)) {
                 PyErr_SetString(PyExc_ValueError, "StateCodec: a code with no value");
-                return NULL;
+                goto done;
             }
             if (code > UINT32_MAX) {
                 PyErr_SetString(PyExc_OverflowError, "StateCodec: more than 2**32 values");
-                return NULL;
+                goto done;
             }
             /* Remembered by address only when the interned value is this object. */
             if (PyList_GET_ITEM(table, code) == v && id_put(&self->ids[i], v, code) < 0)
-                return NULL;
+                goto done;
         }
         codes[i] = code;
         if (code > top) top = code;
     }
     int width = top < 256 ? 1 : top < 65536 ? 2 : 4;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, n * width + 1);
-    if (out == NULL) return NULL;
+    out = PyBytes_FromStringAndSize(NULL, n * width + 1);
+    if (out == NULL) goto done;
     unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
     for (Py_ssize_t i = 0; i < n; i++) {
         if (width == 1) {
@@ -1263,6 +1259,8 @@ codec_encode(Codec *self, PyObject *state)
         }
     }
     p[n * width] = (unsigned char)width;
+done:
+    if (codes != local) PyMem_Free(codes);
     return out;
 }
 
@@ -1480,7 +1478,6 @@ codec_dealloc(Codec *self)
         PyMem_Free(self->ids);
     }
     PyMem_Free(self->offsets);
-    PyMem_Free(self->scratch);
     codec_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
