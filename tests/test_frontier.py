@@ -111,8 +111,9 @@ def codecs(kind: type) -> list[Any]:
 
 def test_layouts() -> None:
     for kind, layout in KINDS:
-        assert codec_for(kind) is not None
-        assert codec_for(kind)[0] == layout  # type: ignore[index]
+        found = codec_for(kind)
+        assert found is not None
+        assert found[0] == layout
 
     class Odd:
         pass
@@ -353,3 +354,18 @@ def test_a_search_that_gives_up_encoding_finds_the_same() -> None:
         encoded, plain = _both(lambda: check(m, storage="fingerprint", keep_going=True))
     assert _summary(encoded) == _summary(plain)
     assert encoded.verdict.value == "violated"
+
+
+def test_codes_take_two_and_four_bytes_past_256_and_65536_values() -> None:
+    states = [Named(i, i % 7) for i in range(70_000)]
+    outs = []
+    for codec in codecs(Named):
+        data = [codec.encode(s) for s in states]
+        assert {d[-1] for d in data[:256]} == {1}
+        assert data[256][-1] == data[65535][-1] == 2
+        assert data[65536][-1] == 4
+        assert len(data[65536]) == 9
+        assert [codec.decode(d) for d in data[::997]] == states[::997]
+        assert codec.decode(data[-1]) == states[-1]
+        outs.append(data)
+    assert all(o == outs[0] for o in outs)
