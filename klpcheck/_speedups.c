@@ -13,6 +13,7 @@
  *   FingerprintTable(capacity)    a visited map of 64-bit fingerprints to parents
  *   state_layout(cls, names).moved(p, s, spec)
  *                                 may s differ from p outside a step's declared writes?
+ *   StateCodec(twin)              states as one small code per field (a frontier)
  *
  * The fingerprint is defined in klpcheck/model/hash64.py, which computes the same
  * function in Python; the comments there are the specification.
@@ -1267,6 +1268,507 @@ state_layout(PyObject *module, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------------ */
+/* StateCodec (twin: klpcheck/model/statecodec.py)                                 */
+
+/* The layouts, as numbered in statecodec.py. */
+enum { LAYOUT_TUPLE = 0, LAYOUT_NAMED = 1, LAYOUT_SLOTS = 2 };
+
+/* Per field: the interned values' addresses and their codes, open addressing. The
+   values are kept alive by the twin's lists, so an address is never reused. */
+typedef struct {
+    PyObject **keys;
+    uint32_t *codes;
+    Py_ssize_t mask, used;
+} IdTable;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *twin;         /* the Python StateCodec: its tables and its slow path */
+    PyTypeObject *kind;
+    PyObject *values;       /* twin._values: per field, the list code -> value */
+    PyObject *by_value;     /* twin._by_value: per field, the dict value -> first code */
+    PyObject *intern;       /* twin._intern(i, value) -> code */
+    PyObject *widen;        /* twin._widen(n) */
+    int layout;
+    Py_ssize_t nfields;     /* fields with tables (grows for tuples) */
+    Py_ssize_t *offsets;    /* slot offsets (SLOTS) */
+    IdTable *ids;
+} Codec;
+
+static inline Py_ssize_t
+id_slot(PyObject *key, Py_ssize_t mask)
+{
+    uint64_t h = (uint64_t)(uintptr_t)key >> 4;
+    h *= 0x9E3779B97F4A7C15ULL;
+    return (Py_ssize_t)(h >> 20) & mask;
+}
+
+static Py_ssize_t
+id_get(IdTable *t, PyObject *key)
+{
+    if (t->keys == NULL) return -1;
+    Py_ssize_t i = id_slot(key, t->mask);
+    while (t->keys[i] != NULL) {
+        if (t->keys[i] == key) return t->codes[i];
+        i = (i + 1) & t->mask;
+    }
+    return -1;
+}
+
+static int
+id_put(IdTable *t, PyObject *key, Py_ssize_t code)
+{
+    if (t->keys == NULL || 2 * (t->used + 1) > t->mask + 1) {
+        Py_ssize_t size = t->keys == NULL ? 64 : 2 * (t->mask + 1);
+        PyObject **keys = PyMem_Calloc(size, sizeof(PyObject *));
+        uint32_t *codes = PyMem_Calloc(size, sizeof(uint32_t));
+        if (keys == NULL || codes == NULL) {
+            PyMem_Free(keys);
+            PyMem_Free(codes);
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (t->keys != NULL) {
+            for (Py_ssize_t j = 0; j <= t->mask; j++) {
+                if (t->keys[j] == NULL) continue;
+                Py_ssize_t i = id_slot(t->keys[j], size - 1);
+                while (keys[i] != NULL) i = (i + 1) & (size - 1);
+                keys[i] = t->keys[j];
+                codes[i] = t->codes[j];
+            }
+            PyMem_Free(t->keys);
+            PyMem_Free(t->codes);
+        }
+        t->keys = keys;
+        t->codes = codes;
+        t->mask = size - 1;
+    }
+    Py_ssize_t i = id_slot(key, t->mask);
+    while (t->keys[i] != NULL) i = (i + 1) & t->mask;
+    t->keys[i] = key;
+    t->codes[i] = (uint32_t)code;
+    t->used++;
+    return 0;
+}
+
+/* statecodec.same(a, b) for a and b known to be equal, in the common cases: 1 when
+   they are the same, 0 when not, -1 when only the Python function can tell. */
+static int
+same_fast(PyObject *a, PyObject *b, int depth)
+{
+    if (a == b) return 1;
+    PyTypeObject *t = Py_TYPE(a);
+    if (t != Py_TYPE(b)) return 0;
+    if (t == &PyLong_Type || t == &PyUnicode_Type || t == &PyBytes_Type
+        || t == &PyBool_Type)
+        return 1;
+    if (t == &PyFloat_Type) {
+        double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+        return memcmp(&x, &y, sizeof(double)) == 0;
+    }
+    if (t == &PyTuple_Type && depth < 50) {
+        Py_ssize_t n = PyTuple_GET_SIZE(a);
+        if (n != PyTuple_GET_SIZE(b)) return 0;
+        int answer = 1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int r = same_fast(PyTuple_GET_ITEM(a, i), PyTuple_GET_ITEM(b, i), depth + 1);
+            if (r == 0) return 0;
+            if (r < 0) answer = -1;
+        }
+        return answer;
+    }
+    return -1;
+}
+
+/* Tables for at least n fields (the twin's too). */
+static int
+codec_widen(Codec *self, Py_ssize_t n)
+{
+    if (n <= self->nfields) return 0;
+    PyObject *r = PyObject_CallFunction(self->widen, "n", n);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    IdTable *ids = PyMem_Realloc(self->ids, sizeof(IdTable) * n);
+    if (ids == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(ids + self->nfields, 0, sizeof(IdTable) * (n - self->nfields));
+    self->ids = ids;
+    self->nfields = n;
+    return 0;
+}
+
+static PyObject *
+codec_encode(Codec *self, PyObject *state)
+{
+    if (Py_TYPE(state) != self->kind) Py_RETURN_NONE;
+    Py_ssize_t n;
+    if (self->layout == LAYOUT_SLOTS) {
+        n = self->nfields;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (*(PyObject **)((char *)state + self->offsets[i]) == NULL) Py_RETURN_NONE;
+    }
+    else {
+        n = PyTuple_GET_SIZE(state);
+        if (codec_widen(self, n) < 0) return NULL;
+    }
+    /* Not kept in the codec: the twin's Python code may run in between. */
+    Py_ssize_t local[64], top = 0;
+    Py_ssize_t *codes = n <= 64 ? local : PyMem_Malloc(sizeof(Py_ssize_t) * n);
+    if (codes == NULL) return PyErr_NoMemory();
+    PyObject *out = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = self->layout == LAYOUT_SLOTS
+                          ? *(PyObject **)((char *)state + self->offsets[i])
+                          : PyTuple_GET_ITEM(state, i);
+        Py_ssize_t code = id_get(&self->ids[i], v);
+        if (code < 0) {
+            /* An equal value met before, and the same: its code (this object is not
+               remembered, it may die). Anything else is the twin's to decide. */
+            PyObject *first = PyDict_GetItemWithError(PyList_GET_ITEM(self->by_value, i), v);
+            if (first == NULL && PyErr_Occurred()) goto done;
+            if (first != NULL && PyLong_CheckExact(first)) {
+                Py_ssize_t c = PyLong_AsSsize_t(first);
+                PyObject *table = PyList_GET_ITEM(self->values, i);
+                if (c >= 0 && c < PyList_GET_SIZE(table)
+                    && same_fast(PyList_GET_ITEM(table, c), v, 0) == 1)
+                    code = c;
+            }
+        }
+        if (code < 0) {
+            PyObject *r = PyObject_CallFunction(self->intern, "nO", i, v);
+            if (r == NULL) goto done;
+            code = PyLong_AsSsize_t(r);
+            Py_DECREF(r);
+            if (code < 0) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "StateCodec: a negative code");
+                goto done;
+            }
+            PyObject *table = PyList_GET_ITEM(self->values, i);
+            if (code >= PyList_GET_SIZE(table)) {
+                PyErr_SetString(PyExc_ValueError, "StateCodec: a code with no value");
+                goto done;
+            }
+            if (code > UINT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "StateCodec: more than 2**32 values");
+                goto done;
+            }
+            /* Remembered by address only when the interned value is this object. */
+            if (PyList_GET_ITEM(table, code) == v && id_put(&self->ids[i], v, code) < 0)
+                goto done;
+        }
+        codes[i] = code;
+        if (code > top) top = code;
+    }
+    int width = top < 256 ? 1 : top < 65536 ? 2 : 4;
+    out = PyBytes_FromStringAndSize(NULL, n * width + 1);
+    if (out == NULL) goto done;
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (width == 1) {
+            p[i] = (unsigned char)codes[i];
+        }
+        else if (width == 2) {
+            uint16_t c = (uint16_t)codes[i];
+            memcpy(p + 2 * i, &c, 2);
+        }
+        else {
+            uint32_t c = (uint32_t)codes[i];
+            memcpy(p + 4 * i, &c, 4);
+        }
+    }
+    p[n * width] = (unsigned char)width;
+done:
+    if (codes != local) PyMem_Free(codes);
+    return out;
+}
+
+static PyObject *
+codec_decode(Codec *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "decode(data, start=0, end=None)");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    Py_ssize_t start = 0, end = view.len;
+    if (nargs >= 2) start = PyLong_AsSsize_t(args[1]);
+    if (nargs == 3 && args[2] != Py_None) end = PyLong_AsSsize_t(args[2]);
+    PyObject *result = NULL;
+    if (PyErr_Occurred()) goto done;
+    if (start < 0 || end > view.len || end <= start) {
+        PyErr_SetString(PyExc_ValueError, "StateCodec.decode: no state there");
+        goto done;
+    }
+    const unsigned char *p = (const unsigned char *)view.buf + start;
+    Py_ssize_t len = end - start - 1;
+    int width = p[len];
+    if ((width != 1 && width != 2 && width != 4) || len % width) {
+        PyErr_SetString(PyExc_ValueError, "StateCodec.decode: not an encoded state");
+        goto done;
+    }
+    Py_ssize_t n = len / width;
+    if (n > self->nfields || (self->layout == LAYOUT_SLOTS && n != self->nfields)) {
+        PyErr_SetString(PyExc_ValueError, "StateCodec.decode: not an encoded state");
+        goto done;
+    }
+    PyObject *obj;
+    if (self->layout == LAYOUT_SLOTS)
+        obj = self->kind->tp_alloc(self->kind, 0);
+    else if (self->layout == LAYOUT_NAMED)
+        obj = self->kind->tp_alloc(self->kind, n);
+    else
+        obj = PyTuple_New(n);
+    if (obj == NULL) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t code;
+        if (width == 1) {
+            code = p[i];
+        }
+        else if (width == 2) {
+            uint16_t c;
+            memcpy(&c, p + 2 * i, 2);
+            code = c;
+        }
+        else {
+            uint32_t c;
+            memcpy(&c, p + 4 * i, 4);
+            code = c;
+        }
+        PyObject *table = PyList_GET_ITEM(self->values, i);
+        if (code >= PyList_GET_SIZE(table)) {
+            Py_DECREF(obj);
+            PyErr_SetString(PyExc_ValueError, "StateCodec.decode: an unknown code");
+            goto done;
+        }
+        PyObject *v = PyList_GET_ITEM(table, code);
+        Py_INCREF(v);
+        if (self->layout == LAYOUT_SLOTS)
+            *(PyObject **)((char *)obj + self->offsets[i]) = v;
+        else
+            PyTuple_SET_ITEM(obj, i, v);
+    }
+    result = obj;
+done:
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static int
+codec_init(Codec *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"twin", NULL};
+    PyObject *twin;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:StateCodec", kwlist, &twin)) return -1;
+    if (self->twin != NULL) {
+        PyErr_SetString(PyExc_TypeError, "a StateCodec is initialised once");
+        return -1;
+    }
+    PyObject *kind = PyObject_GetAttrString(twin, "kind");
+    PyObject *layout = PyObject_GetAttrString(twin, "layout");
+    PyObject *names = PyObject_GetAttrString(twin, "names");
+    PyObject *values = PyObject_GetAttrString(twin, "_values");
+    PyObject *by_value = PyObject_GetAttrString(twin, "_by_value");
+    PyObject *intern = PyObject_GetAttrString(twin, "_intern");
+    PyObject *widen = PyObject_GetAttrString(twin, "_widen");
+    int ok = -1;
+    if (kind == NULL || layout == NULL || names == NULL || values == NULL || by_value == NULL
+        || intern == NULL || widen == NULL)
+        goto done;
+    if (!PyType_Check(kind) || !PyTuple_Check(names) || !PyList_CheckExact(values)
+        || !PyList_CheckExact(by_value) || PyList_GET_SIZE(by_value) != PyList_GET_SIZE(values)) {
+        PyErr_SetString(PyExc_TypeError, "StateCodec: not a statecodec.StateCodec");
+        goto done;
+    }
+    long lay = PyLong_AsLong(layout);
+    if (lay == -1 && PyErr_Occurred()) goto done;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyList_CheckExact(PyList_GET_ITEM(values, i))
+            || !PyDict_CheckExact(PyList_GET_ITEM(by_value, i))) {
+            PyErr_SetString(PyExc_TypeError, "StateCodec: not a statecodec.StateCodec");
+            goto done;
+        }
+    }
+    PyTypeObject *k = (PyTypeObject *)kind;
+    if (lay == LAYOUT_SLOTS) {
+        if (PyTuple_GET_SIZE(names) != n) {
+            PyErr_SetString(PyExc_TypeError, "StateCodec: fields and tables differ");
+            goto done;
+        }
+        self->offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (n ? n : 1));
+        if (self->offsets == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *descr = _PyType_Lookup(k, PyTuple_GET_ITEM(names, i));
+            if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)
+                || ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX
+                || (((PyMemberDescrObject *)descr)->d_member->flags & READONLY)) {
+                PyErr_SetString(PyExc_TypeError, "StateCodec: a field that is not a slot");
+                goto done;
+            }
+            self->offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+        }
+    }
+    else if (lay == LAYOUT_TUPLE) {
+        if (k != &PyTuple_Type) {
+            PyErr_SetString(PyExc_TypeError, "StateCodec: not a tuple layout");
+            goto done;
+        }
+    }
+    else if (lay == LAYOUT_NAMED) {
+        if (!PyType_IsSubtype(k, &PyTuple_Type) || k->tp_dictoffset) {
+            PyErr_SetString(PyExc_TypeError, "StateCodec: not a tuple layout");
+            goto done;
+        }
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError, "StateCodec: this layout is Python's only");
+        goto done;
+    }
+    self->ids = PyMem_Calloc(n ? n : 1, sizeof(IdTable));
+    if (self->ids == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    self->nfields = n;
+    self->layout = (int)lay;
+    Py_INCREF(twin);
+    self->twin = twin;
+    self->kind = k;
+    Py_INCREF(kind);
+    self->values = values;
+    Py_INCREF(values);
+    self->by_value = by_value;
+    Py_INCREF(by_value);
+    self->intern = intern;
+    Py_INCREF(intern);
+    self->widen = widen;
+    Py_INCREF(widen);
+    ok = 0;
+done:
+    Py_XDECREF(kind);
+    Py_XDECREF(layout);
+    Py_XDECREF(names);
+    Py_XDECREF(values);
+    Py_XDECREF(by_value);
+    Py_XDECREF(intern);
+    Py_XDECREF(widen);
+    return ok;
+}
+
+static int
+codec_traverse(Codec *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->twin);
+    Py_VISIT(self->kind);
+    Py_VISIT(self->values);
+    Py_VISIT(self->by_value);
+    Py_VISIT(self->intern);
+    Py_VISIT(self->widen);
+    return 0;
+}
+
+static int
+codec_clear(Codec *self)
+{
+    Py_CLEAR(self->twin);
+    Py_CLEAR(self->kind);
+    Py_CLEAR(self->values);
+    Py_CLEAR(self->by_value);
+    Py_CLEAR(self->intern);
+    Py_CLEAR(self->widen);
+    return 0;
+}
+
+static void
+codec_dealloc(Codec *self)
+{
+    PyObject_GC_UnTrack(self);
+    /* The tables hold borrowed addresses: freed before the values may go. */
+    if (self->ids != NULL) {
+        for (Py_ssize_t i = 0; i < self->nfields; i++) {
+            PyMem_Free(self->ids[i].keys);
+            PyMem_Free(self->ids[i].codes);
+        }
+        PyMem_Free(self->ids);
+    }
+    PyMem_Free(self->offsets);
+    codec_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t
+codec_length(Codec *self)
+{
+    if (self->values == NULL) return 0;
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->values); i++)
+        total += PyList_GET_SIZE(PyList_GET_ITEM(self->values, i));
+    return total;
+}
+
+static PyObject *
+codec_encode_method(Codec *self, PyObject *state)
+{
+    if (self->twin == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a StateCodec must be initialised");
+        return NULL;
+    }
+    return codec_encode(self, state);
+}
+
+static PyObject *
+codec_decode_method(Codec *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (self->twin == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a StateCodec must be initialised");
+        return NULL;
+    }
+    return codec_decode(self, args, nargs);
+}
+
+static PyMethodDef codec_methods[] = {
+    {"encode", (PyCFunction)codec_encode_method, METH_O,
+     "encode(state): the codes of state's fields as bytes, or None."},
+    {"decode", (PyCFunction)(void (*)(void))codec_decode_method, METH_FASTCALL,
+     "decode(data, start=0, end=None): the state data[start:end] stands for."},
+    {NULL},
+};
+
+static PyMemberDef codec_members[] = {
+    {"twin", T_OBJECT, offsetof(Codec, twin), READONLY,
+     "the Python StateCodec whose tables this one shares"},
+    {NULL},
+};
+
+static PySequenceMethods codec_as_sequence = {
+    .sq_length = (lenfunc)codec_length,
+};
+
+static PyTypeObject CodecType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "klpcheck._speedups.StateCodec",
+    .tp_basicsize = sizeof(Codec),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "StateCodec(twin): statecodec.StateCodec's encode and decode in C, "
+              "on the twin's tables.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)codec_init,
+    .tp_traverse = (traverseproc)codec_traverse,
+    .tp_clear = (inquiry)codec_clear,
+    .tp_dealloc = (destructor)codec_dealloc,
+    .tp_methods = codec_methods,
+    .tp_members = codec_members,
+    .tp_as_sequence = &codec_as_sequence,
+};
+
+/* ------------------------------------------------------------------------------ */
 
 static PyMethodDef module_methods[] = {
     {"set_at", (PyCFunction)(void (*)(void))set_at, METH_FASTCALL,
@@ -1288,13 +1790,15 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&ReplaceType) < 0 || PyType_Ready(&HasherType) < 0
-        || PyType_Ready(&TableType) < 0 || PyType_Ready(&LayoutType) < 0)
+        || PyType_Ready(&TableType) < 0 || PyType_Ready(&LayoutType) < 0
+        || PyType_Ready(&CodecType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "Hasher", (PyObject *)&HasherType) < 0
         || PyModule_AddObjectRef(m, "FingerprintTable", (PyObject *)&TableType) < 0
-        || PyModule_AddObjectRef(m, "Replace", (PyObject *)&ReplaceType) < 0) {
+        || PyModule_AddObjectRef(m, "Replace", (PyObject *)&ReplaceType) < 0
+        || PyModule_AddObjectRef(m, "StateCodec", (PyObject *)&CodecType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

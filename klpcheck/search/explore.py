@@ -45,6 +45,7 @@ from klpcheck.search.common import (
     step_stats,
     wrong_type,
 )
+from klpcheck.search.frontier import levels
 from klpcheck.search.plan import Plan
 from klpcheck.search.storage import (
     Visited,
@@ -279,14 +280,15 @@ class _Search:
         terminal = self.model.terminal_property
         on_new, on_new_after = self.on_new, self.on_new_after
         key = self.key
-        frontier = list(self.roots.values())
-        keys = frontier if key is None else list(self.roots)
-        masks = None if inc is None else [inc.full(s) for s in frontier]
+        new_level, new_keys = levels(self.plan)  # lists, or compact (search.frontier)
+        frontier = new_level(self.roots.values())
+        keys = frontier if key is None else new_keys(self.roots)
+        masks = None if inc is None else [inc.full(s) for s in self.roots.values()]
         depth = 0
         expanded = 0
         while frontier:
-            nxt: list[Any] = []
-            nxt_keys = nxt if key is None else []
+            nxt = new_level(())
+            nxt_keys = nxt if key is None else new_keys(())
             nxt_masks: list[int] | None = None if inc is None else []
             self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
             size = len(frontier)
