@@ -45,7 +45,7 @@ from klpcheck.search.common import (
     step_stats,
     wrong_type,
 )
-from klpcheck.search.frontier import levels
+from klpcheck.search.frontier import levels, mask_levels
 from klpcheck.search.plan import Plan
 from klpcheck.search.storage import (
     Visited,
@@ -283,13 +283,16 @@ class _Search:
         new_level, new_keys = levels(self.plan)  # lists, or compact (search.frontier)
         frontier = new_level(self.roots.values())
         keys = frontier if key is None else new_keys(self.roots)
-        masks = None if inc is None else [inc.full(s) for s in self.roots.values()]
+        new_masks = mask_levels(self.plan, len(self.instances))
+        masks = (
+            None if inc is None else new_masks(inc.full(s) for s in self.roots.values())
+        )
         depth = 0
         expanded = 0
         while frontier:
             nxt = new_level(())
             nxt_keys = nxt if key is None else new_keys(())
-            nxt_masks: list[int] | None = None if inc is None else []
+            nxt_masks = None if inc is None else new_masks(())
             self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
             size = len(frontier)
             self.levels = lambda d: (size, len(nxt))  # noqa: B023

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from klpcheck.model.statecodec import StateCodec, new_codec
 from klpcheck.search.plan import Plan
 
-__all__ = ["EncodedLevel", "Level", "levels"]
+__all__ = ["EncodedLevel", "Level", "MaskLevel", "levels", "mask_levels"]
 
 
 class Level(Protocol):
@@ -93,6 +93,71 @@ class _EncodedLevels:
 
 def _packed_keys(keys: Iterable[int]) -> Level:
     return array("Q", keys)
+
+
+def mask_levels(plan: Plan, instances: int) -> Callable[[Iterable[int]], Level]:
+    """How the search ``plan`` describes holds the enabled masks of a level.
+
+    Lists with exact storage; with fingerprint storage a :class:`MaskLevel` (a mask of
+    90 instances in 12 bytes instead of a list slot and an int of 48).
+    """
+    if plan.opts.storage != "fingerprint":
+        return list
+    width = max(1, (instances + 7) // 8)
+    return lambda masks: MaskLevel(width, masks)
+
+
+class MaskLevel:
+    """Non-negative ints below ``2 ** (8 * width)``, ``width`` bytes each, used like a list.
+
+    Examples
+    --------
+    >>> level = MaskLevel(2, [5, 258])
+    >>> level.append(7)
+    >>> level.pop(), len(level)
+    (7, 2)
+    >>> level.reverse()
+    >>> level.pop(), level.pop(), len(level)
+    (5, 258, 0)
+    """
+
+    __slots__ = ("_data", "_front", "_reversed", "_width")
+
+    def __init__(self, width: int, masks: Iterable[int] = ()) -> None:
+        self._width = width
+        self._data = bytearray()
+        self._front = 0  # after reverse(): the byte offset of the next mask to pop
+        self._reversed = False
+        for m in masks:
+            self.append(m)
+
+    def append(self, mask: int, /) -> None:
+        if self._reversed:
+            raise TypeError("cannot append to a reversed MaskLevel")
+        self._data += mask.to_bytes(self._width, "little")
+
+    def pop(self) -> int:
+        data, w = self._data, self._width
+        if self._front >= len(data):
+            raise IndexError("pop from an empty MaskLevel")
+        if self._reversed:
+            i = self._front
+            self._front = i + w
+            mask = int.from_bytes(data[i : i + w], "little")
+            if self._front == len(data):  # the last one: let the bytes go
+                self._data, self._front, self._reversed = bytearray(), 0, False
+            return mask
+        mask = int.from_bytes(data[-w:], "little")
+        del data[-w:]
+        return mask
+
+    def reverse(self) -> None:
+        if self._front:
+            raise TypeError("cannot reverse a partly taken MaskLevel")
+        self._reversed = not self._reversed
+
+    def __len__(self) -> int:
+        return (len(self._data) - self._front) // self._width
 
 
 class EncodedLevel:
