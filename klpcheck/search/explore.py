@@ -132,12 +132,10 @@ class _Search:
                 for k, s in self.roots.items():
                     self.parent[k] = None
                     self.on_new(s)
-                if self.expander is not None and self.opts.order == "bfs":
-                    self.reduced_bfs(current, self.plan.incremental)
+                if self.opts.order == "bfs":
+                    self.bfs(current, self.plan.incremental, self.expander)
                 elif self.expander is not None:
                     self.reduced_dfs(current, self.plan.incremental)
-                elif self.opts.order == "bfs":
-                    self.bfs(current, self.plan.incremental)
                 else:
                     self.dfs(current, self.plan.incremental)
                 self.exhausted = self.incomplete is None
@@ -264,12 +262,23 @@ class _Search:
 
     # -- breadth-first ------------------------------------------------------------
 
-    def bfs(self, current: list[Any], inc: Incremental | None = None) -> None:
+    def bfs(
+        self,
+        current: list[Any],
+        inc: Incremental | None = None,
+        exp: Expander | None = None,
+    ) -> None:
         """Breadth-first search, level by level.
 
         With ``inc`` (incremental enabledness, see model.enabled) each frontier state
         carries its enabled mask: a new state's comes from its parent's and the instance
         fired, and only the properties that instance may change are checked on it.
+
+        With ``exp`` (partial-order reduction, or the audit) the expander chooses what
+        to fire: C3 is the closed-set proviso, a state in the visited map being closed
+        unless it is still unexpanded. A state it rests on (:meth:`Expander.rests`) is
+        expanded fully here, as without it; one it tries gets the enabled instances
+        from the mask when there is one.
         """
         expand = self.expand
         parent = self.parent
@@ -287,8 +296,16 @@ class _Search:
         masks = (
             None if inc is None else new_masks(inc.full(s) for s in self.roots.values())
         )
+        reduced = exp is not None
+        unexpanded = set(self.roots)  # reduced: found, not yet expanded
+
+        def closed(ns: Hashable) -> bool:
+            kn = ns if key is None else key(ns)
+            return kn in parent and kn not in unexpanded
+
         depth = 0
         expanded = 0
+        ms = 0
         while frontier:
             nxt = new_level(())
             nxt_keys = nxt if key is None else new_keys(())
@@ -305,18 +322,31 @@ class _Search:
                 keys.reverse()
             if masks is not None:
                 masks.reverse()
-            ms = 0
             while frontier:
                 s = frontier.pop()
                 ks = s if keys is frontier else keys.pop()
                 current[0] = s
-                if masks is None:
-                    succs = expand(s)
-                else:
+                if masks is not None:
                     ms = masks.pop()
-                    succs = inc.fire(s, ms)  # type: ignore[union-attr]
+                count = True  # this loop counts the firings (the expander does when it tries)
+                if reduced:
+                    assert exp is not None
+                    if self.symmetry_audit is not None:
+                        self.symmetry_audit.state(s)
+                    unexpanded.discard(ks)
+                    if not exp.rests():
+                        count = False
+                        succs = exp.tried(
+                            s, closed, None if masks is None else bits(ms)
+                        )
+                    else:
+                        succs = expand(s) if masks is None else inc.fire(s, ms)  # type: ignore[union-attr]
+                        exp.enabled += len(succs)
+                else:
+                    succs = expand(s) if masks is None else inc.fire(s, ms)  # type: ignore[union-attr]
                 for k, ns in succs:
-                    fired[k] += 1
+                    if count:
+                        fired[k] += 1
                     kn = ns if key is None else key(ns)
                     if kn in parent:
                         continue
@@ -333,6 +363,8 @@ class _Search:
                     nxt.append(ns)
                     if key is not None:
                         nxt_keys.append(kn)
+                    if reduced:
+                        unexpanded.add(kn)
                     self.max_depth = depth + 1
                     if nxt_masks is None:
                         on_new(ns)
@@ -453,108 +485,13 @@ class _Search:
             self.auditor,
         )
 
-    def reduced_bfs(self, current: list[Any], inc: Incremental | None) -> None:
-        """Breadth-first search firing what the expander chooses, level by level.
-
-        C3 is the closed-set proviso: a state in the visited map is closed unless it is
-        still unexpanded. A state the expander rests on (:meth:`Expander.rests`) is
-        expanded fully here, as :meth:`bfs` does. With incremental enabledness (``inc``)
-        every state carries its enabled mask, whether its expansion is reduced or not:
-        the expander is handed the enabled instances from it, and a successor's mask
-        comes from its parent's and the instance fired.
-        """
-        exp = self.expander
-        assert exp is not None
-        rests, tried = exp.rests, exp.tried
-        expand = self.expand
-        parent, new, fired = self.parent, self.new, self.fired
-        key = self.key
-        types = self.model.state_types
-        max_states, max_depth = self.bounds()
-        deadlock = self.opts.deadlock
-        terminal = self.model.terminal_property
-        on_new, on_new_after = self.on_new, self.on_new_after
-        unexpanded = set(self.roots)
-
-        def closed(ns: Hashable) -> bool:
-            kn = ns if key is None else key(ns)
-            return kn in parent and kn not in unexpanded
-
-        frontier = list(self.roots.values())
-        keys = list(self.roots)
-        masks: list[int | None] = [None] * len(frontier)
-        depth = 0
-        while frontier:
-            nxt: list[Any] = []
-            nxt_keys: list[Hashable] = []
-            nxt_masks: list[int | None] = []
-            self.queue_size = lambda: len(frontier) + len(nxt)  # noqa: B023
-            size = len(frontier)
-            self.levels = lambda d: (size, len(nxt))  # noqa: B023
-            at_bound = depth >= max_depth
-            for seq in (frontier, keys, masks):
-                seq.reverse()  # popped from the end: expanded states go at once
-            while frontier:
-                s = frontier.pop()
-                ks = keys.pop()
-                ms = masks.pop()
-                current[0] = s
-                if self.symmetry_audit is not None:
-                    self.symmetry_audit.state(s)
-                unexpanded.discard(ks)
-                if inc is not None and ms is None:
-                    ms = inc.full(s)
-                if not rests():
-                    succs = tried(s, closed, None if ms is None else bits(ms))
-                else:
-                    succs = expand(s) if ms is None else inc.fire(s, ms)  # type: ignore[union-attr]
-                    for k, _ in succs:
-                        fired[k] += 1
-                    exp.enabled += len(succs)
-                if (
-                    not succs
-                    and deadlock
-                    and (terminal is None or not terminal.predicate(s))
-                ):
-                    self.violate(None, s)
-                if not exp.expanded % CLOCK_EVERY:
-                    self.tick(depth)
-                for k, ns in succs:
-                    if type(ns) not in types:
-                        raise self.wrong_type(k, s, ns)
-                    kn = ns if key is None else key(ns)
-                    if kn in parent:
-                        continue
-                    if at_bound:
-                        self.bound_hit(f"depth bound of {max_depth} reached")
-                        continue
-                    if len(parent) >= max_states:
-                        self.bound_hit(f"state bound of {max_states} reached")
-                        raise _Stop
-                    parent[kn] = ks
-                    new[k] += 1
-                    self.max_depth = depth + 1
-                    unexpanded.add(kn)
-                    nxt.append(ns)
-                    nxt_keys.append(kn)
-                    if ms is not None:
-                        current[0] = ns  # a guard or property raising here raised on ns
-                        nxt_masks.append(inc.refresh[k](ns, ms, s))  # type: ignore[union-attr]
-                        on_new_after(ns, k)
-                        current[0] = s
-                    else:
-                        nxt_masks.append(None)
-                        on_new(ns)
-            frontier, keys, masks = nxt, nxt_keys, nxt_masks
-            depth += 1
-
     def reduced_dfs(self, current: list[Any], inc: Incremental | None) -> None:
         """Depth-first search firing what the expander chooses.
 
         C3 is the stack proviso of SPIN (Holzmann and Peled, 1994), weaker in what it
         forbids than the closed-set proviso of breadth-first search and so reducing more:
         only a successor on the search stack closes a cycle. Incremental enabledness
-        (``inc``) as in :meth:`reduced_bfs`.
+        (``inc``) as in :meth:`bfs`.
         """
         exp = self.expander
         assert exp is not None
