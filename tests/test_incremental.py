@@ -119,35 +119,21 @@ class S(Record):
     z: int = 0
 
 
-def _lying_model() -> Model[S]:
-    """``set_y`` writes y but declares only z: the guard of ``boom`` reads y."""
-    m = Model("liar", init=S())
-
-    @m.step(when=lambda s: s.y == 0, reads={"y", "z"}, writes={"z"})
-    def set_y(s: S) -> S:
-        return s.replace(y=1)
-
-    @m.step(when=lambda s: s.y == 1 and s.x == 0, reads={"x", "y"}, writes={"x"})
-    def boom(s: S) -> S:
-        return s.replace(x=5)
-
-    @m.invariant(reads={"x"})
-    def small(s: S) -> bool:
-        return s.x < 5
-
-    return m
-
-
 def _y_is_one(s: S) -> bool:
     return s.y == 1
 
 
-def _reads_liar(hidden: bool = True) -> Model[S]:
-    """Honest writes; the guard of ``boom`` reads y but declares only x (through a
-    helper the code check cannot follow, unless not ``hidden``)."""
-    m = Model("reads-liar", init=S())
+def _liar(lie: str = "writes", hidden: bool = True) -> Model[S]:
+    """``set_y`` sets y, and ``boom`` breaks ``small`` once y is 1; one footprint lies.
 
-    @m.step(when=lambda s: s.y == 0, reads={"y"}, writes={"y"})
+    ``lie="writes"``: ``set_y`` declares it writes z only. ``lie="reads"``: the guard of
+    ``boom`` reads y but declares only x (through a helper the check of the code cannot
+    follow, unless not ``hidden``).
+    """
+    m = Model(f"{lie}-liar", init=S())
+    writes = {"z"} if lie == "writes" else {"y"}
+
+    @m.step(when=lambda s: s.y == 0, reads={"y"}, writes=writes)
     def set_y(s: S) -> S:
         return s.replace(y=1)
 
@@ -156,8 +142,9 @@ def _reads_liar(hidden: bool = True) -> Model[S]:
         if hidden
         else (lambda s: s.y == 1 and s.x == 0)
     )
+    reads = {"x", "y"} if lie == "writes" else {"x"}
 
-    @m.step(when=when, reads={"x"}, writes={"x"})
+    @m.step(when=when, reads=reads, writes={"x"})
     def boom(s: S) -> S:
         return s.replace(x=5)
 
@@ -166,6 +153,14 @@ def _reads_liar(hidden: bool = True) -> Model[S]:
         return s.x < 5
 
     return m
+
+
+def _lying_model() -> Model[S]:
+    return _liar("writes")
+
+
+def _reads_liar(hidden: bool = True) -> Model[S]:
+    return _liar("reads", hidden)
 
 
 WRITE_LIE = (
