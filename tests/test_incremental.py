@@ -9,16 +9,17 @@ declarations only where partial-order reduction would, and why ``audit`` exists.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 
-from klpcheck import Model, Record, check
+from klpcheck import Model, Record, check, set_at
 from klpcheck.base.errors import ModelError, UsageError
 from klpcheck.base.options import Options
 from klpcheck.base.result import Result
@@ -76,6 +77,7 @@ def _alike(spec: dict[str, Any]) -> None:
     # a patience of two misses, rests start early and often even on small models.
     with (
         mock.patch.object(por, "_PATIENCE", 2),
+        mock.patch.object(por, "_RETRY", 2),
         mock.patch.object(por, "_MAX_REST", 8),
     ):
         for extra in ({"keep_going": True}, {}, {"order": "dfs"}):
@@ -123,14 +125,14 @@ def _y_is_one(s: S) -> bool:
     return s.y == 1
 
 
-def _liar(lie: str = "writes", hidden: bool = True) -> Model[S]:
+def _liar(lie: str = "writes", hidden: bool = True, init: Any = None) -> Model[S]:
     """``set_y`` sets y, and ``boom`` breaks ``small`` once y is 1; one footprint lies.
 
     ``lie="writes"``: ``set_y`` declares it writes z only. ``lie="reads"``: the guard of
     ``boom`` reads y but declares only x (through a helper the check of the code cannot
     follow, unless not ``hidden``).
     """
-    m = Model(f"{lie}-liar", init=S())
+    m = Model(f"{lie}-liar", init=S() if init is None else init)
     writes = {"z"} if lie == "writes" else {"y"}
 
     @m.step(when=lambda s: s.y == 0, reads={"y"}, writes=writes)
@@ -301,3 +303,199 @@ def test_the_functions_agree_with_every_guard() -> None:
     assert inc.full(s) == 0b01  # set_y enabled, boom not
     assert [k for k, _ in inc.fire(s, inc.full(s))] == [0]
     assert inc.guards == 2
+
+
+# -- dishonest and unusual footprints ---------------------------------------------------
+
+
+class Nested(Record):
+    stack: tuple[tuple[int, ...], ...] = ((0, 1), (0, 1))
+    done: tuple[int, ...] = (0, 0)
+
+
+def _narrow_reader() -> Model[Nested]:
+    """``finish`` reads stack[t][1] but declares stack[t][0]; ``pop`` writes
+    stack[t][1], declared exactly. The code names stack[t], which overlaps the
+    declaration, so only the search can tell."""
+    m = Model("narrow", init=Nested())
+
+    @m.step(
+        when=lambda s, t: s.stack[t][1] == 0,
+        over=[0, 1],
+        reads={"stack[t][0]"},
+        writes={"done[t]"},
+    )
+    def finish(s: Nested, t: int) -> Nested:
+        return s.replace(done=set_at(s.done, t, 1))
+
+    @m.step(
+        when=lambda s, t: s.stack[t][1] == 1,
+        over=[0, 1],
+        reads={"stack[t][1]"},
+        writes={"stack[t][1]"},
+    )
+    def pop(s: Nested, t: int) -> Nested:
+        return s.replace(stack=set_at(s.stack, t, (s.stack[t][0], 0)))
+
+    @m.invariant(reads={"done"})
+    def none_done(s: Nested) -> bool:
+        return s.done == (0, 0)
+
+    return m
+
+
+@pytest.mark.parametrize("order", ["bfs", "dfs"])
+def test_a_mask_that_disagrees_with_the_guards_stops_a_reduced_search(
+    order: str,
+) -> None:
+    # A tried state evaluates every guard and compares: the undeclared read shows.
+    with pytest.raises(ModelError) as err:
+        check(_narrow_reader(), deadlock=False, order=order)
+    assert str(err.value) == (
+        "the guard of step finish(t=0) is True in state Nested(stack=((0, 0), (0, 1)), "
+        "done=(0, 0)), but incremental enabledness kept False from the state before: "
+        "no step on the way declares writes that meet its reads=, so the guard reads a "
+        "part it does not declare. Partial-order reduction and incremental enabledness "
+        "trust reads=: run with --audit to have the part named, and add it to reads="
+    )
+    assert check(_narrow_reader(), por=False, order=order).verdict.value == "violated"
+
+
+class Odd(NamedTuple):
+    u: int
+    v: int
+
+
+class Kept(Record):
+    k: float = float("nan")
+    st: tuple[tuple[int, ...], ...] = ((0, 0), (0, 0))
+    cfg: Odd = Odd(0, 0)
+
+
+def test_a_nan_kept_and_a_namedtuple_element_are_not_undeclared_writes() -> None:
+    m = Model("kept", init=Kept())
+
+    @m.step(
+        when=lambda s, t: s.st[t][0] == 0,
+        over=[0, 1],
+        reads={"st[t][0]"},
+        writes={"st[t][0]"},
+    )
+    def go(s: Kept, t: int) -> Kept:
+        return s.replace(st=set_at(s.st, t, (1, s.st[t][1])))
+
+    @m.step(when=lambda s: s.cfg[0] == 0, reads={"cfg[0]"}, writes={"cfg[0]"})
+    def setu(s: Kept) -> Kept:
+        return s.replace(cfg=s.cfg._replace(u=1))
+
+    @m.invariant(reads={"st"})
+    def fine(s: Kept) -> bool:
+        return True
+
+    for order in ("bfs", "dfs"):
+        r = check(m, deadlock=False, order=order, por=False, incremental=True)
+        assert (r.verdict.value, r.distinct_states) == ("holds", 8)
+        assert check(m, deadlock=False, order=order).verdict.value == "holds"
+
+
+class Other(S):
+    pass
+
+
+def test_a_model_with_two_state_types_is_searched_without_it() -> None:
+    # The check of writes needs one state type; without it nothing would catch a liar.
+    m = _liar("writes", init=[S(), Other(z=1)])
+    assert compose(m, Options(incremental=True)).incremental is None
+    for order in ("bfs", "dfs"):
+        r = check(m, deadlock=False, order=order)
+        assert r.verdict.value == "violated"
+
+
+def _random_liar(rng: random.Random) -> Model[Any]:
+    """Steps that set a few parts when one part has a value; half declare wrong writes."""
+    parts = ["a", "b", "c", "d[0]", "d[1]"]
+
+    def get(s: Any, part: str) -> Any:
+        return s.d[int(part[2])] if part.startswith("d") else getattr(s, part)
+
+    def put(s: Any, part: str, v: int) -> Any:
+        if part.startswith("d"):
+            return s.replace(d=set_at(s.d, int(part[2]), v))
+        return s.replace(**{part: v})
+
+    m = Model("liars", init=Parts())
+    for n in range(rng.randrange(2, 5)):
+        g, gv = rng.choice(parts), rng.randrange(2)
+        w = rng.sample(parts, rng.randrange(1, 3))
+        wv = [rng.randrange(3) for _ in w]
+        declared = set(w)
+        if rng.random() < 0.5:
+            declared.discard(rng.choice(w))
+            declared.add(rng.choice(parts))
+
+        when, effect = _step(get, put, g, gv, w, wv)
+        effect.__name__ = f"s{n}"
+        m.step(when=when, reads={g}, writes=declared)(effect)
+    t, tv = rng.choice(parts), rng.randrange(1, 3)
+
+    def differs(s: Any) -> bool:
+        return bool(get(s, t) != tv)
+
+    m.invariant(reads={t})(differs)
+    return m
+
+
+def _step(
+    get: Any, put: Any, g: str, gv: int, w: list[str], wv: list[int]
+) -> tuple[Any, Any]:
+    def when(s: Any) -> bool:
+        return bool(get(s, g) == gv)
+
+    def effect(s: Any) -> Any:
+        for part, v in zip(w, wv, strict=True):
+            s = put(s, part, v)
+        return s
+
+    return when, effect
+
+
+class Parts(Record):
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    d: tuple[int, ...] = (0, 0)
+
+
+def _never_fooled(seeds: range) -> None:
+    for seed in seeds:
+        truth = check(_random_liar(random.Random(seed)), por=False, deadlock=False)
+        for order in ("bfs", "dfs"):
+            for options in ({}, {"por": False, "incremental": True}):
+                with (
+                    mock.patch.object(por, "_PATIENCE", 2),
+                    mock.patch.object(por, "_RETRY", 2),
+                    mock.patch.object(por, "_MAX_REST", 4),
+                ):
+                    try:
+                        r = check(
+                            _random_liar(random.Random(seed)),
+                            deadlock=False,
+                            order=order,
+                            **options,
+                        )
+                        caught = ""
+                    except ModelError as e:
+                        caught = str(e)
+                if caught:
+                    assert "but declares writes=" in caught, (seed, caught)
+                else:
+                    assert r.verdict == truth.verdict, (seed, order, options)
+
+
+def test_undeclared_writes_never_make_a_search_hold_wrongly() -> None:
+    _never_fooled(range(60))
+
+
+@pytest.mark.slow
+def test_many_random_liars() -> None:
+    _never_fooled(range(60, 3000))

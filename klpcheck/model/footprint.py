@@ -162,13 +162,18 @@ def leaves(state: Any) -> dict[Path, Any]:
 
 
 def changed_paths(before: Any, after: Any) -> list[Path]:
-    """The smallest paths whose values differ; a tuple whose length changed is one path."""
+    """The smallest paths whose values differ; a tuple whose length changed is one path.
+
+    A value is unchanged when it is the same object or an equal one (a NaN kept is not
+    a change). Tuples of one type and length, NamedTuples included, are compared
+    element by element, as a footprint such as ``cfg[0]`` names their elements.
+    """
     out: list[Path] = []
 
     def walk(path: Path, a: Any, b: Any) -> None:
-        if a == b:
+        if a is b or a == b:
             return
-        if _is_plain_tuple(a) and _is_plain_tuple(b) and len(a) == len(b) and a:
+        if isinstance(a, tuple) and type(a) is type(b) and len(a) == len(b) and a:
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
                 walk((*path, i), x, y)
         else:

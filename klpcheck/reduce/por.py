@@ -394,6 +394,7 @@ class Expander:
         fired: list[int],
         auditor: Auditing | None = None,
     ) -> None:
+        self.instances = instances
         self.table = calls_of(instances)  # (index, guard, effect, a): f(state, a)
         self.reducer = reducer
         self.watching = watching
@@ -440,18 +441,19 @@ class Expander:
         self,
         s: Hashable,
         is_closed: Callable[[Hashable], bool],
-        enabled: list[int] | None = None,
+        expected: list[int] | None = None,
     ) -> list[tuple[int, Hashable]]:
         """The successors of ``s`` when :meth:`rests` said no: a stubborn set's if one passes.
 
-        ``enabled``: the instances enabled in ``s`` in increasing order, when the caller
-        knows them (incremental enabledness); else every guard is evaluated.
+        ``expected``: the instances incremental enabledness found enabled in ``s``, in
+        increasing order. Every guard is evaluated here all the same (next to the
+        stubborn sets' cost, little), and a difference is a guard reading a part its
+        step does not declare: a ModelError, before any reduction relies on it.
         """
         reducer = self.reducer
-        if enabled is None:
-            enabled = [
-                k for k, guard, _, a in self.table if guard is None or guard(s, a)
-            ]
+        enabled = [k for k, guard, _, a in self.table if guard is None or guard(s, a)]
+        if expected is not None and expected != enabled:
+            raise _mask_error(self.instances, s, expected, enabled)
         self.enabled += len(enabled)
         if self.auditor is not None:
             self.auditor.state(s, enabled)
@@ -500,6 +502,23 @@ class Expander:
         for k, _ in out:
             self.fired[k] += 1
         return out
+
+
+def _mask_error(
+    instances: Sequence[Instance],
+    s: Hashable,
+    expected: list[int],
+    enabled: list[int],
+) -> ModelError:
+    """The error for a guard whose value incremental enabledness got wrong in ``s``."""
+    k = min(set(expected) ^ set(enabled))
+    return ModelError(
+        f"the guard of step {instances[k].label()} is {k in enabled} in state {s!r:.300}, but "
+        f"incremental enabledness kept {k not in enabled} from the state before: no "
+        "step on the way declares writes that meet its reads=, so the guard reads a "
+        "part it does not declare. Partial-order reduction and incremental enabledness "
+        "trust reads=: run with --audit to have the part named, and add it to reads="
+    )
 
 
 _UNFIRED: Hashable = object()

@@ -35,8 +35,7 @@ class Plan:
     key: Key | None  # a state's key in the visited map; None: the state itself
     reducer: Reducer | None  # partial-order reduction, when it can cut anything
     reduction_reason: str  # why there is no reducer ("" when there is one)
-    # Incremental enabledness, when it applies: in the plain searches, and in the
-    # states a reduced breadth-first search expands fully (the expander's rests).
+    # Incremental enabledness, when it applies: in every search of one process.
     incremental: Incremental | None = None
 
     def visited(self) -> Visited:
@@ -57,13 +56,18 @@ def compose(model: Model[Any], opts: Options) -> Plan:
     symmetric = uses_symmetry(model, opts)
     reducer, reason = plan(model, opts.por, symmetric)
     inc = None
+    types = list(model.state_types)
     if (
         opts.incremental
         and not opts.audit
         and any(step.writes is not None for step in model.steps)
+        # The writes it trusts are checked field by field on every new state: that
+        # needs one state type with named fields (a model with several is searched
+        # without it).
+        and len(types) == 1
+        and field_names(types[0]) is not None
     ):
-        types = list(model.state_types)
-        inc = incremental(model.instances(), types[0] if len(types) == 1 else None)
+        inc = incremental(model.instances(), types[0])
     if reducer is not None or inc is not None:
         # Both trust declared reads: first the reads that the code shows.
         for state_type in model.state_types:
