@@ -313,14 +313,20 @@ class Nested(Record):
     done: tuple[int, ...] = (0, 0)
 
 
-def _narrow_reader() -> Model[Nested]:
+def _second(s: Nested, t: int) -> int:
+    return s.stack[t][1]
+
+
+def _narrow_reader(hidden: bool = True) -> Model[Nested]:
     """``finish`` reads stack[t][1] but declares stack[t][0]; ``pop`` writes
-    stack[t][1], declared exactly. The code names stack[t], which overlaps the
-    declaration, so only the search can tell."""
+    stack[t][1], declared exactly. Through a helper (``hidden``) the code cannot be
+    checked before the search: only the search can tell."""
     m = Model("narrow", init=Nested())
 
     @m.step(
-        when=lambda s, t: s.stack[t][1] == 0,
+        when=(lambda s, t: _second(s, t) == 0)
+        if hidden
+        else (lambda s, t: s.stack[t][1] == 0),
         over=[0, 1],
         reads={"stack[t][0]"},
         writes={"done[t]"},
@@ -359,6 +365,11 @@ def test_a_mask_that_disagrees_with_the_guards_stops_a_reduced_search(
         "trust reads=: run with --audit to have the part named, and add it to reads="
     )
     assert check(_narrow_reader(), por=False, order=order).verdict.value == "violated"
+    # written out, the code shows stack[t][1], outside stack[t][0]: refused at once
+    with pytest.raises(
+        ModelError, match=r"guard of step finish\(t=0\) reads stack\[0\]\[1\]"
+    ):
+        check(_narrow_reader(hidden=False), order=order)
 
 
 class Odd(NamedTuple):

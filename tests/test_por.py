@@ -265,13 +265,14 @@ class Nested(Record):
 
 
 def test_a_read_narrower_in_the_code_than_seen_is_caught_while_reducing() -> None:
-    # The code names stack[t] (then [1]): that overlaps the declared stack[t][0], so
-    # the check before the search passes; what the guard reads when it runs is
-    # stack[t] whole, which the declaration does not cover.
+    # The code names stack[t] (then [-1], an index counted from the end): that
+    # overlaps the declared stack[t][0], so the check before the search passes; what
+    # the guard reads when it runs is stack[t] whole, which the declaration does not
+    # cover.
     m = Model("nested", init=Nested())
 
     @m.step(
-        when=lambda s, t: s.stack[t][1] == 0,
+        when=lambda s, t: s.stack[t][-1] == 0,
         over=[0, 1],
         reads={"stack[t][0]"},
         writes={"done[t]"},

@@ -693,14 +693,15 @@ def static_reads(
     Only where :func:`access_plan` proves that the state reaches ``fn`` as ``s.field``
     alone (else None). Each ``s.field[i]`` counts as element ``i`` when ``i`` is an
     integer constant or a parameter bound to one (and never assigned in the function),
-    else as the whole field; a field not subscripted at once counts whole. Code that
-    never runs is counted too: this is what ``fn`` may read.
+    else as the whole field, and so on down (``s.stack[t][0]``); a field not subscripted
+    at once counts whole. Code that never runs is counted too: this is what ``fn`` may
+    read.
 
     Examples
     --------
-    >>> f = lambda s, t: s.pc[t] == 0 and not s.lock and s.q[0] > s.q[-1]
-    >>> sorted(static_reads(f, (2,), ("pc", "lock", "q")))
-    [('lock',), ('pc', 2), ('q',), ('q', 0)]
+    >>> f = lambda s, t: s.pc[t] == 0 and not s.lock and s.q[0] > s.q[-1] + s.st[t][1]
+    >>> sorted(static_reads(f, (2,), ("pc", "lock", "q", "st")))
+    [('lock',), ('pc', 2), ('q',), ('q', 0), ('st', 2, 1)]
     >>> static_reads(lambda s: len(str(s)) > 3, (), ("pc",)) is None
     True
     """
@@ -717,10 +718,14 @@ def static_reads(
     for k, ins in enumerate(insts):
         if ins.opname not in _LOCAL_LOADS or ins.argval != state:
             continue
-        name = insts[k + 1].argval  # a LOAD_ATTR of a field: access_plan proved it
-        index: Any = _MISSING
-        if k + 3 < len(insts) and _is_subscript(insts[k + 3]):
-            at = insts[k + 2]
+        path: Path = (
+            insts[k + 1].argval,
+        )  # LOAD_ATTR of a field: access_plan proved it
+        j = k + 2
+        # s.field[i][j]...: each index an integer constant or a parameter bound to one
+        while j + 1 < len(insts) and _is_subscript(insts[j + 1]):
+            at = insts[j]
+            index: Any = _MISSING
             if at.opname == "LOAD_CONST":
                 index = at.argval
             elif (
@@ -730,12 +735,15 @@ def static_reads(
                 and params.index(at.argval) < len(args)
             ):
                 index = args[params.index(at.argval)]
-        try:
-            i = operator.index(index)
-        except TypeError:
-            out.add((name,))
-            continue
-        out.add((name, i) if i >= 0 else (name,))
+            try:
+                i = operator.index(index)
+            except TypeError:
+                break
+            if i < 0:
+                break
+            path = (*path, i)
+            j += 2
+        out.add(path)
     return frozenset(out)
 
 
