@@ -1131,9 +1131,9 @@ typedef struct {
     Py_ssize_t allowance;
     /* new states of this shard: states, hash ints, instance ints, parent masks */
     PyObject *own[4];
-    /* per other worker: the states sent, their parents' masks, and the triples */
-    PyObject **states, **masks;
-    uint64_t **triples;
+    /* per other worker: the triples sent, and the positions of their parents in the
+       frontier (used words of triples, and room for how many) */
+    uint64_t **triples, **positions;
     Py_ssize_t *used, *room;
 } Router;
 
@@ -1142,8 +1142,6 @@ router_free_outputs(Router *self)
 {
     for (int i = 0; i < 4; i++) Py_CLEAR(self->own[i]);
     for (Py_ssize_t o = 0; o < self->workers; o++) {
-        if (self->states) Py_CLEAR(self->states[o]);
-        if (self->masks) Py_CLEAR(self->masks[o]);
         if (self->used) self->used[o] = 0;
     }
 }
@@ -1154,10 +1152,6 @@ router_new_outputs(Router *self)
     router_free_outputs(self);
     for (int i = 0; i < 4; i++) {
         if ((self->own[i] = PyList_New(0)) == NULL) return -1;
-    }
-    for (Py_ssize_t o = 0; o < self->workers; o++) {
-        if ((self->states[o] = PyList_New(0)) == NULL) return -1;
-        if ((self->masks[o] = PyList_New(0)) == NULL) return -1;
     }
     return 0;
 }
@@ -1172,12 +1166,12 @@ router_dealloc(Router *self)
     PyMem_Free(self->fired);
     PyMem_Free(self->fresh);
     for (int i = 0; i < 3; i++) PyMem_Free(self->sent[i].keys);
-    if (self->triples) {
-        for (Py_ssize_t o = 0; o < self->workers; o++) PyMem_Free(self->triples[o]);
+    for (Py_ssize_t o = 0; o < self->workers; o++) {
+        if (self->triples) PyMem_Free(self->triples[o]);
+        if (self->positions) PyMem_Free(self->positions[o]);
     }
     PyMem_Free(self->triples);
-    PyMem_Free(self->states);
-    PyMem_Free(self->masks);
+    PyMem_Free(self->positions);
     PyMem_Free(self->used);
     PyMem_Free(self->room);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -1210,13 +1204,12 @@ router_init(Router *self, PyObject *args, PyObject *kwds)
     self->allowance = PY_SSIZE_T_MAX;
     self->fired = PyMem_Calloc(instances + 1, sizeof(uint64_t));
     self->fresh = PyMem_Calloc(instances + 1, sizeof(uint64_t));
-    self->states = PyMem_Calloc(workers, sizeof(PyObject *));
-    self->masks = PyMem_Calloc(workers, sizeof(PyObject *));
     self->triples = PyMem_Calloc(workers, sizeof(uint64_t *));
+    self->positions = PyMem_Calloc(workers, sizeof(uint64_t *));
     self->used = PyMem_Calloc(workers, sizeof(Py_ssize_t));
     self->room = PyMem_Calloc(workers, sizeof(Py_ssize_t));
-    if (!self->fired || !self->fresh || !self->states || !self->masks || !self->triples
-        || !self->used || !self->room) {
+    if (!self->fired || !self->fresh || !self->triples || !self->positions || !self->used
+        || !self->room) {
         PyErr_NoMemory();
         return -1;
     }
@@ -1227,7 +1220,8 @@ router_init(Router *self, PyObject *args, PyObject *kwds)
 }
 
 static int
-push_triple(Router *self, Py_ssize_t o, uint64_t h, uint64_t parent, uint64_t k)
+push_triple(Router *self, Py_ssize_t o, uint64_t h, uint64_t parent, uint64_t k,
+            uint64_t position)
 {
     if (self->used[o] + 3 > self->room[o]) {
         Py_ssize_t room = self->room[o] ? 2 * self->room[o] : 3 * 1024;
@@ -1237,12 +1231,19 @@ push_triple(Router *self, Py_ssize_t o, uint64_t h, uint64_t parent, uint64_t k)
             return -1;
         }
         self->triples[o] = grown;
+        grown = PyMem_Realloc(self->positions[o], (size_t)(room / 3) * sizeof(uint64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->positions[o] = grown;
         self->room[o] = room;
     }
     uint64_t *t = self->triples[o] + self->used[o];
     t[0] = h;
     t[1] = parent;
     t[2] = k;
+    self->positions[o][self->used[o] / 3] = position;
     self->used[o] += 3;
     return 0;
 }
@@ -1250,10 +1251,16 @@ push_triple(Router *self, Py_ssize_t o, uint64_t h, uint64_t parent, uint64_t k)
 static PyObject *
 router_route(Router *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    /* route(succs, parent, mask): see Router.route in klpcheck/search/routing.py */
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "route() takes the successors, the parent hash "
-                                         "and the parent's mask (or None)");
+    /* route(succs, parent, mask, position): see Router.route in klpcheck/search/routing.py */
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "route() takes the successors, the parent hash, "
+                                         "the parent's mask (or None) and its position");
+        return NULL;
+    }
+    Py_ssize_t position = PyLong_AsSsize_t(args[3]);
+    if (position == -1 && PyErr_Occurred()) return NULL;
+    if (position < 0) {
+        PyErr_SetString(PyExc_ValueError, "a position is not negative");
         return NULL;
     }
     PyObject *succs = args[0], *mask = args[2];
@@ -1343,9 +1350,8 @@ router_route(Router *self, PyObject *const *args, Py_ssize_t nargs)
             if (hashset_has(&self->sent[0], fp) || hashset_has(&self->sent[1], fp)
                 || hashset_has(&self->sent[2], fp))
                 continue;
-            if (hashset_add(&self->sent[0], fp) < 0 || push_triple(self, o, h, parent, (uint64_t)k) < 0
-                || PyList_Append(self->states[o], ns) < 0
-                || (masked && PyList_Append(self->masks[o], mask) < 0))
+            if (hashset_add(&self->sent[0], fp) < 0
+                || push_triple(self, o, h, parent, (uint64_t)k, (uint64_t)position) < 0)
                 return NULL;
         }
     }
@@ -1381,13 +1387,16 @@ router_harvest(Router *self, PyObject *unused)
     PyObject *batches = PyDict_New();
     if (batches == NULL) return NULL;
     for (Py_ssize_t o = 0; o < self->workers; o++) {
-        if (PyList_GET_SIZE(self->states[o]) == 0) continue;
+        if (self->used[o] == 0) continue;
         PyObject *blob = PyBytes_FromStringAndSize((const char *)self->triples[o],
                                                    self->used[o] * (Py_ssize_t)sizeof(uint64_t));
+        PyObject *where = PyBytes_FromStringAndSize(
+            (const char *)self->positions[o], self->used[o] / 3 * (Py_ssize_t)sizeof(uint64_t));
         PyObject *owner = PyLong_FromSsize_t(o);
-        PyObject *batch = blob ? PyTuple_Pack(3, blob, self->states[o], self->masks[o]) : NULL;
+        PyObject *batch = blob && where ? PyTuple_Pack(2, blob, where) : NULL;
         int failed = batch == NULL || owner == NULL || PyDict_SetItem(batches, owner, batch) < 0;
         Py_XDECREF(blob);
+        Py_XDECREF(where);
         Py_XDECREF(owner);
         Py_XDECREF(batch);
         if (failed) {
@@ -1447,13 +1456,14 @@ static PyGetSetDef router_getset[] = {
 
 static PyMethodDef router_methods[] = {
     {"route", (PyCFunction)(void (*)(void))router_route, METH_FASTCALL,
-     "route(succs, parent, mask): record new successors of this shard, batch the others; "
+     "route(succs, parent, mask, position): record new successors of this shard, batch "
+     "the others; "
      "None, or the first (instance, state) of this shard whose type is not the model's."},
     {"begin", (PyCFunction)(void (*)(void))router_begin, METH_FASTCALL,
      "begin(at_bound, allowance): start a level."},
     {"harvest", (PyCFunction)router_harvest, METH_NOARGS,
-     "harvest(): (own states, hashes, instances, parent masks, {owner: (triples, states, "
-     "parent masks)}), and empty outputs."},
+     "harvest(): (own states, hashes, instances, parent masks, {owner: (triples, parent "
+     "positions)}), and empty outputs."},
     {"counts", (PyCFunction)router_counts, METH_NOARGS,
      "counts(): transitions fired and new states of this shard, per instance."},
     {NULL},

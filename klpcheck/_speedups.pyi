@@ -45,7 +45,7 @@ class Router:
     bound: int
     def begin(self, at_bound: bool, allowance: int) -> None: ...
     def route(
-        self, succs: list[tuple[int, Any]], parent: int, mask: Any
+        self, succs: list[tuple[int, Any]], parent: int, mask: Any, position: int
     ) -> tuple[int, Any] | None: ...
     def harvest(
         self,
@@ -54,6 +54,6 @@ class Router:
         list[int],
         list[int],
         list[Any],
-        dict[int, tuple[bytes, list[Any], list[Any]]],
+        dict[int, tuple[bytes, bytes]],
     ]: ...
     def counts(self) -> tuple[list[int], list[int]]: ...

@@ -352,7 +352,11 @@ def test_the_c_router_routes_as_the_python_one() -> None:
                     succs.append((3, Other(rng.getrandbits(64))))
                 parent = rng.choice(hashes)
                 mask = rng.choice([None, rng.getrandbits(10)])
-                bad = fast.route(succs, parent, mask), slow.route(succs, parent, mask)
+                where = rng.randrange(2**20)
+                bad = (
+                    fast.route(succs, parent, mask, where),
+                    slow.route(succs, parent, mask, where),
+                )
                 assert bad[0] == bad[1]
                 assert (fast.allowance, fast.bound) == (slow.allowance, slow.bound)
             assert fast.harvest() == slow.harvest()
@@ -364,8 +368,8 @@ def test_the_c_router_routes_as_the_python_one() -> None:
                     assert fast_table[h] == slow_table[h]
                     assert fast_table.step_of(h) == slow_table.step_of(h)
         assert len(slow_table) > 10
-        assert _outcome(fast.route, "not a list", 1, None)[0] == "TypeError"
-        assert _outcome(fast.route, [(9, 1)], 1, None)[0] == "IndexError"
+        assert _outcome(fast.route, "not a list", 1, None, 0)[0] == "TypeError"
+        assert _outcome(fast.route, [(9, 1)], 1, None, 0)[0] == "IndexError"
 
 
 def test_searches_count_the_same_without_the_extension() -> None:

@@ -158,9 +158,11 @@ class _Worker:
         self.keys: list[int] = []
         self.masks: list[int] = []
         # what the last expand produced: new states of this shard (states, hashes,
-        # instances, parents' masks), and per owner the successors sent to it
+        # instances, parents' masks), per owner the successors sent to it (triples and
+        # their parents' positions), and the level expanded (states and masks)
         self.fresh: tuple[list[Any], list[int], list[int], list[Any]] = ([], [], [], [])
-        self.pending: dict[int, tuple[bytes, list[Any], list[Any]]] = {}
+        self.pending: dict[int, tuple[bytes, bytes]] = {}
+        self.expanded: tuple[list[Any], list[int]] = ([], [])
         self.new = [0] * len(
             instances
         )  # new states admitted from other owners' answers
@@ -313,27 +315,30 @@ class _Worker:
                 stop = start + CLOCK_EVERY
                 if inc is None:
                     successors = self.successors
-                    for s, hs in zip(
-                        frontier[start:stop], keys[start:stop], strict=True
+                    for i, (s, hs) in enumerate(
+                        zip(frontier[start:stop], keys[start:stop], strict=True), start
                     ):
                         succs = successors(s)
                         if succs:
-                            bad = route(succs, hs, None)
+                            bad = route(succs, hs, None, i)
                             if bad is not None:
                                 break
                         else:
                             self.dead_end(s, hs, depth)
                 else:
                     fire = inc.fire
-                    for s, hs, ms in zip(
-                        frontier[start:stop],
-                        keys[start:stop],
-                        masks[start:stop],
-                        strict=True,
+                    for i, (s, hs, ms) in enumerate(
+                        zip(
+                            frontier[start:stop],
+                            keys[start:stop],
+                            masks[start:stop],
+                            strict=True,
+                        ),
+                        start,
                     ):
                         succs = fire(s, ms)
                         if succs:
-                            bad = route(succs, hs, ms)
+                            bad = route(succs, hs, ms, i)
                             if bad is not None:
                                 break
                         else:
@@ -364,6 +369,7 @@ class _Worker:
         gc.freeze()
         states, hashes, steps, parents, self.pending = router.harvest()
         self.fresh = (states, hashes, steps, parents)
+        self.expanded = (frontier, masks)  # the parents of the states sent
         out = {o: batch[0] for o, batch in self.pending.items()}
         return self.report(), out
 
@@ -395,29 +401,46 @@ class _Worker:
         return self.report(), answers
 
     def admit_flagged(self, answers: dict[int, bytes], depth: int) -> _LevelReport:
-        """Admit the new states of this shard and those their owners answered were new."""
-        new, types = self.new, self.model.state_types
+        """Admit the new states of this shard and those their owners answered were new.
+
+        A state sent was not kept: it is fired again from its parent, and must hash as
+        it did.
+        """
+        new, types, key = self.new, self.model.state_types, self.key
+        instances = self.model.instances()
         states, keys, steps, parents = self.fresh
         self.fresh = ([], [], [], [])
-        for owner, (blob, sent, sent_masks) in self.pending.items():
+        frontier, masks = self.expanded
+        for owner, (blob, where) in self.pending.items():
             marks = answers[owner]
             triples = memoryview(blob).cast("Q")
+            positions = memoryview(where).cast("Q")
             i = marks.find(1)
             while i >= 0:  # find() skips the many zeros in C
-                ns, k = sent[i], triples[3 * i + 2]
+                h, k, at = triples[3 * i], triples[3 * i + 2], positions[i]
+                s = self.current = frontier[at]
+                inst = instances[k]
+                ns = inst.step.effect(s, *inst.args)
                 if type(ns) not in types:
-                    raise wrong_type(self.model.instances()[k], self.model, ns)
+                    raise wrong_type(inst, self.model, ns)
+                if key(ns) != h:
+                    raise ModelError(
+                        f"model `{self.model.name}` is not deterministic: step "
+                        f"{inst.label()} fired again from {s!r:.200} gave another state; "
+                        "guards and effects must be pure functions of the state"
+                    )
                 new[k] += 1
                 states.append(ns)
-                keys.append(triples[3 * i])
+                keys.append(h)
                 steps.append(k)
-                if sent_masks:
-                    parents.append(sent_masks[i])
+                if masks:
+                    parents.append(masks[at])
                 i = marks.find(1, i + 1)
         self.pending = {}
+        self.expanded = ([], [])
+        self.current = None
         self.admit(states, keys, steps, parents, depth + 1)
         gc.freeze()
-        self.current = None
         return self.report()
 
     def give(self, count: int) -> tuple[list[Any], list[int], list[int]]:
