@@ -7,7 +7,7 @@ checking TLA+ specifications", 1999, for the fingerprint sets): every worker **e
 the states it generated** and **owns one shard of the visited set**, the hashes ``h``
 with :func:`shard_of` ``(h) == index``. A hash is the state's 64-bit fingerprint (its
 orbit's under symmetry) from :func:`klpcheck.search.storage.hash_key`, the same in
-every process and on every machine. A level runs in three rounds, each one request to
+every process and on every machine. A level runs in four rounds, each one request to
 every worker and one reply (:mod:`klpcheck.search.transport`):
 
 1. ``expand``: each worker fires every step in each of its frontier states and hands
@@ -19,9 +19,10 @@ every worker and one reply (:mod:`klpcheck.search.transport`):
    or the two before is not sent again.
 2. ``check``: each owner records the hashes it was sent that it has not seen, each with
    its parent hash and instance id, and answers one byte per hash: new or seen.
-3. ``admit``: each generator admits the new states of its own shard and those flagged
-   new, checks the invariants and reachable targets on them, and keeps them as its next
-   frontier.
+3. ``gather`` and ``admit_fresh``: each generator collects the new states of its own
+   shard and those flagged new, the shares are evened out (below), and each worker
+   checks the invariants and reachable targets on the new states it holds and keeps
+   them as its next frontier.
 
 With incremental enabledness (:mod:`klpcheck.model.enabled`, where the plan allows it,
 as in one process) each frontier state carries its enabled mask, and a successor kept
@@ -29,10 +30,12 @@ for admission its parent's: an admitted state's mask is refreshed from its paren
 the instance fired, and only the properties that instance may change are checked on it.
 Masks travel with states when shares are evened out.
 
-Between levels the coordinator moves frontier states from the fullest workers to the
-emptiest (``give``/``take``): a worker keeps what it generated, so without it the
-worker of the initial state would expand everything. After the first levels shares
-stay about even, and states seldom travel.
+Before the new states are admitted the coordinator evens out the shares: each worker
+collects its new states and hands some to the emptiest workers (``gather``), then every
+worker admits what it holds (``admit_fresh``). A worker keeps what it generated, so
+without this the worker of the initial state would expand everything; after the first
+levels shares stay about even, and states seldom travel. Moving them before the checks
+shares both the checks and the next expansion evenly.
 
 A counterexample is rebuilt by asking the owners for each hash's parent, back to an
 initial state, and re-executing the recorded steps from it
@@ -118,6 +121,12 @@ class _LevelReport:
     frontier: int
     bound: str | None = None
     found: list[_Found] = field(default_factory=list)
+    fresh: int = 0  # after expand: the new states of the worker's own shard
+
+
+# new states not yet admitted: states, hashes, instances that led to them, and (with
+# incremental enabledness) their parents' enabled masks
+_Fresh = tuple[list[Any], list[int], list[int], list[Any]]
 
 
 class _Worker:
@@ -160,7 +169,7 @@ class _Worker:
         # what the last expand produced: new states of this shard (states, hashes,
         # instances, parents' masks), per owner the successors sent to it (triples and
         # their parents' positions), and the level expanded (states and masks)
-        self.fresh: tuple[list[Any], list[int], list[int], list[Any]] = ([], [], [], [])
+        self.fresh: _Fresh = ([], [], [], [])
         self.pending: dict[int, tuple[bytes, bytes]] = {}
         self.expanded: tuple[list[Any], list[int]] = ([], [])
         self.new = [0] * len(
@@ -371,7 +380,9 @@ class _Worker:
         self.fresh = (states, hashes, steps, parents)
         self.expanded = (frontier, masks)  # the parents of the states sent
         out = {o: batch[0] for o, batch in self.pending.items()}
-        return self.report(), out
+        report = self.report()
+        report.fresh = len(states)
+        return report, out
 
     def dead_end(self, s: Any, hs: int, depth: int) -> None:
         """A state with no enabled step: a deadlock unless it is terminal."""
@@ -400,16 +411,20 @@ class _Worker:
         gc.freeze()
         return self.report(), answers
 
-    def admit_flagged(self, answers: dict[int, bytes], depth: int) -> _LevelReport:
-        """Admit the new states of this shard and those their owners answered were new.
+    def gather(
+        self, answers: dict[int, bytes], gives: list[tuple[int, int]]
+    ) -> tuple[_LevelReport, dict[int, _Fresh]]:
+        """Collect the new states, and hand ``count`` of them to each ``(worker, count)``.
 
-        A state sent was not kept: it is fired again from its parent, and must hash as
-        it did.
+        The new states are those of this shard and those their owners answered were
+        new. A state sent was not kept: it is fired again from its parent, and must hash
+        as it did. The states handed over are not admitted yet: their receivers admit
+        them with their own (:meth:`admit_fresh`), so that both the checks and the next
+        level's expansion are shared evenly.
         """
         new, types, key = self.new, self.model.state_types, self.key
         instances = self.model.instances()
         states, keys, steps, parents = self.fresh
-        self.fresh = ([], [], [], [])
         frontier, masks = self.expanded
         for owner, (blob, where) in self.pending.items():
             marks = answers[owner]
@@ -439,31 +454,26 @@ class _Worker:
         self.pending = {}
         self.expanded = ([], [])
         self.current = None
+        parcels: dict[int, _Fresh] = {}
+        for receiver, count in gives:
+            if count > 0:
+                parcel = tuple(part[-count:] for part in self.fresh)
+                parcels[receiver] = parcel  # type: ignore[assignment]
+                for part in self.fresh:
+                    del part[-count:]
+        return self.report(), parcels
+
+    def admit_fresh(self, parcels: list[_Fresh], depth: int) -> _LevelReport:
+        """Admit the new states gathered here and those handed over from other workers."""
+        states, keys, steps, parents = self.fresh
+        self.fresh = ([], [], [], [])
+        for p_states, p_keys, p_steps, p_parents in parcels:
+            states += p_states
+            keys += p_keys
+            steps += p_steps
+            parents += p_parents
         self.admit(states, keys, steps, parents, depth + 1)
         gc.freeze()
-        return self.report()
-
-    def give(self, count: int) -> tuple[list[Any], list[int], list[int]]:
-        """Hand the last ``count`` frontier states to the coordinator, for another worker.
-
-        Their hashes and (incremental) enabled masks go with them.
-        """
-        if count <= 0:
-            return [], [], []
-        out = self.frontier[-count:], self.keys[-count:], self.masks[-count:]
-        del self.frontier[-count:]
-        del self.keys[-count:]
-        del self.masks[-count:]
-        return out
-
-    def take(
-        self, parcels: list[tuple[list[Any], list[int], list[int]]]
-    ) -> _LevelReport:
-        """Add frontier states handed over from other workers."""
-        for states, keys, masks in parcels:
-            self.frontier += states
-            self.keys += keys
-            self.masks += masks
         return self.report()
 
     def parent(self, h: int) -> tuple[int | None, int]:
@@ -588,6 +598,41 @@ def search(plan: Plan, transport: Transport | None = None) -> Result:
         transport.close()
 
 
+def _moves(counts: list[int]) -> tuple[list[list[tuple[int, int]]], list[list[int]]]:
+    """Who hands how many new states to whom, so that every worker gets about as many.
+
+    ``counts[w]`` is how many new states worker ``w`` found (of its shard, and answered
+    new by their owners). Returns, per worker, the ``(receiver, count)`` pairs it gives,
+    and per worker the donors it receives from. A worker expands the states it admits,
+    so without this the worker of the initial state would expand everything; shares
+    within about 5% of even are left alone, as moving a state costs pickling it twice.
+
+    Examples
+    --------
+    >>> _moves([1000, 0])
+    ([[(1, 500)], []], [[], [0]])
+    >>> _moves([500, 510])
+    ([[], []], [[], []])
+    """
+    n = len(counts)
+    target = sum(counts) // n
+    slack = max(64, target // 20)
+    left = [c - target for c in counts]  # surplus, or need when negative
+    gives: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    takes: list[list[int]] = [[] for _ in range(n)]
+    for r in range(n):
+        for d in range(n):
+            if -left[r] <= slack:
+                break
+            give = min(-left[r], left[d])
+            if give > slack:
+                gives[d].append((r, give))
+                takes[r].append(d)
+                left[d] -= give
+                left[r] += give
+    return gives, takes
+
+
 class _Coordinator:
     """Drives the workers level by level and assembles the result."""
 
@@ -689,52 +734,19 @@ class _Coordinator:
                 {o: checked[o][1][s] for o in range(n) if s in checked[o][1]}
                 for s in range(n)
             ]
-            self.note(
-                self.ask([("admit_flagged", answers[s], depth) for s in range(n)])
-            )
+            fresh = [
+                r.fresh + sum(m.count(1) for m in answers[s].values())
+                for s, (r, _) in enumerate(replies)
+            ]
+            gives, takes = _moves(fresh)
+            gathered = self.ask([("gather", answers[s], gives[s]) for s in range(n)])
+            self.note([r for r, _ in gathered])
+            parcels = [[gathered[d][1][r] for d in takes[r]] for r in range(n)]
+            self.note(self.ask([("admit_fresh", parcels[r], depth) for r in range(n)]))
             if any(self.frontier):
                 self.max_depth = depth + 1
-            self.balance()
             depth += 1
             self.tick(depth, deadline)
-
-    def balance(self) -> None:
-        """Move frontier states from the fullest workers to the emptiest.
-
-        A worker expands the new states it generated, so without this the worker that
-        owns the initial state would expand everything. Once shares are even they stay
-        about even, since each worker generates new states in proportion to its
-        frontier; only the first levels and drift move states.
-        """
-        target = sum(self.frontier) // self.n
-        slack = max(64, target // 10)
-        surplus = [f - target for f in self.frontier]
-        gives = [0] * self.n
-        takes: list[list[int]] = [[] for _ in range(self.n)]  # donors per receiver
-        for r in range(self.n):
-            need = -surplus[r]
-            for d in range(self.n):
-                if need <= slack:
-                    break
-                give = min(need, surplus[d] - gives[d])
-                if give > slack:
-                    gives[d] += give
-                    takes[r] += [d, give]
-                    need -= give
-        if not any(gives):
-            return
-        shipped = self.ask([("give", g) for g in gives])
-        for d, g in enumerate(gives):
-            self.frontier[d] -= g
-        parcels: list[list[Any]] = [[] for _ in range(self.n)]
-        for r in range(self.n):
-            it = iter(takes[r])
-            for d, count in zip(it, it, strict=True):
-                states, keys, masks = shipped[d]
-                parcels[r].append((states[:count], keys[:count], masks[:count]))
-                shipped[d] = (states[count:], keys[count:], masks[count:])
-        for r, report in enumerate(self.ask([("take", p) for p in parcels])):
-            self.frontier[r] = report.frontier
 
     def tick(self, depth: int, deadline: float | None) -> None:
         now = time.perf_counter()
