@@ -4,7 +4,11 @@ Each row runs ``bench/peer_klpcheck.py`` in a fresh process (with this checkout'
 klpcheck first on ``PYTHONPATH``) and reads its JSON line:
 states, transitions, wall time of the search, and CPU seconds of the coordinator and of
 every worker (from the result's note; Ray actors are not children of the process, so
-``getrusage`` could not count them). Ratios are taken against the one-process row of the
+``getrusage`` could not count them). The last column, "× free", estimates the states/s
+ratio on free cores, which a machine shared with other jobs cannot show in wall time:
+the base row's CPU seconds over the critical path's (the coordinator's CPU plus, summed
+over the rounds of each level, the busiest worker's; a process's own CPU for one
+process). Ratios are taken against the one-process row of the
 same model from the same run (rows with incremental enabledness against the one-process
 row with it; ``--incremental`` changes nothing for a model whose steps declare no
 writes, such as the lock). Ray rows start a private local Ray per run; its start is
@@ -46,15 +50,26 @@ ROWS: list[tuple[str, list[str], str]] = [
 ]
 
 
-def _cpu(out: dict[str, object]) -> float:
-    """The search's CPU seconds: the workers' and the coordinator's, or the process's."""
+def _cpu(out: dict[str, object]) -> tuple[float, float]:
+    """The search's CPU seconds, and those of its critical path.
+
+    The first is the workers' and the coordinator's, or the process's during the search
+    (not loading the model). The second is
+    the coordinator's plus, summed over rounds, the busiest worker's: about the wall
+    time on free cores (the process's CPU for one process).
+    """
     for note in out["notes"]:  # type: ignore[attr-defined]
         m = re.search(
-            r"coordinator CPU seconds: ([\d.]+); CPU seconds per worker: (.*)", note
+            r"coordinator CPU seconds: ([\d.]+); CPU seconds of the busiest worker, "
+            r"summed over rounds: ([\d.]+); CPU seconds per worker: (.*)",
+            note,
         )
         if m:
-            return float(m.group(1)) + sum(float(c) for c in m.group(2).split(", "))
-    return float(out["cpu"])  # type: ignore[arg-type]
+            coordinator = float(m.group(1))
+            workers = sum(float(c) for c in m.group(3).split(", "))
+            return coordinator + workers, coordinator + float(m.group(2))
+    cpu = float(out.get("search_cpu", out["cpu"]))  # type: ignore[arg-type]
+    return cpu, cpu
 
 
 class _Echo:
@@ -119,7 +134,7 @@ def main() -> None:
     pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     print(
         f"{'model':11} {'row':29} {'states':>9} {'wall s':>7} {'CPU s':>7} "
-        f"{'states/s':>9} {'× states/s':>10} {'× CPU':>6}"
+        f"{'states/s':>9} {'× states/s':>10} {'× CPU':>6} {'× free':>6}"
     )
     # this checkout's klpcheck, not whichever one is installed
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *pythonpath])}
@@ -140,7 +155,8 @@ def main() -> None:
                 env=env,
             )
             out = json.loads(done.stdout.strip().splitlines()[-1])
-            wall, cpu = float(out["elapsed"]), _cpu(out)
+            wall = float(out["elapsed"])
+            cpu, critical = _cpu(out)
             rate = out["states"] / wall
             if not bases:
                 bases[""] = (rate, cpu, out["states"])  # when a row's own is not run
@@ -150,7 +166,8 @@ def main() -> None:
             wrong = "" if out["states"] == base[2] else " (!) count differs"
             print(
                 f"{case:11} {row:29} {out['states']:>9,} {wall:>7.2f} {cpu:>7.2f} "
-                f"{rate:>9,.0f} {rate / base[0]:>10.2f} {cpu / base[1]:>6.2f}{wrong}",
+                f"{rate:>9,.0f} {rate / base[0]:>10.2f} {cpu / base[1]:>6.2f} "
+                f"{base[1] / critical:>6.2f}{wrong}",
                 flush=True,
             )
 

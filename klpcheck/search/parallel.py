@@ -122,6 +122,7 @@ class _LevelReport:
     bound: str | None = None
     found: list[_Found] = field(default_factory=list)
     fresh: int = 0  # after expand: the new states of the worker's own shard
+    cpu: float = 0.0  # the worker's CPU seconds so far
 
 
 # new states not yet admitted: states, hashes, instances that led to them, and (with
@@ -190,7 +191,9 @@ class _Worker:
     def report(self) -> _LevelReport:
         found, self.found = self.found, []
         bound, self.bound = self.bound, None
-        return _LevelReport(len(self.visited), len(self.frontier), bound, found)
+        return _LevelReport(
+            len(self.visited), len(self.frontier), bound, found, cpu=time.process_time()
+        )
 
     def regroup(self) -> None:
         """Incremental: the properties each instance's firing may change (as one process)."""
@@ -643,6 +646,10 @@ class _Coordinator:
         self.n = transport.size
         self.start = time.perf_counter()
         self.cpu_start = time.process_time()
+        # each worker's CPU seconds at its last report, and the sum over rounds of the
+        # busiest worker's CPU: the wall time the rounds would take on free cores
+        self.cpu = [0.0] * self.n
+        self.critical = 0.0
         self.next_report = self.start + self.opts.progress_interval
         self.visited = [0] * self.n
         self.frontier = [0] * self.n
@@ -673,6 +680,11 @@ class _Coordinator:
         return self._unwrap([self.transport.call_one(index, request)])[0]
 
     def note(self, reports: list[_LevelReport]) -> None:
+        if len(reports) == self.n:
+            self.critical += max(
+                r.cpu - c for r, c in zip(reports, self.cpu, strict=True)
+            )
+            self.cpu = [r.cpu for r in reports]
         for i, r in enumerate(reports):
             self.visited[i], self.frontier[i] = r.visited, r.frontier
             if r.bound is not None and self.incomplete is None:
@@ -820,7 +832,8 @@ class _Coordinator:
         notes = (
             f"{self.n} workers ({self.transport.name}; level-synchronous breadth-first "
             f"search over 64-bit state hashes); coordinator CPU seconds: "
-            f"{time.process_time() - self.cpu_start:.2f}; "
+            f"{time.process_time() - self.cpu_start:.2f}; CPU seconds of the busiest "
+            f"worker, summed over rounds: {self.critical:.2f}; "
             f"CPU seconds per worker: {cpu}",
             collision_note(distinct, transitions),
         )
