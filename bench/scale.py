@@ -60,14 +60,15 @@ def _cpu(out: dict[str, object]) -> tuple[float, float]:
     """
     for note in out["notes"]:  # type: ignore[attr-defined]
         m = re.search(
-            r"coordinator CPU seconds: ([\d.]+); CPU seconds of the busiest worker, "
-            r"summed over rounds: ([\d.]+); CPU seconds per worker: (.*)",
+            r"coordinator CPU seconds: ([\d.]+); (?:CPU seconds of the busiest worker, "
+            r"summed over rounds: ([\d.]+); )?CPU seconds per worker: (.*)",
             note,
         )
         if m:
             coordinator = float(m.group(1))
             workers = sum(float(c) for c in m.group(3).split(", "))
-            return coordinator + workers, coordinator + float(m.group(2))
+            busiest = float(m.group(2)) if m.group(2) else float("nan")  # older notes
+            return coordinator + workers, coordinator + busiest
     cpu = float(out.get("search_cpu", out["cpu"]))  # type: ignore[arg-type]
     return cpu, cpu
 
