@@ -15,8 +15,9 @@ every worker and one reply (:mod:`klpcheck.search.transport`):
    expanded state when the speedups are built). A successor of its own shard is looked
    up and, if new, recorded. For any other it sends only ``(hash, parent hash, step
    instance id)`` to the owner, in one batch per owner (native 64-bit words, as
-   bytes); the state stays with the worker that generated it. A hash sent in this level
-   or the two before is not sent again.
+   bytes), and keeps only its parent's position in the frontier: most successors sent
+   are known already, and the few answered new are fired again from their parents. A
+   hash sent in this level or the two before is not sent again.
 2. ``check``: each owner records the hashes it was sent that it has not seen, each with
    its parent hash and instance id, and answers one byte per hash: new or seen.
 3. ``gather`` and ``admit_fresh``: each generator collects the new states of its own
@@ -25,9 +26,9 @@ every worker and one reply (:mod:`klpcheck.search.transport`):
    them as its next frontier.
 
 With incremental enabledness (:mod:`klpcheck.model.enabled`, where the plan allows it,
-as in one process) each frontier state carries its enabled mask, and a successor kept
-for admission its parent's: an admitted state's mask is refreshed from its parent's and
-the instance fired, and only the properties that instance may change are checked on it.
+as in one process) each frontier state carries its enabled mask, and a new state its
+parent's until it is admitted: its own is then refreshed from its parent's and the
+instance fired, and only the properties that instance may change are checked on it.
 Masks travel with states when shares are evened out.
 
 Before the new states are admitted the coordinator evens out the shares: each worker
