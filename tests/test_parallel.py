@@ -148,6 +148,24 @@ def test_a_raising_step_is_diagnosed_as_with_one_process() -> None:
     assert str(two.value) == str(one.value)
 
 
+def test_a_step_that_is_not_deterministic_is_reported() -> None:
+    # A worker keeps no state it sent to its owner: it fires the step again for the
+    # ones answered new, and the state must hash as it did.
+    calls = iter(range(10**6))
+    m = Model[tuple[int, int]]("drift", init=(0, 0))
+
+    @m.step(when=lambda s: s[0] < 40)
+    def tick(s: tuple[int, int]) -> tuple[int, int]:
+        """Counts how often it was called: not a function of the state."""
+        return (s[0] + 1, next(calls))
+
+    assert check(m, deadlock=False).distinct_states == 41  # one process never re-fires
+    with pytest.raises(
+        ModelError, match="model `drift` is not deterministic: step tick"
+    ):
+        check(m, workers=2, deadlock=False)
+
+
 def test_workers_need_breadth_first_order() -> None:
     with pytest.raises(UsageError, match="breadth-first"):
         check(counters(2, 2), workers=2, order="dfs")
