@@ -35,7 +35,10 @@ def main() -> None:
         options["incremental"] = True
     if args.backend != "local":
         options["backend"] = args.backend
-    result = check(load_model(args.model, params), **options)
+    model = load_model(args.model, params)
+    before = time.process_time()
+    result = check(model, **options)
+    search_cpu = time.process_time() - before
     print(
         json.dumps(
             {
@@ -44,6 +47,7 @@ def main() -> None:
                 "verdict": result.verdict.value,
                 "elapsed": result.elapsed,
                 "cpu": time.process_time(),
+                "search_cpu": search_cpu,
                 "notes": result.notes,
             }
         )

@@ -1,10 +1,17 @@
 """``python -m bench.scale``: workers against one process, wall and CPU, in one run.
 
-Each row runs ``bench/peer_klpcheck.py`` in a fresh process and reads its JSON line:
+Each row runs ``bench/peer_klpcheck.py`` in a fresh process (with this checkout's
+klpcheck first on ``PYTHONPATH``) and reads its JSON line:
 states, transitions, wall time of the search, and CPU seconds of the coordinator and of
 every worker (from the result's note; Ray actors are not children of the process, so
-``getrusage`` could not count them). Ratios are taken against the one-process row of the
-same model from the same run. Ray rows start a private local Ray per run; its start is
+``getrusage`` could not count them). The last column, "× free", estimates the states/s
+ratio on free cores, which a machine shared with other jobs cannot show in wall time:
+the base row's CPU seconds over the critical path's (the coordinator's CPU plus, summed
+over the rounds of each level, the busiest worker's; a process's own CPU for one
+process). Ratios are taken against the one-process row of the
+same model from the same run (rows with incremental enabledness against the one-process
+row with it; ``--incremental`` changes nothing for a model whose steps declare no
+writes, such as the lock). Ray rows start a private local Ray per run; its start is
 not part of the search's wall time.
 """
 
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,24 +34,43 @@ CASES = {
     "lock": (HERE / "lock.py", ["procs=8"]),
     "livepatch3": (ROOT / "models" / "livepatch.py", ["tasks=3"]),
 }
-ROWS: list[tuple[str, list[str]]] = [
-    ("one process", []),
-    ("one process --fingerprint", ["--storage", "fingerprint"]),
-    ("2 local workers", ["--workers", "2"]),
-    ("1 Ray actor", ["--workers", "1", "--backend", "ray"]),
-    ("2 Ray actors", ["--workers", "2", "--backend", "ray"]),
+# (row, options, the row its ratios are taken against)
+ROWS: list[tuple[str, list[str], str]] = [
+    ("one process", [], "one process"),
+    ("one process --fingerprint", ["--storage", "fingerprint"], "one process"),
+    ("2 local workers", ["--workers", "2"], "one process"),
+    ("one process --incremental", ["--incremental"], "one process --incremental"),
+    (
+        "2 local workers --incremental",
+        ["--workers", "2", "--incremental"],
+        "one process --incremental",
+    ),
+    ("1 Ray actor", ["--workers", "1", "--backend", "ray"], "one process"),
+    ("2 Ray actors", ["--workers", "2", "--backend", "ray"], "one process"),
 ]
 
 
-def _cpu(out: dict[str, object]) -> float:
-    """The search's CPU seconds: the workers' and the coordinator's, or the process's."""
+def _cpu(out: dict[str, object]) -> tuple[float, float]:
+    """The search's CPU seconds, and those of its critical path.
+
+    The first is the workers' and the coordinator's, or the process's during the search
+    (not loading the model). The second is
+    the coordinator's plus, summed over rounds, the busiest worker's: about the wall
+    time on free cores (the process's CPU for one process).
+    """
     for note in out["notes"]:  # type: ignore[attr-defined]
         m = re.search(
-            r"coordinator CPU seconds: ([\d.]+); CPU seconds per worker: (.*)", note
+            r"coordinator CPU seconds: ([\d.]+); (?:CPU seconds of the busiest worker, "
+            r"summed over rounds: ([\d.]+); )?CPU seconds per worker: (.*)",
+            note,
         )
         if m:
-            return float(m.group(1)) + sum(float(c) for c in m.group(2).split(", "))
-    return float(out["cpu"])  # type: ignore[arg-type]
+            coordinator = float(m.group(1))
+            workers = sum(float(c) for c in m.group(3).split(", "))
+            busiest = float(m.group(2)) if m.group(2) else float("nan")  # older notes
+            return coordinator + workers, coordinator + busiest
+    cpu = float(out.get("search_cpu", out["cpu"]))  # type: ignore[arg-type]
+    return cpu, cpu
 
 
 class _Echo:
@@ -94,7 +121,7 @@ def transport_costs(backend: str, rounds: int = 200, batch: int = 10_000) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale")
     parser.add_argument("--cases", nargs="*", default=list(CASES))
-    parser.add_argument("--rows", nargs="*", default=[r for r, _ in ROWS])
+    parser.add_argument("--rows", nargs="*", default=[r for r, _, _ in ROWS])
     parser.add_argument(
         "--transport-costs",
         action="store_true",
@@ -105,30 +132,43 @@ def main() -> None:
         for backend in ("local", "ray"):
             transport_costs(backend)
         return
+    pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     print(
         f"{'model':11} {'row':29} {'states':>9} {'wall s':>7} {'CPU s':>7} "
-        f"{'states/s':>9} {'× states/s':>10} {'× CPU':>6}"
+        f"{'states/s':>9} {'× states/s':>10} {'× CPU':>6} {'× free':>6}"
     )
+    # this checkout's klpcheck, not whichever one is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *pythonpath])}
     for case in args.cases:
         path, params = CASES[case]
-        base: tuple[float, float, int] | None = None
-        for row, extra in ROWS:
+        bases: dict[str, tuple[float, float, int]] = {}
+        for row, extra, against in ROWS:
             if row not in args.rows:
                 continue
             cmd = [sys.executable, str(HERE / "peer_klpcheck.py"), str(path), *params]
             cmd.append("--no-por")  # workers search the full graph; so does every row
             done = subprocess.run(
-                cmd + extra, capture_output=True, text=True, check=True, cwd=ROOT
+                cmd + extra,
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+                env=env,
             )
             out = json.loads(done.stdout.strip().splitlines()[-1])
-            wall, cpu = float(out["elapsed"]), _cpu(out)
+            wall = float(out["elapsed"])
+            cpu, critical = _cpu(out)
             rate = out["states"] / wall
-            if base is None:
-                base = (rate, cpu, out["states"])
+            if not bases:
+                bases[""] = (rate, cpu, out["states"])  # when a row's own is not run
+            if row == against:
+                bases[row] = (rate, cpu, out["states"])
+            base = bases.get(against, bases[""])
             wrong = "" if out["states"] == base[2] else " (!) count differs"
             print(
                 f"{case:11} {row:29} {out['states']:>9,} {wall:>7.2f} {cpu:>7.2f} "
-                f"{rate:>9,.0f} {rate / base[0]:>10.2f} {cpu / base[1]:>6.2f}{wrong}",
+                f"{rate:>9,.0f} {rate / base[0]:>10.2f} {cpu / base[1]:>6.2f} "
+                f"{base[1] / critical:>6.2f}{wrong}",
                 flush=True,
             )
 

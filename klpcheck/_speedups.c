@@ -14,6 +14,9 @@
  *   state_layout(cls, names).moved(p, s, spec)
  *                                 may s differ from p outside a step's declared writes?
  *   StateCodec(twin)              states as one small code per field (a frontier)
+ *   Router(key, table, ...)       the successors of one expanded state in a search
+ *                                 with workers: recorded here, or batched for
+ *                                 their owners
  *
  * The fingerprint is defined in klpcheck/model/hash64.py, which computes the same
  * function in Python; the comments there are the specification.
@@ -1769,6 +1772,440 @@ static PyTypeObject CodecType = {
 };
 
 /* ------------------------------------------------------------------------------ */
+/* Router: the successors of one expanded state, for a search with workers        */
+/* (the pure-Python twin and the specification: klpcheck/search/routing.py)       */
+
+typedef struct {
+    uint64_t *keys; /* 0: free slot; a hash of 0 is kept as 1 */
+    Py_ssize_t mask, size, limit;
+} HashSet;
+
+static int
+hashset_alloc(HashSet *s, Py_ssize_t slots)
+{
+    uint64_t *keys = PyMem_Calloc(slots, sizeof(uint64_t));
+    if (keys == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyMem_Free(s->keys);
+    s->keys = keys;
+    s->mask = slots - 1;
+    s->limit = slots / 4 * 3;
+    s->size = 0;
+    return 0;
+}
+
+static inline Py_ssize_t
+hashset_slot(const HashSet *s, uint64_t x)
+{
+    Py_ssize_t i = (Py_ssize_t)(x & (uint64_t)s->mask);
+    while (s->keys[i] != x && s->keys[i] != 0) i = (i + 1) & s->mask;
+    return i;
+}
+
+static inline int
+hashset_has(const HashSet *s, uint64_t x)
+{
+    return s->keys[hashset_slot(s, x)] == x;
+}
+
+static int
+hashset_add(HashSet *s, uint64_t x)
+{
+    Py_ssize_t i = hashset_slot(s, x);
+    if (s->keys[i] == x) return 0;
+    s->keys[i] = x;
+    if (++s->size > s->limit) {
+        uint64_t *old = s->keys;
+        Py_ssize_t slots = s->mask + 1;
+        s->keys = NULL;
+        if (hashset_alloc(s, 2 * slots) < 0) {
+            s->keys = old;
+            return -1;
+        }
+        for (Py_ssize_t j = 0; j < slots; j++) {
+            if (old[j]) {
+                s->keys[hashset_slot(s, old[j])] = old[j];
+                s->size++;
+            }
+        }
+        PyMem_Free(old);
+    }
+    return 1;
+}
+
+static void
+hashset_clear(HashSet *s)
+{
+    memset(s->keys, 0, (size_t)(s->mask + 1) * sizeof(uint64_t));
+    s->size = 0;
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *key;     /* state -> 64-bit hash (an int) */
+    Table *table;      /* this worker's shard of the visited hashes */
+    PyObject *types;   /* tuple of the model's state types */
+    Py_ssize_t index, workers, instances;
+    uint64_t *fired, *fresh;  /* per instance: fired, new states of this shard */
+    HashSet sent[3];   /* hashes sent in this level, the one before, the one before that */
+    int at_bound, bound;      /* bound: 0 none, 1 depth, 2 states */
+    Py_ssize_t allowance;
+    /* new states of this shard: states, hash ints, instance ints, parent masks */
+    PyObject *own[4];
+    /* per other worker: the triples sent, and the positions of their parents in the
+       frontier (used words of triples, and room for how many) */
+    uint64_t **triples, **positions;
+    Py_ssize_t *used, *room;
+} Router;
+
+static void
+router_free_outputs(Router *self)
+{
+    for (int i = 0; i < 4; i++) Py_CLEAR(self->own[i]);
+    for (Py_ssize_t o = 0; o < self->workers; o++) {
+        if (self->used) self->used[o] = 0;
+    }
+}
+
+static int
+router_new_outputs(Router *self)
+{
+    router_free_outputs(self);
+    for (int i = 0; i < 4; i++) {
+        if ((self->own[i] = PyList_New(0)) == NULL) return -1;
+    }
+    return 0;
+}
+
+static void
+router_dealloc(Router *self)
+{
+    router_free_outputs(self);
+    Py_XDECREF(self->key);
+    Py_XDECREF((PyObject *)self->table);
+    Py_XDECREF(self->types);
+    PyMem_Free(self->fired);
+    PyMem_Free(self->fresh);
+    for (int i = 0; i < 3; i++) PyMem_Free(self->sent[i].keys);
+    for (Py_ssize_t o = 0; o < self->workers; o++) {
+        if (self->triples) PyMem_Free(self->triples[o]);
+        if (self->positions) PyMem_Free(self->positions[o]);
+    }
+    PyMem_Free(self->triples);
+    PyMem_Free(self->positions);
+    PyMem_Free(self->used);
+    PyMem_Free(self->room);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+router_init(Router *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *key, *table, *types;
+    Py_ssize_t index, workers, instances;
+    static char *kwlist[] = {"key", "table", "index", "workers", "instances", "types", NULL};
+    if (self->key != NULL) {
+        PyErr_SetString(PyExc_TypeError, "a Router is initialised once");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!nnnO!:Router", kwlist, &key, &TableType,
+                                     &table, &index, &workers, &instances, &PyTuple_Type,
+                                     &types))
+        return -1;
+    if (workers < 1 || index < 0 || index >= workers || instances < 0) {
+        PyErr_SetString(PyExc_ValueError, "Router needs 0 <= index < workers, instances >= 0");
+        return -1;
+    }
+    self->key = Py_NewRef(key);
+    self->table = (Table *)Py_NewRef(table);
+    self->types = Py_NewRef(types);
+    self->index = index;
+    self->workers = workers;
+    self->instances = instances;
+    self->allowance = PY_SSIZE_T_MAX;
+    self->fired = PyMem_Calloc(instances + 1, sizeof(uint64_t));
+    self->fresh = PyMem_Calloc(instances + 1, sizeof(uint64_t));
+    self->triples = PyMem_Calloc(workers, sizeof(uint64_t *));
+    self->positions = PyMem_Calloc(workers, sizeof(uint64_t *));
+    self->used = PyMem_Calloc(workers, sizeof(Py_ssize_t));
+    self->room = PyMem_Calloc(workers, sizeof(Py_ssize_t));
+    if (!self->fired || !self->fresh || !self->triples || !self->positions || !self->used
+        || !self->room) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (hashset_alloc(&self->sent[i], 1 << 10) < 0) return -1;
+    }
+    return router_new_outputs(self);
+}
+
+static int
+push_triple(Router *self, Py_ssize_t o, uint64_t h, uint64_t parent, uint64_t k,
+            uint64_t position)
+{
+    if (self->used[o] + 3 > self->room[o]) {
+        Py_ssize_t room = self->room[o] ? 2 * self->room[o] : 3 * 1024;
+        uint64_t *grown = PyMem_Realloc(self->triples[o], (size_t)room * sizeof(uint64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->triples[o] = grown;
+        grown = PyMem_Realloc(self->positions[o], (size_t)(room / 3) * sizeof(uint64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->positions[o] = grown;
+        self->room[o] = room;
+    }
+    uint64_t *t = self->triples[o] + self->used[o];
+    t[0] = h;
+    t[1] = parent;
+    t[2] = k;
+    self->positions[o][self->used[o] / 3] = position;
+    self->used[o] += 3;
+    return 0;
+}
+
+static PyObject *
+router_route(Router *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    /* route(succs, parent, mask, position): see Router.route in klpcheck/search/routing.py */
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "route() takes the successors, the parent hash, "
+                                         "the parent's mask (or None) and its position");
+        return NULL;
+    }
+    Py_ssize_t position = PyLong_AsSsize_t(args[3]);
+    if (position == -1 && PyErr_Occurred()) return NULL;
+    if (position < 0) {
+        PyErr_SetString(PyExc_ValueError, "a position is not negative");
+        return NULL;
+    }
+    PyObject *succs = args[0], *mask = args[2];
+    if (!PyList_Check(succs)) {
+        PyErr_Format(PyExc_TypeError, "route() takes a list of successors, not %.100s",
+                     Py_TYPE(succs)->tp_name);
+        return NULL;
+    }
+    if (!PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "a parent hash is an int");
+        return NULL;
+    }
+    uint64_t parent = PyLong_AsUnsignedLongLong(args[1]);
+    if (parent == (uint64_t)-1 && PyErr_Occurred()) return NULL;
+    uint64_t stored_parent = parent ? parent : 1;
+    int masked = mask != Py_None;
+    Table *table = self->table;
+    Py_ssize_t me = self->index, n = self->workers;
+    Py_ssize_t ntypes = PyTuple_GET_SIZE(self->types);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(succs); i++) {
+        PyObject *pair = PyList_GET_ITEM(succs, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a successor is an (instance, state) pair");
+            return NULL;
+        }
+        PyObject *kobj = PyTuple_GET_ITEM(pair, 0), *ns = PyTuple_GET_ITEM(pair, 1);
+        Py_ssize_t k = PyLong_AsSsize_t(kobj);
+        if (k == -1 && PyErr_Occurred()) return NULL;
+        if (k < 0 || k >= self->instances) {
+            PyErr_Format(PyExc_IndexError, "instance %zd out of range", k);
+            return NULL;
+        }
+        self->fired[k]++;
+        PyObject *hobj = PyObject_CallOneArg(self->key, ns);
+        if (hobj == NULL) return NULL;
+        uint64_t h = PyLong_Check(hobj) ? PyLong_AsUnsignedLongLong(hobj) : (uint64_t)-1;
+        if (h == (uint64_t)-1 && (!PyLong_Check(hobj) || PyErr_Occurred())) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_TypeError, "a state hash is an int, not %.100s",
+                             Py_TYPE(hobj)->tp_name);
+            Py_DECREF(hobj);
+            return NULL;
+        }
+        uint64_t fp = h ? h : 1;
+        Py_ssize_t o = (Py_ssize_t)((h >> 32) % (uint64_t)n);
+        if (o == me) {
+            if (table->keys[table_slot(table, fp)] == fp) {
+                Py_DECREF(hobj);
+                continue;
+            }
+            int known = 0;
+            for (Py_ssize_t t = 0; t < ntypes; t++) {
+                if ((PyObject *)Py_TYPE(ns) == PyTuple_GET_ITEM(self->types, t)) {
+                    known = 1;
+                    break;
+                }
+            }
+            if (!known) {
+                Py_DECREF(hobj);
+                return PyTuple_Pack(2, kobj, ns);
+            }
+            if (self->at_bound) {
+                self->bound = 1;
+                Py_DECREF(hobj);
+                continue;
+            }
+            if (self->allowance <= 0) {
+                self->bound = 2;
+                Py_DECREF(hobj);
+                continue;
+            }
+            if (table_put(table, fp, stored_parent, (uint32_t)k, 1) < 0) {
+                Py_DECREF(hobj);
+                return NULL;
+            }
+            self->allowance--;
+            self->fresh[k]++;
+            int failed = PyList_Append(self->own[0], ns) < 0
+                         || PyList_Append(self->own[1], hobj) < 0
+                         || PyList_Append(self->own[2], kobj) < 0
+                         || (masked && PyList_Append(self->own[3], mask) < 0);
+            Py_DECREF(hobj);
+            if (failed) return NULL;
+        }
+        else {
+            Py_DECREF(hobj);
+            if (hashset_has(&self->sent[0], fp) || hashset_has(&self->sent[1], fp)
+                || hashset_has(&self->sent[2], fp))
+                continue;
+            if (hashset_add(&self->sent[0], fp) < 0
+                || push_triple(self, o, h, parent, (uint64_t)k, (uint64_t)position) < 0)
+                return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+router_begin(Router *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "begin() takes at_bound and an allowance");
+        return NULL;
+    }
+    int at_bound = PyObject_IsTrue(args[0]);
+    if (at_bound < 0) return NULL;
+    Py_ssize_t allowance = PyLong_AsSsize_t(args[1]);
+    if (allowance == -1 && PyErr_Occurred()) return NULL;
+    HashSet oldest = self->sent[2];
+    self->sent[2] = self->sent[1];
+    self->sent[1] = self->sent[0];
+    self->sent[0] = oldest;
+    hashset_clear(&self->sent[0]);
+    self->at_bound = at_bound;
+    self->allowance = allowance;
+    self->bound = 0;
+    if (router_new_outputs(self) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+router_harvest(Router *self, PyObject *unused)
+{
+    PyObject *batches = PyDict_New();
+    if (batches == NULL) return NULL;
+    for (Py_ssize_t o = 0; o < self->workers; o++) {
+        if (self->used[o] == 0) continue;
+        PyObject *blob = PyBytes_FromStringAndSize((const char *)self->triples[o],
+                                                   self->used[o] * (Py_ssize_t)sizeof(uint64_t));
+        PyObject *where = PyBytes_FromStringAndSize(
+            (const char *)self->positions[o], self->used[o] / 3 * (Py_ssize_t)sizeof(uint64_t));
+        PyObject *owner = PyLong_FromSsize_t(o);
+        PyObject *batch = blob && where ? PyTuple_Pack(2, blob, where) : NULL;
+        int failed = batch == NULL || owner == NULL || PyDict_SetItem(batches, owner, batch) < 0;
+        Py_XDECREF(blob);
+        Py_XDECREF(where);
+        Py_XDECREF(owner);
+        Py_XDECREF(batch);
+        if (failed) {
+            Py_DECREF(batches);
+            return NULL;
+        }
+    }
+    PyObject *out = Py_BuildValue("(OOOON)", self->own[0], self->own[1], self->own[2],
+                                  self->own[3], batches);
+    if (out == NULL || router_new_outputs(self) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+static PyObject *
+router_counts(Router *self, PyObject *unused)
+{
+    PyObject *fired = PyList_New(self->instances), *fresh = PyList_New(self->instances);
+    if (fired == NULL || fresh == NULL) goto fail;
+    for (Py_ssize_t k = 0; k < self->instances; k++) {
+        PyObject *a = PyLong_FromUnsignedLongLong(self->fired[k]);
+        PyObject *b = PyLong_FromUnsignedLongLong(self->fresh[k]);
+        if (a == NULL || b == NULL) {
+            Py_XDECREF(a);
+            Py_XDECREF(b);
+            goto fail;
+        }
+        PyList_SET_ITEM(fired, k, a);
+        PyList_SET_ITEM(fresh, k, b);
+    }
+    return Py_BuildValue("(NN)", fired, fresh);
+fail:
+    Py_XDECREF(fired);
+    Py_XDECREF(fresh);
+    return NULL;
+}
+
+static PyObject *
+router_get_allowance(Router *self, void *unused)
+{
+    return PyLong_FromSsize_t(self->allowance);
+}
+
+static PyObject *
+router_get_bound(Router *self, void *unused)
+{
+    return PyLong_FromLong(self->bound);
+}
+
+static PyGetSetDef router_getset[] = {
+    {"allowance", (getter)router_get_allowance, NULL, "new states this shard may still record", NULL},
+    {"bound", (getter)router_get_bound, NULL, "0, or the bound met: 1 depth, 2 states", NULL},
+    {NULL},
+};
+
+static PyMethodDef router_methods[] = {
+    {"route", (PyCFunction)(void (*)(void))router_route, METH_FASTCALL,
+     "route(succs, parent, mask, position): record new successors of this shard, batch "
+     "the others; "
+     "None, or the first (instance, state) of this shard whose type is not the model's."},
+    {"begin", (PyCFunction)(void (*)(void))router_begin, METH_FASTCALL,
+     "begin(at_bound, allowance): start a level."},
+    {"harvest", (PyCFunction)router_harvest, METH_NOARGS,
+     "harvest(): (own states, hashes, instances, parent masks, {owner: (triples, parent "
+     "positions)}), and empty outputs."},
+    {"counts", (PyCFunction)router_counts, METH_NOARGS,
+     "counts(): transitions fired and new states of this shard, per instance."},
+    {NULL},
+};
+
+static PyTypeObject RouterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "klpcheck._speedups.Router",
+    .tp_basicsize = sizeof(Router),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Router(key, table, index, workers, instances, types): routes successors.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)router_init,
+    .tp_dealloc = (destructor)router_dealloc,
+    .tp_methods = router_methods,
+    .tp_getset = router_getset,
+};
+
+/* ------------------------------------------------------------------------------ */
 
 static PyMethodDef module_methods[] = {
     {"set_at", (PyCFunction)(void (*)(void))set_at, METH_FASTCALL,
@@ -1791,14 +2228,15 @@ PyInit__speedups(void)
 {
     if (PyType_Ready(&ReplaceType) < 0 || PyType_Ready(&HasherType) < 0
         || PyType_Ready(&TableType) < 0 || PyType_Ready(&LayoutType) < 0
-        || PyType_Ready(&CodecType) < 0)
+        || PyType_Ready(&CodecType) < 0 || PyType_Ready(&RouterType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "Hasher", (PyObject *)&HasherType) < 0
         || PyModule_AddObjectRef(m, "FingerprintTable", (PyObject *)&TableType) < 0
         || PyModule_AddObjectRef(m, "Replace", (PyObject *)&ReplaceType) < 0
-        || PyModule_AddObjectRef(m, "StateCodec", (PyObject *)&CodecType) < 0) {
+        || PyModule_AddObjectRef(m, "StateCodec", (PyObject *)&CodecType) < 0
+        || PyModule_AddObjectRef(m, "Router", (PyObject *)&RouterType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -183,6 +183,12 @@ def test_an_undeclared_write_is_caught_on_the_new_state(order: str) -> None:
         check(_lying_model(), order=order)  # the default: reduction planned too
 
 
+def test_workers_check_the_writes_too() -> None:
+    with pytest.raises(ModelError) as err:
+        check(_lying_model(), workers=2)
+    assert str(err.value) == WRITE_LIE
+
+
 def test_the_write_check_is_the_same_without_the_extension() -> None:
     code = (
         "from klpcheck.base.errors import ModelError\n"

@@ -9,8 +9,11 @@ import sys
 import pytest
 
 from klpcheck import Model, ModelError, UsageError, Verdict, check
+from klpcheck.base.options import Options
 from klpcheck.gate.manifest import Entry, compare, load_manifest, run_entry
+from klpcheck.model.loader import load_model
 from klpcheck.search.parallel import shard_of
+from klpcheck.search.plan import compose
 from klpcheck.search.storage import hash_key
 from tests.conftest import MODELS, SMALL, full_search
 from tests.toy_models import chain, counters, flag_race, pair_target
@@ -37,6 +40,34 @@ def test_two_workers_fire_every_step_as_often_as_one(entry: Entry) -> None:
     assert {n: s.fired for n, s in two.step_stats.items()} == {
         n: s.fired for n, s in one.step_stats.items()
     }
+    assert sum(s.new_states for s in two.step_stats.values()) == sum(
+        s.new_states for s in one.step_stats.values()
+    )
+    assert {n: len(t) for n, t in two.witnesses.items()} == {
+        n: len(t) for n, t in one.witnesses.items()
+    }
+
+
+# The entries whose steps declare what they write: incremental enabledness applies.
+INCREMENTAL = [
+    e
+    for e in ENTRIES
+    if any(s.writes is not None for s in load_model(e.model, e.params).steps)
+]
+
+
+@pytest.mark.parametrize("entry", INCREMENTAL, ids=lambda e: e.id)
+def test_workers_with_incremental_enabledness_match_one_process(entry: Entry) -> None:
+    model = load_model(entry.model, entry.params)
+    assert compose(model, Options(incremental=True, por=False)).incremental is not None
+    one = run_entry(entry, incremental=True)
+    two = run_entry(entry, incremental=True, workers=2)
+    assert compare(entry, two) == []
+    assert (two.transitions, two.max_depth) == (one.transitions, one.max_depth)
+    assert {n: s.fired for n, s in two.step_stats.items()} == {
+        n: s.fired for n, s in one.step_stats.items()
+    }
+    # which step finds a state first depends on the order of expansion; not how many
     assert sum(s.new_states for s in two.step_stats.values()) == sum(
         s.new_states for s in one.step_stats.values()
     )
@@ -115,6 +146,24 @@ def test_a_raising_step_is_diagnosed_as_with_one_process() -> None:
     with pytest.raises(ModelError) as two:
         check(m, workers=2)
     assert str(two.value) == str(one.value)
+
+
+def test_a_step_that_is_not_deterministic_is_reported() -> None:
+    # A worker keeps no state it sent to its owner: it fires the step again for the
+    # ones answered new, and the state must hash as it did.
+    calls = iter(range(10**6))
+    m = Model[tuple[int, int]]("drift", init=(0, 0))
+
+    @m.step(when=lambda s: s[0] < 40)
+    def tick(s: tuple[int, int]) -> tuple[int, int]:
+        """Counts how often it was called: not a function of the state."""
+        return (s[0] + 1, next(calls))
+
+    assert check(m, deadlock=False).distinct_states == 41  # one process never re-fires
+    with pytest.raises(
+        ModelError, match="model `drift` is not deterministic: step tick"
+    ):
+        check(m, workers=2, deadlock=False)
 
 
 def test_workers_need_breadth_first_order() -> None:

@@ -394,6 +394,60 @@ def test_the_c_fingerprint_table_answers_as_the_python_one() -> None:
     assert len(fast) > 250
 
 
+@needs_c
+def test_the_c_router_routes_as_the_python_one() -> None:
+    """Random successors over levels: the same tables, batches, counts and bounds."""
+    from klpcheck.search.routing import Router
+
+    rng = random.Random(7)
+    hashes = [0, 1, 2**64 - 1, *(rng.getrandbits(64) for _ in range(400))]
+    hashes += [h & 0xFFFFFFFF for h in hashes[:40]]  # high halves equal: one owner
+
+    class Other:  # a state type the model does not declare
+        def __init__(self, h: int) -> None:
+            self.h = h
+
+    def key(s: Any) -> int:
+        return s if type(s) is int else int(s.h)
+
+    for workers, index in ((1, 0), (2, 1), (3, 0)):
+        fast_table: Any = C.FingerprintTable(4, True)  # type: ignore[union-attr]
+        slow_table = FingerprintTable(4, steps=True)
+        fast: Any = C.Router(key, fast_table, index, workers, 7, (int,))  # type: ignore[union-attr]
+        slow = Router(key, slow_table, index, workers, 7, (int,))
+        for level in range(12):
+            at_bound, allowance = level == 11, rng.choice([0, 3, 50, 10**9])
+            fast.begin(at_bound, allowance)
+            slow.begin(at_bound, allowance)
+            for _ in range(rng.randrange(60)):
+                succs: list[tuple[int, Any]] = [
+                    (rng.randrange(7), rng.choice(hashes))
+                    for _ in range(rng.randrange(5))
+                ]
+                if rng.random() < 0.02:
+                    succs.append((3, Other(rng.getrandbits(64))))
+                parent = rng.choice(hashes)
+                mask = rng.choice([None, rng.getrandbits(10)])
+                where = rng.randrange(2**20)
+                bad = (
+                    fast.route(succs, parent, mask, where),
+                    slow.route(succs, parent, mask, where),
+                )
+                assert bad[0] == bad[1]
+                assert (fast.allowance, fast.bound) == (slow.allowance, slow.bound)
+            assert fast.harvest() == slow.harvest()
+            assert fast.counts() == slow.counts()
+            assert len(fast_table) == len(slow_table)
+            for h in hashes:
+                assert (h in fast_table) == (h in slow_table)
+                if h in slow_table:
+                    assert fast_table[h] == slow_table[h]
+                    assert fast_table.step_of(h) == slow_table.step_of(h)
+        assert len(slow_table) > 10
+        assert _outcome(fast.route, "not a list", 1, None, 0)[0] == "TypeError"
+        assert _outcome(fast.route, [(9, 1)], 1, None, 0)[0] == "IndexError"
+
+
 def test_searches_count_the_same_without_the_extension() -> None:
     code = (
         "from klpcheck import check; from klpcheck.model.loader import load_model; "

@@ -7,23 +7,36 @@ checking TLA+ specifications", 1999, for the fingerprint sets): every worker **e
 the states it generated** and **owns one shard of the visited set**, the hashes ``h``
 with :func:`shard_of` ``(h) == index``. A hash is the state's 64-bit fingerprint (its
 orbit's under symmetry) from :func:`klpcheck.search.storage.hash_key`, the same in
-every process and on every machine. A level runs in three rounds, each one request to
+every process and on every machine. A level runs in four rounds, each one request to
 every worker and one reply (:mod:`klpcheck.search.transport`):
 
-1. ``expand``: each worker fires every step in each of its frontier states. A successor
-   of its own shard is looked up and, if new, recorded and admitted at once. For any
-   other it sends only ``(hash, parent hash, step instance id)`` to the owner, in one
-   batch per owner (an ``array('Q')`` of triples, as bytes); the state stays with the worker that
-   generated it. A hash sent in this level or the two before is not sent again.
+1. ``expand``: each worker fires every step in each of its frontier states and hands
+   the successors to its :class:`~klpcheck.search.routing.Router` (one C call per
+   expanded state when the speedups are built). A successor of its own shard is looked
+   up and, if new, recorded. For any other it sends only ``(hash, parent hash, step
+   instance id)`` to the owner, in one batch per owner (native 64-bit words, as
+   bytes), and keeps only its parent's position in the frontier: most successors sent
+   are known already, and the few answered new are fired again from their parents. A
+   hash sent in this level or the two before is not sent again.
 2. ``check``: each owner records the hashes it was sent that it has not seen, each with
    its parent hash and instance id, and answers one byte per hash: new or seen.
-3. ``admit``: each generator admits the states flagged new, checks the invariants and
-   reachable targets on them, and keeps them as its next frontier.
+3. ``gather`` and ``admit_fresh``: each generator collects the new states of its own
+   shard and those flagged new, the shares are evened out (below), and each worker
+   checks the invariants and reachable targets on the new states it holds and keeps
+   them as its next frontier.
 
-Between levels the coordinator moves frontier states from the fullest workers to the
-emptiest (``give``/``take``): a worker keeps what it generated, so without it the
-worker of the initial state would expand everything. After the first levels shares
-stay about even, and states seldom travel.
+With incremental enabledness (:mod:`klpcheck.model.enabled`, where the plan allows it,
+as in one process) each frontier state carries its enabled mask, and a new state its
+parent's until it is admitted: its own is then refreshed from its parent's and the
+instance fired, and only the properties that instance may change are checked on it.
+Masks travel with states when shares are evened out.
+
+Before the new states are admitted the coordinator evens out the shares: each worker
+collects its new states and hands some to the emptiest workers (``gather``), then every
+worker admits what it holds (``admit_fresh``). A worker keeps what it generated, so
+without this the worker of the initial state would expand everything; after the first
+levels shares stay about even, and states seldom travel. Moving them before the checks
+shares both the checks and the next expansion evenly.
 
 A counterexample is rebuilt by asking the owners for each hash's parent, back to an
 initial state, and re-executing the recorded steps from it
@@ -44,7 +57,6 @@ import functools
 import gc
 import sys
 import time
-from array import array
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,11 +72,14 @@ from klpcheck.model.definition import (
     not_a_bool,
     successors_of,
 )
+from klpcheck.model.enabled import Incremental, incremental
 from klpcheck.model.fingerprint import collision_note
+from klpcheck.model.footprint import instance_paths, overlaps, property_paths
 from klpcheck.model.fptable import new_table
 from klpcheck.reduce.symmetry import symmetry_use
 from klpcheck.search.common import CLOCK_EVERY, diagnose, step_stats, wrong_type
 from klpcheck.search.plan import Plan
+from klpcheck.search.routing import new_router
 from klpcheck.search.storage import hash_key, rebuild_trace
 from klpcheck.search.transport import LocalTransport, Transport
 
@@ -107,11 +122,13 @@ class _LevelReport:
     frontier: int
     bound: str | None = None
     found: list[_Found] = field(default_factory=list)
+    fresh: int = 0  # after expand: the new states of the worker's own shard
+    cpu: float = 0.0  # the worker's CPU seconds so far
 
 
-# what a worker keeps of the successors it sent to one owner, until the owner answers:
-# the states, and (hash, parent hash, instance id) for each, flat
-_Pending = tuple[list[Any], list[int]]
+# new states not yet admitted: states, hashes, instances that led to them, and (with
+# incremental enabledness) their parents' enabled masks
+_Fresh = tuple[list[Any], list[int], list[int], list[Any]]
 
 
 class _Worker:
@@ -124,23 +141,51 @@ class _Worker:
         symmetric: bool,
         index: int,
         workers: int,
+        use_incremental: bool = False,
     ) -> None:
         gc.freeze()  # in a forked worker, what it inherited is never garbage
         self.model, self.opts = model, opts
         self.index, self.workers = index, workers
-        self.successors = successors_of(model.instances())
+        instances = model.instances()
+        self.successors = successors_of(instances)
+        # incremental enabledness, where the plan allows it (built here: a Ray actor
+        # cannot be sent the generated functions)
+        self.inc: Incremental | None = (
+            # (the plan allows it only for one state type: its writes are checked)
+            incremental(instances, next(iter(model.state_types)))
+            if use_incremental
+            else None
+        )
         self.key: Callable[[Any], int] = hash_key(model, symmetric)
         # hash -> parent hash (None for an initial state) and instance id
         self.visited = new_table(steps=True)
+        self.router = new_router(
+            self.key,
+            self.visited,
+            index,
+            workers,
+            len(instances),
+            tuple(model.state_types),
+        )
+        # the frontier: states, their hashes and (incremental) their enabled masks
         self.frontier: list[Any] = []
-        self.keys: list[int] = []  # the frontier states' hashes
-        self.pending: dict[int, _Pending] = {}
-        self.fired = [0] * len(model.instances())
-        self.new = [0] * len(model.instances())
+        self.keys: list[int] = []
+        self.masks: list[int] = []
+        # what the last expand produced: new states of this shard (states, hashes,
+        # instances, parents' masks), per owner the successors sent to it (triples and
+        # their parents' positions), and the level expanded (states and masks)
+        self.fresh: _Fresh = ([], [], [], [])
+        self.pending: dict[int, tuple[bytes, bytes]] = {}
+        self.expanded: tuple[list[Any], list[int]] = ([], [])
+        self.new = [0] * len(
+            instances
+        )  # new states admitted from other owners' answers
         self.invariants: list[Property] = list(model.invariants)
         self.targets: list[Property] = list(model.reachables)
+        self.writes = [instance_paths(inst)[1] for inst in instances]
+        self.watched: list[tuple[list[Property], list[Property]]] = []
+        self.regroup()
         self.found: list[_Found] = []
-        self.sent: tuple[set[int], set[int]] = (set(), set())
         self.allowance = sys.maxsize
         self.deadlock = bool(opts.deadlock)
         self.bound: str | None = None
@@ -150,46 +195,98 @@ class _Worker:
     def report(self) -> _LevelReport:
         found, self.found = self.found, []
         bound, self.bound = self.bound, None
-        return _LevelReport(len(self.visited), len(self.frontier), bound, found)
+        return _LevelReport(
+            len(self.visited), len(self.frontier), bound, found, cpu=time.process_time()
+        )
 
-    def admit(self, s: Any, h: int, depth: int) -> None:
-        """A new state this worker generated joins its next frontier; check it."""
-        self.frontier.append(s)
-        self.keys.append(h)
-        for prop in self.invariants:
+    def regroup(self) -> None:
+        """Incremental: the properties each instance's firing may change (as one process)."""
+        if self.inc is None:
+            return
+        self.watched = [
+            (
+                [p for p in self.invariants if overlaps(w, property_paths(p.reads))],
+                [p for p in self.targets if overlaps(w, property_paths(p.reads))],
+            )
+            for w in self.writes
+        ]
+
+    def judge(
+        self,
+        s: Any,
+        h: int,
+        depth: int,
+        invariants: list[Property],
+        targets: list[Property],
+    ) -> None:
+        """Check ``invariants`` and the reachable ``targets`` on a new state."""
+        for prop in invariants:
             answer = prop.predicate(s)
             if answer is not True:
                 if answer is not False:
                     raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
                 self.found.append(_Found(prop.name, depth, h))
-                # a new list: the loop goes on over the old one
+                # a new list: the loops go on over the old one
                 self.invariants = [p for p in self.invariants if p is not prop]
-        for prop in self.targets:
+                self.regroup()
+        for prop in targets:
             answer = prop.predicate(s)
             if answer is not False:
                 if answer is not True:
                     raise not_a_bool(f"{prop.kind} {prop.name}", answer, s)
                 self.found.append(_Found(prop.name, depth, h))
                 self.targets = [p for p in self.targets if p is not prop]
+                self.regroup()
 
-    def insert(self, h: int, parent: int | None, k: int, at_bound: bool) -> bool:
-        """Record the unseen hash ``h`` unless the depth or state bound forbids it."""
-        if at_bound:
-            self.bound = f"depth bound of {self.opts.max_depth} reached"
-            return False
-        if self.allowance <= 0:
-            self.bound = f"state bound of {self.opts.max_states} reached"
-            return False
-        self.allowance -= 1
-        self.visited.add(h, parent, k)
-        return True
+    def admit(
+        self,
+        states: list[Any],
+        keys: list[int],
+        steps: list[int] | None,
+        own_masks: list[int] | None,
+        depth: int,
+    ) -> None:
+        """New states join the next frontier; check them.
+
+        ``steps`` and ``own_masks`` (the instances that led to them and, with incremental
+        enabledness, their own enabled masks, computed when they were gathered) are
+        given for states that have a parent; with incremental enabledness only the
+        properties the instance may change are checked.
+        """
+        inc, i, s = self.inc, 0, None
+        try:
+            if inc is None:
+                judge = self.judge
+                for i, s in enumerate(states):
+                    if self.invariants or self.targets:
+                        judge(s, keys[i], depth, self.invariants, self.targets)
+            elif steps is None or own_masks is None:
+                for i, s in enumerate(states):
+                    self.masks.append(inc.full(s))
+                    self.judge(s, keys[i], depth, self.invariants, self.targets)
+            else:
+                # Only the properties instance k may change: the parent held every
+                # invariant still checked and met no target still sought.
+                masks, judge = self.masks, self.judge
+                for i, s in enumerate(states):
+                    k = steps[i]
+                    masks.append(own_masks[i])
+                    invariants, targets = self.watched[k]
+                    if invariants or targets:
+                        live = [p for p in targets if p in self.targets]
+                        judge(s, keys[i], depth, invariants, live)
+        except Exception:
+            self.current = s
+            raise
+        self.frontier += states
+        self.keys += keys
 
     # -- requests ----------------------------------------------------------------------
 
     def start(self, allowance: int) -> _LevelReport:
         """Admit the initial states of this shard, one per hash (the first in order)."""
-        self.allowance = allowance
         seen: set[int] = set()
+        states, keys = [], []
         for s in self.model.init:
             check_answers(self.model, s)
             self.current = s
@@ -197,10 +294,17 @@ class _Worker:
             if h in seen:
                 continue  # under symmetry, another state of an orbit already seen
             seen.add(h)
-            if shard_of(h, self.workers) == self.index and self.insert(
-                h, None, 0, False
-            ):
-                self.admit(s, h, 0)
+            if shard_of(h, self.workers) != self.index:
+                continue
+            if allowance <= 0:
+                self.bound = f"state bound of {self.opts.max_states} reached"
+                continue
+            allowance -= 1
+            self.visited.add(h, None, 0)
+            states.append(s)
+            keys.append(h)
+        self.allowance = allowance
+        self.admit(states, keys, None, None, 0)
         self.current = None
         return self.report()
 
@@ -210,52 +314,55 @@ class _Worker:
         """Fire every step in every frontier state; record own successors, batch others.
 
         A batch for an owner is one ``array('Q')`` of ``(hash, parent hash, instance
-        id)`` triples, as bytes. ``budget`` is the time left in seconds (the clocks of
-        two machines do not agree).
+        id)`` triples, as bytes (:class:`~klpcheck.search.routing.Router`). ``budget``
+        is the time left in seconds (the clocks of two machines do not agree).
         """
-        self.allowance = allowance
         deadline = None if budget is None else time.perf_counter() + budget
-        key, me, n = self.key, self.index, self.workers
-        fired, new, visited = self.fired, self.new, self.visited
-        successors, admit, insert = self.successors, self.admit, self.insert
-        terminal = self.model.terminal_property
-        types = self.model.state_types
-        frontier, keys = self.frontier, self.keys
-        self.frontier, self.keys = [], []
-        sent: set[int] = set()
-        last, before = self.sent
-        triples: list[list[int]] = [[] for _ in range(n)]
-        states: list[list[Any]] = [[] for _ in range(n)]
-        for expanded, s in enumerate(frontier, 1):
-            self.current = s
-            hs = keys[expanded - 1]
-            succs = successors(s)
-            for k, ns in succs:
-                fired[k] += 1
-                h = key(ns)
-                o = (h >> 32) % n  # shard_of, inlined
-                if o == me:
-                    if h in visited:
-                        continue
-                    if type(ns) not in types:
-                        raise wrong_type(self.model.instances()[k], self.model, ns)
-                    if insert(h, hs, k, at_bound):
-                        new[k] += 1
-                        admit(ns, h, depth + 1)
-                elif h not in sent and h not in last and h not in before:
-                    # not sent in this level or the two before (then it is recorded)
-                    sent.add(h)
-                    triples[o] += (h, hs, k)
-                    states[o].append(ns)
-            if (
-                not succs
-                and self.deadlock
-                and (terminal is None or not terminal.predicate(s))
-            ):
-                self.found.append(_Found("deadlock", depth, hs))
-                # the first one found is a shortest; later levels are deeper
-                self.deadlock = False
-            if not expanded % CLOCK_EVERY:
+        n = self.workers
+        router, inc = self.router, self.inc
+        route = router.route
+        frontier, keys, masks = self.frontier, self.keys, self.masks
+        self.frontier, self.keys, self.masks = [], [], []
+        router.begin(at_bound, allowance)
+        bad: tuple[int, Any] | None = None
+        s: Any = None
+        try:
+            start = 0
+            while start < len(frontier) and bad is None:
+                stop = start + CLOCK_EVERY
+                if inc is None:
+                    successors = self.successors
+                    for i, (s, hs) in enumerate(
+                        zip(frontier[start:stop], keys[start:stop], strict=True), start
+                    ):
+                        succs = successors(s)
+                        if succs:
+                            bad = route(succs, hs, None, i)
+                            if bad is not None:
+                                break
+                        else:
+                            self.dead_end(s, hs, depth)
+                else:
+                    fire = inc.fire
+                    for i, (s, hs, ms) in enumerate(
+                        zip(
+                            frontier[start:stop],
+                            keys[start:stop],
+                            masks[start:stop],
+                            strict=True,
+                        ),
+                        start,
+                    ):
+                        succs = fire(s, ms)
+                        if succs:
+                            # the parent goes with its mask: the check of declared
+                            # writes, when the new states are gathered, compares them
+                            bad = route(succs, hs, (ms, s), i)
+                            if bad is not None:
+                                break
+                        else:
+                            self.dead_end(s, hs, depth)
+                start = stop
                 gc.freeze()  # see common.frozen_gc; what a level makes is long-lived
                 if deadline is not None and time.perf_counter() >= deadline:
                     self.bound = f"time limit of {self.opts.time_limit:g} s reached"
@@ -265,15 +372,35 @@ class _Worker:
                     if over is not None:
                         self.bound = over
                         break
-        self.current = None
+        except Exception:
+            self.current = s
+            raise
+        if bad is not None:
+            k, ns = bad
+            raise wrong_type(self.model.instances()[k], self.model, ns)
+        self.allowance = router.allowance
+        if router.bound == 1:
+            self.bound = f"depth bound of {self.opts.max_depth} reached"
+        elif router.bound == 2:
+            self.bound = f"state bound of {self.opts.max_states} reached"
         if self.bound is None and self.memory is not None:
             self.bound = memory_over(self.memory, n)  # once a level as well
         gc.freeze()
-        self.sent = (sent, self.sent[0])
-        to = [o for o in range(n) if states[o]]
-        self.pending = {o: (states[o], triples[o]) for o in to}
-        out = {o: array("Q", triples[o]).tobytes() for o in to}
-        return self.report(), out
+        states, hashes, steps, parents, self.pending = router.harvest()
+        self.fresh = (states, hashes, steps, parents)
+        self.expanded = (frontier, masks)  # the parents of the states sent
+        out = {o: batch[0] for o, batch in self.pending.items()}
+        report = self.report()
+        report.fresh = len(states)
+        return report, out
+
+    def dead_end(self, s: Any, hs: int, depth: int) -> None:
+        """A state with no enabled step: a deadlock unless it is terminal."""
+        terminal = self.model.terminal_property
+        if self.deadlock and (terminal is None or not terminal.predicate(s)):
+            self.found.append(_Found("deadlock", depth, hs))
+            # the first one found is a shortest; later levels are deeper
+            self.deadlock = False
 
     def check(
         self, batches: list[tuple[int, bytes]], at_bound: bool
@@ -294,39 +421,77 @@ class _Worker:
         gc.freeze()
         return self.report(), answers
 
-    def admit_flagged(self, answers: dict[int, bytes], depth: int) -> _LevelReport:
-        """Admit the successors their owners answered were new."""
-        new, admit, types = self.new, self.admit, self.model.state_types
-        for owner, (states, triples) in self.pending.items():
+    def gather(
+        self, answers: dict[int, bytes], gives: list[tuple[int, int]]
+    ) -> tuple[_LevelReport, dict[int, _Fresh]]:
+        """Collect the new states, and hand ``count`` of them to each ``(worker, count)``.
+
+        The new states are those of this shard and those their owners answered were
+        new. A state sent was not kept: it is fired again from its parent, and must hash
+        as it did. The states handed over are not admitted yet: their receivers admit
+        them with their own (:meth:`admit_fresh`), so that both the checks and the next
+        level's expansion are shared evenly.
+        """
+        new, types, key = self.new, self.model.state_types, self.key
+        instances = self.model.instances()
+        states, keys, steps, parents = self.fresh
+        frontier, masks = self.expanded
+        for owner, (blob, where) in self.pending.items():
             marks = answers[owner]
+            triples = memoryview(blob).cast("Q")
+            positions = memoryview(where).cast("Q")
             i = marks.find(1)
             while i >= 0:  # find() skips the many zeros in C
-                ns, h, k = states[i], triples[3 * i], triples[3 * i + 2]
+                h, k, at = triples[3 * i], triples[3 * i + 2], positions[i]
+                s = self.current = frontier[at]
+                inst = instances[k]
+                ns = inst.step.effect(s, *inst.args)
                 if type(ns) not in types:
-                    raise wrong_type(self.model.instances()[k], self.model, ns)
-                self.current = ns
+                    raise wrong_type(inst, self.model, ns)
+                if key(ns) != h:
+                    raise ModelError(
+                        f"model `{self.model.name}` is not deterministic: step "
+                        f"{inst.label()} fired again from {s!r:.200} gave another state; "
+                        "guards and effects must be pure functions of the state"
+                    )
                 new[k] += 1
-                admit(ns, h, depth + 1)
+                states.append(ns)
+                keys.append(h)
+                steps.append(k)
+                if masks:
+                    parents.append((masks[at], s))
                 i = marks.find(1, i + 1)
         self.pending = {}
+        self.expanded = ([], [])
+        if self.inc is not None:
+            # Each new state's own mask, here where its parent is: ``refresh`` also
+            # checks that the step changed nothing outside its declared writes.
+            refresh = self.inc.refresh
+            for i, ns in enumerate(states):
+                self.current = ns
+                mask, parent = parents[i]
+                parents[i] = refresh[steps[i]](ns, mask, parent)
         self.current = None
-        return self.report()
+        parcels: dict[int, _Fresh] = {}
+        for receiver, count in gives:
+            if count > 0:
+                parcel = tuple(part[-count:] for part in self.fresh)
+                parcels[receiver] = parcel  # type: ignore[assignment]
+                for part in self.fresh:
+                    del part[-count:]
+        return self.report(), parcels
 
-    def give(self, count: int) -> list[tuple[Any, int]]:
-        """Hand the last ``count`` frontier states to the coordinator, for another worker."""
-        if count <= 0:
-            return []
-        out = list(zip(self.frontier[-count:], self.keys[-count:], strict=True))
-        del self.frontier[-count:]
-        del self.keys[-count:]
-        return out
-
-    def take(self, parcels: list[list[tuple[Any, int]]]) -> _LevelReport:
-        """Add frontier states handed over from other workers."""
-        for parcel in parcels:
-            for s, h in parcel:
-                self.frontier.append(s)
-                self.keys.append(h)
+    def admit_fresh(self, parcels: list[_Fresh], depth: int) -> _LevelReport:
+        """Admit the new states gathered here and those handed over from other workers."""
+        states, keys, steps, parents = self.fresh
+        self.fresh = ([], [], [], [])
+        for p_states, p_keys, p_steps, p_parents in parcels:
+            states += p_states
+            keys += p_keys
+            steps += p_steps
+            parents += p_parents
+        self.admit(states, keys, steps, parents, depth + 1)
+        gc.freeze()
         return self.report()
 
     def parent(self, h: int) -> tuple[int | None, int]:
@@ -337,7 +502,8 @@ class _Worker:
         return parent, self.visited.step_of(h)
 
     def totals(self) -> tuple[list[int], list[int]]:
-        return self.fired, self.new
+        fired, fresh = self.router.counts()
+        return fired, [a + b for a, b in zip(fresh, self.new, strict=True)]
 
     def cpu(self) -> float:
         """CPU seconds this worker has used."""
@@ -385,6 +551,7 @@ def _loaded_worker(
     symmetric: bool,
     index: int,
     workers: int,
+    use_incremental: bool = False,
 ) -> _Worker:
     """A worker that loads its model from the model file, as the coordinator did."""
     from klpcheck.model.loader import load_model
@@ -396,7 +563,7 @@ def _loaded_worker(
             f"instances from {source}, not `{shape[0]}` with {shape[1]}: the model "
             "file differs on this node; give every node the same file at the same path"
         )
-    return _Worker(model, opts, symmetric, index, workers)
+    return _Worker(model, opts, symmetric, index, workers, use_incremental)
 
 
 def transport_for(plan: Plan) -> Transport:
@@ -409,8 +576,9 @@ def transport_for(plan: Plan) -> Transport:
     """
     opts = plan.opts.but(progress=None)
     model = plan.model
+    inc = plan.incremental is not None
     factory: Callable[[int, int], Any] = functools.partial(
-        _Worker, model, opts, plan.symmetric
+        _Worker, model, opts, plan.symmetric, use_incremental=inc
     )
     if opts.backend != "ray":
         return LocalTransport(factory, opts.workers)
@@ -421,7 +589,13 @@ def transport_for(plan: Plan) -> Transport:
         params = {n: _as_text(v) for n, v in model.params.items()}
         shape = (model.name, len(model.instances()))
         factory = functools.partial(
-            _loaded_worker, model.source, params, shape, opts, plan.symmetric
+            _loaded_worker,
+            model.source,
+            params,
+            shape,
+            opts,
+            plan.symmetric,
+            use_incremental=inc,
         )
         modules = []
     return RayTransport(factory, opts.workers, opts.address, modules)
@@ -442,6 +616,41 @@ def search(plan: Plan, transport: Transport | None = None) -> Result:
         transport.close()
 
 
+def _moves(counts: list[int]) -> tuple[list[list[tuple[int, int]]], list[list[int]]]:
+    """Who hands how many new states to whom, so that every worker gets about as many.
+
+    ``counts[w]`` is how many new states worker ``w`` found (of its shard, and answered
+    new by their owners). Returns, per worker, the ``(receiver, count)`` pairs it gives,
+    and per worker the donors it receives from. A worker expands the states it admits,
+    so without this the worker of the initial state would expand everything; shares
+    within about 5% of even are left alone, as moving a state costs pickling it twice.
+
+    Examples
+    --------
+    >>> _moves([1000, 0])
+    ([[(1, 500)], []], [[], [0]])
+    >>> _moves([500, 510])
+    ([[], []], [[], []])
+    """
+    n = len(counts)
+    target = sum(counts) // n
+    slack = max(64, target // 20)
+    left = [c - target for c in counts]  # surplus, or need when negative
+    gives: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    takes: list[list[int]] = [[] for _ in range(n)]
+    for r in range(n):
+        for d in range(n):
+            if -left[r] <= slack:
+                break
+            give = min(-left[r], left[d])
+            if give > slack:
+                gives[d].append((r, give))
+                takes[r].append(d)
+                left[d] -= give
+                left[r] += give
+    return gives, takes
+
+
 class _Coordinator:
     """Drives the workers level by level and assembles the result."""
 
@@ -452,6 +661,10 @@ class _Coordinator:
         self.n = transport.size
         self.start = time.perf_counter()
         self.cpu_start = time.process_time()
+        # each worker's CPU seconds at its last report, and the sum over rounds of the
+        # busiest worker's CPU: the wall time the rounds would take on free cores
+        self.cpu = [0.0] * self.n
+        self.critical = 0.0
         self.next_report = self.start + self.opts.progress_interval
         self.visited = [0] * self.n
         self.frontier = [0] * self.n
@@ -482,6 +695,11 @@ class _Coordinator:
         return self._unwrap([self.transport.call_one(index, request)])[0]
 
     def note(self, reports: list[_LevelReport]) -> None:
+        if len(reports) == self.n:
+            self.critical += max(
+                r.cpu - c for r, c in zip(reports, self.cpu, strict=True)
+            )
+            self.cpu = [r.cpu for r in reports]
         for i, r in enumerate(reports):
             self.visited[i], self.frontier[i] = r.visited, r.frontier
             if r.bound is not None and self.incomplete is None:
@@ -543,51 +761,19 @@ class _Coordinator:
                 {o: checked[o][1][s] for o in range(n) if s in checked[o][1]}
                 for s in range(n)
             ]
-            self.note(
-                self.ask([("admit_flagged", answers[s], depth) for s in range(n)])
-            )
+            fresh = [
+                r.fresh + sum(m.count(1) for m in answers[s].values())
+                for s, (r, _) in enumerate(replies)
+            ]
+            gives, takes = _moves(fresh)
+            gathered = self.ask([("gather", answers[s], gives[s]) for s in range(n)])
+            self.note([r for r, _ in gathered])
+            parcels = [[gathered[d][1][r] for d in takes[r]] for r in range(n)]
+            self.note(self.ask([("admit_fresh", parcels[r], depth) for r in range(n)]))
             if any(self.frontier):
                 self.max_depth = depth + 1
-            self.balance()
             depth += 1
             self.tick(depth, deadline)
-
-    def balance(self) -> None:
-        """Move frontier states from the fullest workers to the emptiest.
-
-        A worker expands the new states it generated, so without this the worker that
-        owns the initial state would expand everything. Once shares are even they stay
-        about even, since each worker generates new states in proportion to its
-        frontier; only the first levels and drift move states.
-        """
-        target = sum(self.frontier) // self.n
-        slack = max(64, target // 10)
-        surplus = [f - target for f in self.frontier]
-        gives = [0] * self.n
-        takes: list[list[int]] = [[] for _ in range(self.n)]  # donors per receiver
-        for r in range(self.n):
-            need = -surplus[r]
-            for d in range(self.n):
-                if need <= slack:
-                    break
-                give = min(need, surplus[d] - gives[d])
-                if give > slack:
-                    gives[d] += give
-                    takes[r] += [d, give]
-                    need -= give
-        if not any(gives):
-            return
-        shipped = self.ask([("give", g) for g in gives])
-        for d, g in enumerate(gives):
-            self.frontier[d] -= g
-        parcels: list[list[Any]] = [[] for _ in range(self.n)]
-        for r in range(self.n):
-            it = iter(takes[r])
-            for d, count in zip(it, it, strict=True):
-                parcels[r].append(shipped[d][:count])
-                shipped[d] = shipped[d][count:]
-        for r, report in enumerate(self.ask([("take", p) for p in parcels])):
-            self.frontier[r] = report.frontier
 
     def tick(self, depth: int, deadline: float | None) -> None:
         now = time.perf_counter()
@@ -661,7 +847,8 @@ class _Coordinator:
         notes = (
             f"{self.n} workers ({self.transport.name}; level-synchronous breadth-first "
             f"search over 64-bit state hashes); coordinator CPU seconds: "
-            f"{time.process_time() - self.cpu_start:.2f}; "
+            f"{time.process_time() - self.cpu_start:.2f}; CPU seconds of the busiest "
+            f"worker, summed over rounds: {self.critical:.2f}; "
             f"CPU seconds per worker: {cpu}",
             collision_note(distinct, transitions),
         )
