@@ -305,13 +305,13 @@ def _alike(spec: dict[str, Any]) -> None:
         assert _summary(encoded) == _summary(plain), extra
 
 
-@settings(CI, max_examples=40)
+@settings(CI, max_examples=20)
 @given(model_specs())
 def test_random_models_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)
 
 
-@settings(CI, max_examples=30)
+@settings(CI, max_examples=15)
 @given(race_specs())
 def test_random_races_are_found_alike(spec: dict[str, Any]) -> None:
     _alike(spec)

@@ -56,7 +56,15 @@ INCREMENTAL = [
 ]
 
 
-@pytest.mark.parametrize("entry", INCREMENTAL, ids=lambda e: e.id)
+@pytest.mark.parametrize(
+    "entry",
+    # the larger ones (a second each) under -m slow; the suite's budget
+    [
+        pytest.param(e, marks=[pytest.mark.slow] if e.states > 1000 else [])
+        for e in INCREMENTAL
+    ],
+    ids=lambda e: e.id,
+)
 def test_workers_with_incremental_enabledness_match_one_process(entry: Entry) -> None:
     model = load_model(entry.model, entry.params)
     assert compose(model, Options(incremental=True, por=False)).incremental is not None
