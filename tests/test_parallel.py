@@ -60,7 +60,7 @@ INCREMENTAL = [
     "entry",
     # the larger ones (a second each) under -m slow; the suite's budget
     [
-        pytest.param(e, marks=[pytest.mark.slow] if e.states > 1000 else [])
+        pytest.param(e, marks=[pytest.mark.slow] if e.states > 700 else [])
         for e in INCREMENTAL
     ],
     ids=lambda e: e.id,

@@ -29,7 +29,7 @@ PAIR = 3
 
 CI = settings(
     derandomize=True,
-    max_examples=200,
+    max_examples=150,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -368,7 +368,7 @@ def test_reduction_finds_exactly_what_full_search_finds(spec: dict[str, Any]) ->
     _check_traces(spec)
 
 
-@settings(CI, max_examples=250)
+@settings(CI, max_examples=180)
 @given(race_specs())
 def test_reduction_finds_every_race_to_a_guard_read_by_c_code(
     spec: dict[str, Any],
