@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from klpcheck import Model, set_at
+from klpcheck import Model, Record, set_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,3 +294,37 @@ def philosophers(n: int) -> Model[Table]:
         return Table(set_at(set_at(s.fork, p, -1), q, -1), set_at(s.pc, p, 0))
 
     return model
+
+
+class Nested(Record):
+    stack: tuple[tuple[int, ...], ...] = ((0, 1), (0, 1))
+    done: tuple[int, ...] = (0, 0)
+
+
+def nested_stacks(guard: Callable[[Nested, int], bool], popped: str) -> Model[Nested]:
+    """Two tasks with two-item stacks: ``finish(t)`` (guarded by ``guard``) declares it
+    reads ``stack[t][0]`` only and marks task t done; ``pop(t)`` clears ``stack[t][1]``
+    and declares ``popped`` (``"stack[t]"`` or ``"stack[t][1]"``) as what it reads and
+    writes.
+    A guard of ``finish`` that reads ``stack[t][1]`` reads outside its declaration;
+    ``none_done`` is violated once a task finishes."""
+    m = Model("nested", init=Nested())
+
+    @m.step(when=guard, over=[0, 1], reads={"stack[t][0]"}, writes={"done[t]"})
+    def finish(s: Nested, t: int) -> Nested:
+        return s.replace(done=set_at(s.done, t, 1))
+
+    @m.step(
+        when=lambda s, t: s.stack[t][1] == 1,
+        over=[0, 1],
+        reads={popped},
+        writes={popped},
+    )
+    def pop(s: Nested, t: int) -> Nested:
+        return s.replace(stack=set_at(s.stack, t, (s.stack[t][0], 0)))
+
+    @m.invariant(reads={"done"})
+    def none_done(s: Nested) -> bool:
+        return s.done == (0, 0)
+
+    return m

@@ -28,6 +28,7 @@ from klpcheck.model.enabled import incremental
 from klpcheck.reduce import por
 from klpcheck.search.plan import compose
 from tests.conftest import MODELS, SMALL, full_search
+from tests.por_models import Nested, nested_stacks
 from tests.test_por_random import CI, build, model_specs, race_specs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -316,11 +317,6 @@ def test_the_functions_agree_with_every_guard() -> None:
 # -- dishonest and unusual footprints ---------------------------------------------------
 
 
-class Nested(Record):
-    stack: tuple[tuple[int, ...], ...] = ((0, 1), (0, 1))
-    done: tuple[int, ...] = (0, 0)
-
-
 def _second(s: Nested, t: int) -> int:
     return s.stack[t][1]
 
@@ -329,33 +325,9 @@ def _narrow_reader(hidden: bool = True) -> Model[Nested]:
     """``finish`` reads stack[t][1] but declares stack[t][0]; ``pop`` writes
     stack[t][1], declared exactly. Through a helper (``hidden``) the code cannot be
     checked before the search: only the search can tell."""
-    m = Model("narrow", init=Nested())
-
-    @m.step(
-        when=(lambda s, t: _second(s, t) == 0)
-        if hidden
-        else (lambda s, t: s.stack[t][1] == 0),
-        over=[0, 1],
-        reads={"stack[t][0]"},
-        writes={"done[t]"},
-    )
-    def finish(s: Nested, t: int) -> Nested:
-        return s.replace(done=set_at(s.done, t, 1))
-
-    @m.step(
-        when=lambda s, t: s.stack[t][1] == 1,
-        over=[0, 1],
-        reads={"stack[t][1]"},
-        writes={"stack[t][1]"},
-    )
-    def pop(s: Nested, t: int) -> Nested:
-        return s.replace(stack=set_at(s.stack, t, (s.stack[t][0], 0)))
-
-    @m.invariant(reads={"done"})
-    def none_done(s: Nested) -> bool:
-        return s.done == (0, 0)
-
-    return m
+    if hidden:
+        return nested_stacks(lambda s, t: _second(s, t) == 0, "stack[t][1]")
+    return nested_stacks(lambda s, t: s.stack[t][1] == 0, "stack[t][1]")
 
 
 @pytest.mark.parametrize("order", ["bfs", "dfs"])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import klpcheck.reduce.por
-from klpcheck import Model, ModelError, Record, Verdict, check, render_text, set_at
+from klpcheck import Model, ModelError, Verdict, check, render_text
 from tests import por_models
 
 ORDERS = ["bfs", "dfs"]
@@ -259,36 +259,12 @@ def test_a_guard_reading_outside_its_footprint_is_a_model_error() -> None:
         check(m)
 
 
-class Nested(Record):
-    stack: tuple[tuple[int, ...], ...] = ((0, 1), (0, 1))
-    done: tuple[int, ...] = (0, 0)
-
-
 def test_a_read_narrower_in_the_code_than_seen_is_caught_while_reducing() -> None:
     # The code names stack[t] (then [-1], an index counted from the end): that
     # overlaps the declared stack[t][0], so the check before the search passes; what
     # the guard reads when it runs is stack[t] whole, which the declaration does not
     # cover.
-    m = Model("nested", init=Nested())
-
-    @m.step(
-        when=lambda s, t: s.stack[t][-1] == 0,
-        over=[0, 1],
-        reads={"stack[t][0]"},
-        writes={"done[t]"},
-    )
-    def finish(s: Nested, t: int) -> Nested:
-        return s.replace(done=set_at(s.done, t, 1))
-
-    @m.step(
-        when=lambda s, t: s.stack[t][1] == 1,
-        over=[0, 1],
-        reads={"stack[t]"},
-        writes={"stack[t]"},
-    )
-    def pop(s: Nested, t: int) -> Nested:
-        return s.replace(stack=set_at(s.stack, t, (0, 0)))
-
+    m = por_models.nested_stacks(lambda s, t: s.stack[t][-1] == 0, "stack[t]")
     with pytest.raises(ModelError) as err:
         check(m, deadlock=False)
     assert str(err.value) == (
