@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from klpcheck.base.errors import UsageError
-from klpcheck.base.options import Options
+from klpcheck.base.options import PROVEN, Options
 from klpcheck.base.result import Result
 from klpcheck.model.definition import Model
 from klpcheck.reduce.por import shortest_traces
@@ -57,10 +57,14 @@ def check(model: Model[Any], **options: Any) -> Result:
         the guards that read what it declares it writes are evaluated again, and only
         the invariants and targets that read it are checked. It trusts the declared
         reads as partial-order reduction does, and checks the declared writes on every
-        new state (a ModelError names a step that changed more). ``None`` (default): on
-        unless ``por=False``; ``True``: on whatever ``por`` says. Searches in one
-        process use it, breadth- or depth-first, reduced or not; it needs steps that
-        declare ``writes=``.
+        new state (a ModelError names a step that changed more). ``"proven"`` trusts
+        no declaration: a guard or property counts as reading what its code is proven
+        to read (following the helpers it calls; anything, where that cannot be
+        proven), and a new state whose step changed more than it declares has every
+        guard and property evaluated. ``None`` (default): ``True``, or ``"proven"``
+        with ``por=False``; ``False``: off. Every search uses it, breadth- or
+        depth-first, reduced or not, in one process or on workers; it needs steps
+        that declare ``writes=``.
     storage
         ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
         (see :mod:`klpcheck.search.storage`).
@@ -114,8 +118,9 @@ def check(model: Model[Any], **options: Any) -> Result:
     opts = Options(**options)
     opts.validate()
     if opts.incremental is None:
-        # Trusted as far as the footprints are: --no-por (por=False) trusts none.
-        opts = opts.but(incremental=opts.por is not False)
+        # Trusting the footprints as far as reduction would; --no-por (por=False)
+        # trusts none: only the reads proven from the code, and no write unchecked.
+        opts = opts.but(incremental=True if opts.por is not False else PROVEN)
     if not isinstance(model, Model):
         raise UsageError(f"check() needs a klpcheck.Model, not {type(model).__name__}")
     model.check_applied()

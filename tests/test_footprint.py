@@ -14,6 +14,7 @@ from klpcheck.model.footprint import (
     overlaps,
     recorded_reads,
     resolve,
+    static_reads,
 )
 
 
@@ -136,3 +137,90 @@ def test_the_access_plan_tells_element_fields_from_whole_ones() -> None:
     assert plan == {"pc": True, "lock": False}
     plan = access_plan((lambda s, t: s.pc[t] == 0 and 3 in s.pc).__code__, fields)
     assert plan == {"pc": False}
+
+
+# -- reads proven from the code, following the helpers it calls -----------------------
+
+FIELDS = ("lock", "pc", "stack")
+
+
+def _pc(s: S, t: int) -> int:
+    return s.pc[t]
+
+
+def _free_and_first(s: S) -> bool:
+    return s.lock == -1 and _pc(s, 1) == 0
+
+
+def _shifted(s: S, t: int) -> int:
+    t = t + 1
+    return s.pc[t]
+
+
+def _itself(s: S) -> S:
+    return s
+
+
+def _looped(s: S, n: int) -> bool:
+    return n > 0 and _looped(s, n - 1)
+
+
+def _defaulted(s: S, t: int = 0) -> int:
+    return s.pc[t]
+
+
+def _proven(fn: object, *args: object) -> list[tuple[object, ...]] | None:
+    got = static_reads(fn, args, FIELDS)  # type: ignore[arg-type]
+    return None if got is None else sorted(got, key=repr)
+
+
+def _closures() -> tuple[object, object]:
+    k = 1
+
+    def top(s: S, t: int) -> int:
+        return s.stack[t][k]
+
+    return (lambda s: top(s, k) == 0 and s.pc[k] == 0), (lambda s: top(s, k + 1))
+
+
+def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
+    assert _proven(lambda s, t: _pc(s, t) == 0, 2) == [("pc", 2)]
+    assert _proven(_free_and_first) == [("lock",), ("pc", 1)]
+    # closure helpers, an index held by a closure variable
+    through_closure, computed_index = _closures()
+    assert _proven(through_closure) == [("pc", 1), ("stack", 1, 1)]
+    assert _proven(computed_index) == [("stack",)]
+    # an index computed, or a parameter assigned: the whole field
+    assert _proven(lambda s, t: _pc(s, t + 1) == 0, 0) == [("pc",)]
+    assert _proven(lambda s: _shifted(s, 0)) == [("pc",)]
+    # other arguments may be computed, the state's field passed, an f-string built
+    assert _proven(lambda s, t: _pc(s, len(f"{t}{s.lock}")), 1) == [("lock",), ("pc",)]
+    # comprehensions and lambdas over the state
+    assert _proven(lambda s: all(_pc(s, t) == 0 for t in range(2))) == [("pc",)]
+    assert _proven(lambda s: sorted((1, 0), key=lambda t: s.pc[t])[0]) == [("pc",)]
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [
+        lambda s: (_pc if s.lock else _shifted)(s, 0),  # the callee chosen by a jump
+        lambda s: _pc(*(s, 0)),
+        lambda s: _pc(s, t=0),
+        lambda s: _itself(s).lock,  # the state comes back out
+        lambda s: _looped(s, 3),  # recursion
+        lambda s: _defaulted(s),  # a default fills a parameter
+        lambda s: _pc(not s, 0),  # type: ignore[arg-type]  # consumed before the call
+        lambda s: S.free(s),  # a method
+        lambda s: isinstance(s, S) and s.lock == 0,  # not Python code
+        lambda s: _pc(s if s.lock else S(), 0),
+    ],
+)
+def test_reads_are_not_proven_wherever_the_state_could_go_unseen(guard: object) -> None:
+    assert _proven(guard) is None
+
+
+def test_calls_are_followed_only_when_asked() -> None:
+    assert static_reads(lambda s: _pc(s, 0), (), FIELDS, follow=False) is None
+    assert static_reads(lambda s: s.pc[0], (), FIELDS, follow=False) == frozenset(
+        {("pc", 0)}
+    )

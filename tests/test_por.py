@@ -29,7 +29,7 @@ def test_independent_processes_shrink_from_k_to_the_n_to_a_line(
     order: str, n: int, k: int
 ) -> None:
     model = por_models.independent(n, k)
-    full = check(model, order=order, por=False)
+    full = check(model, order=order, por=False, incremental=False)
     reduced = check(model, order=order)
     assert (full.distinct_states, full.transitions) == (
         k**n,
@@ -152,7 +152,7 @@ CASES = [
 def test_reduction_finds_what_full_search_finds_on_the_textbook_cases(
     condition: str, build: Any, violated: list[str], order: str
 ) -> None:
-    assert _found(build(), order=order, por=False) == violated
+    assert _found(build(), order=order, por=False, incremental=False) == violated
     assert _found(build(), order=order) == violated
 
 

@@ -339,13 +339,15 @@ def _found(result: Result) -> tuple[str, list[str]]:
 def _disagreement(spec: dict[str, Any]) -> str | None:
     """Why reduction and full search disagree on this model, or None."""
     for order in ("bfs", "dfs"):
-        full = check(build(spec), order=order, por=False, keep_going=True)
+        full = check(
+            build(spec), order=order, por=False, incremental=False, keep_going=True
+        )
         reduced = check(build(spec), order=order, por=True, keep_going=True)
         if _found(full) != _found(reduced):
             return f"{order}: full {_found(full)}, reduced {_found(reduced)}"
         if reduced.distinct_states > full.distinct_states:
             return f"{order}: reduction explored more states"
-        first_full = check(build(spec), order=order, por=False)
+        first_full = check(build(spec), order=order, por=False, incremental=False)
         first_reduced = check(build(spec), order=order, por=True)
         if first_full.verdict is not first_reduced.verdict:
             return f"{order}, stopping at the first violation: verdicts differ"

@@ -9,9 +9,10 @@ from typing import Any
 
 from klpcheck.base.errors import UsageError
 
-__all__ = ["BACKENDS", "ORDERS", "STORAGES", "Options", "Progress"]
+__all__ = ["BACKENDS", "ORDERS", "PROVEN", "STORAGES", "Options", "Progress"]
 
 STORAGES = ("exact", "fingerprint")
+PROVEN = "proven"  # incremental enabledness by the reads proven from code alone
 ORDERS = ("bfs", "dfs")
 BACKENDS = ("local", "ray")  # where workers run: forked processes, or Ray actors
 
@@ -55,7 +56,7 @@ class Options:
     max_memory: int | None = None
     backend: str = "local"
     address: str | None = None
-    incremental: bool | None = None
+    incremental: bool | str | None = None
 
     @property
     def distributed(self) -> bool:
@@ -94,11 +95,15 @@ class Options:
                 "workers (more than one, or on Ray) need breadth-first order "
                 "(no --dfs, no order='dfs')"
             )
-        for name in ("symmetry", "incremental"):
-            if getattr(self, name) not in (None, True, False):
-                raise UsageError(
-                    f"{name} must be True, False or None, not {getattr(self, name)!r}"
-                )
+        if self.symmetry not in (None, True, False):
+            raise UsageError(
+                f"symmetry must be True, False or None, not {self.symmetry!r}"
+            )
+        if self.incremental not in (None, True, False, PROVEN):
+            raise UsageError(
+                f"incremental must be True, False, {PROVEN!r} or None, "
+                f"not {self.incremental!r}"
+            )
         for name in ("max_depth", "max_states", "max_memory"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):

@@ -26,16 +26,25 @@ effects (:func:`klpcheck.model.definition.instance_calls`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from klpcheck.base.native import speedups
-from klpcheck.model.definition import Instance, instance_calls
-from klpcheck.model.footprint import Paths, instance_paths, overlaps, undeclared_write
+from klpcheck.model.definition import Instance, Property, instance_calls
+from klpcheck.model.footprint import (
+    ALL,
+    Paths,
+    instance_paths,
+    overlaps,
+    property_paths,
+    static_reads,
+    undeclared_write,
+)
 from klpcheck.model.state import field_names
 
-__all__ = ["Incremental", "incremental"]
+__all__ = ["Incremental", "incremental", "property_reads"]
 
 _INCREMENTAL_TRUSTS = (
     "Incremental enabledness evaluates again only the guards whose reads meet the "
@@ -50,10 +59,13 @@ class Incremental:
 
     ``full(s)`` is the mask of instances enabled in ``s`` (every guard evaluated);
     ``refresh[k](ns, mask, s)`` the mask of ``ns``, reached by firing instance ``k`` from
-    ``s``, whose mask was ``mask`` (a ModelError if ``k`` changed a part of the state
-    outside its declared writes); ``fire(s, mask)`` the ``(instance index, successor)``
-    pairs of the instances in ``mask``, in instance order. ``evaluated`` is the mean
-    number of guards ``refresh`` evaluates, over the instances, against ``guards``.
+    ``s``, whose mask was ``mask`` (if ``k`` changed a part of the state outside its
+    declared writes: a ModelError, or, trusting nothing, every guard evaluated and the
+    bit ``spill`` set); ``fire(s, mask)`` the ``(instance index, successor)`` pairs of
+    the instances in ``mask``, in instance order. ``evaluated`` is the mean number of
+    guards ``refresh`` evaluates, over the instances, against ``guards``.
+    ``reads_of(prop)``: what a property is taken to read (the search checks it only
+    after steps whose writes meet that, and on every state whose mask has ``spill``).
     """
 
     full: Callable[[Any], int]
@@ -61,19 +73,32 @@ class Incremental:
     fire: Callable[[Any, int], list[tuple[int, Any]]]
     evaluated: float
     guards: int
+    spill: int
+    reads_of: Callable[[Property], Paths]
 
 
 def incremental(
-    instances: Sequence[Instance], state_type: type | None = None
+    instances: Sequence[Instance],
+    state_type: type | None = None,
+    *,
+    trust: bool = True,
 ) -> Incremental:
     """The functions of :class:`Incremental` for ``instances`` (indexed 0..n-1).
 
     ``state_type``: the model's one state type, if it has only one. When it has named
     fields, each ``refresh`` first checks that the step changed nothing outside its
     declared writes (see :func:`_write_check`).
+
+    ``trust``: a guard reads what its step declares (a guard without declared reads,
+    what its code is proven to read); a step that changed more than it declares writing
+    stops the search with a ModelError. ``trust=False`` trusts no declaration: a guard
+    reads what its code is proven to read (:func:`~klpcheck.model.footprint.static_reads`,
+    which follows the helpers it calls), else anything; a step that changed more than
+    it declares gives the new state every guard evaluated and :attr:`Incremental.spill`
+    set in its mask, so that the search checks every property on it.
     """
-    paths = [instance_paths(inst) for inst in instances]
     fields = None if state_type is None else field_names(state_type)
+    paths = [_paths(inst, fields, trust) for inst in instances]
     native = speedups()
     layout = (
         None
@@ -88,10 +113,11 @@ def incremental(
     env: dict[str, Any] = {"elements_moved": elements_moved}
     calls = instance_calls(instances, env)
 
-    def wrote(k: int, p: Any, s: Any) -> None:
+    def wrote(k: int, p: Any, s: Any) -> bool:
         error = undeclared_write(instances[k], p, s, why=_INCREMENTAL_TRUSTS)
-        if error is not None:
+        if error is not None and trust:
             raise error
+        return error is not None
 
     env["wrote"] = wrote
 
@@ -102,6 +128,7 @@ def incremental(
             for line in (f"    if {calls[j][0]}:", f"        m |= {1 << j}")
         ]
 
+    spill = 1 << len(instances)
     lines = ["def full(s):", f"    m = {always}", *evaluate(guarded), "    return m"]
     total = 0
     for inst in instances:
@@ -117,7 +144,10 @@ def incremental(
         lines.append(f"def refresh{k}(s, m, p):")
         check = None if fields is None else _write_check(writes, fields, env, layout)
         if check is not None:
-            lines += [f"    if {check}:", f"        wrote({k}, p, s)"]
+            lines += [
+                f"    if {check} and wrote({k}, p, s):",
+                f"        return full(s) | {spill}",
+            ]
         lines.append(f"    m &= ~{clear}")
         lines += [*evaluate(touched), "    return m"]
     lines += ["def fire(s, m):", "    out = []", "    add = out.append"]
@@ -133,7 +163,36 @@ def incremental(
         fire=env["fire"],
         evaluated=total / max(1, len(instances)),
         guards=len(guarded),
+        spill=spill,
+        reads_of=functools.partial(property_reads, fields=fields, trust=trust),
     )
+
+
+def _paths(
+    inst: Instance, fields: tuple[str, ...] | None, trust: bool
+) -> tuple[Paths, Paths]:
+    """The (reads, writes) of ``inst`` that incremental enabledness goes by."""
+    reads, writes = instance_paths(inst)
+    if trust and reads is not ALL:
+        return reads, writes
+    guard = inst.step.guard
+    proven = (
+        None
+        if fields is None or guard is None
+        else static_reads(guard, inst.args, fields)
+    )
+    return (ALL if proven is None else proven), writes
+
+
+def property_reads(
+    prop: Property, fields: tuple[str, ...] | None, trust: bool = True
+) -> Paths:
+    """What a property reads for incremental enabledness: as :func:`_paths` for guards."""
+    declared = property_paths(prop.reads)
+    if trust and declared is not ALL:
+        return declared
+    proven = None if fields is None else static_reads(prop.predicate, (), fields)
+    return ALL if proven is None else proven
 
 
 def _write_check(

@@ -13,6 +13,7 @@ that is what the necessary enabling sets of :mod:`klpcheck.reduce.por` are built
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import dis
 import functools
@@ -686,68 +687,324 @@ def complete_reads(
 
 
 def static_reads(
-    fn: Callable[..., Any], args: tuple[Any, ...], fields: tuple[str, ...]
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    fields: tuple[str, ...],
+    *,
+    follow: bool = True,
 ) -> frozenset[Path] | None:
     """The parts of the state ``fn(state, *args)`` names in its code, if that is provable.
 
-    Only where :func:`access_plan` proves that the state reaches ``fn`` as ``s.field``
-    alone (else None). Each ``s.field[i]`` counts as element ``i`` when ``i`` is an
-    integer constant or a parameter bound to one (and never assigned in the function),
-    else as the whole field, and so on down (``s.stack[t][0]``); a field not subscripted
-    at once counts whole. Code that never runs is counted too: this is what ``fn`` may
-    read.
+    The state must reach code in two ways alone: as ``s.field`` (possibly subscripted at
+    once, as :func:`access_plan` proves), or passed whole, among plain names and
+    constants, to a function named by a global or a closure variable (``runs(s, t)``),
+    whose own code is followed in the same way (up to eight calls deep; the function is
+    the one that name is bound to now). Anything else (``type(s)``, ``s[0]``, a method,
+    ``f(*xs)``, a closure over ``s``, a frame lookup) gives None. Each ``s.field[i]``
+    counts as element ``i`` when ``i`` is an integer constant, a parameter bound to one
+    (by the caller, and never assigned) or a closure variable holding one, else as the
+    whole field, and so on down (``s.stack[t][0]``); a field not subscripted at once
+    counts whole. Code that never runs is counted too: this is what ``fn`` may read.
+    With ``follow=False`` a call that is handed the state gives None.
 
     Examples
     --------
     >>> f = lambda s, t: s.pc[t] == 0 and not s.lock and s.q[0] > s.q[-1] + s.st[t][1]
     >>> sorted(static_reads(f, (2,), ("pc", "lock", "q", "st")))
     [('lock',), ('pc', 2), ('q',), ('q', 0), ('st', 2, 1)]
+    >>> def idle(s, t):
+    ...     return s.pc[t] == 0
+    >>> g = lambda s, t: idle(s, 1) and s.lock == t
+    >>> sorted(static_reads(g, (0,), ("pc", "lock")))
+    [('lock',), ('pc', 1)]
     >>> static_reads(lambda s: len(str(s)) > 3, (), ("pc",)) is None
     True
     """
-    if type(fn) is not types.FunctionType:
-        return None
-    code = fn.__code__
-    if access_plan(code, fields) is None:
-        return None
-    insts = _instructions(code)
-    state = code.co_varnames[0]
-    params = code.co_varnames[1 : code.co_argcount]
-    assigned = {i.argval for i in insts if i.opname in {"STORE_FAST", "DELETE_FAST"}}
-    out: set[Path] = set()
-    for k, ins in enumerate(insts):
-        if ins.opname not in _LOCAL_LOADS or ins.argval != state:
-            continue
-        path: Path = (
-            insts[k + 1].argval,
-        )  # LOAD_ATTR of a field: access_plan proved it
-        j = k + 2
-        # s.field[i][j]...: each index an integer constant or a parameter bound to one
-        while j + 1 < len(insts) and _is_subscript(insts[j + 1]):
-            at = insts[j]
-            index: Any = _MISSING
-            if at.opname == "LOAD_CONST":
-                index = at.argval
-            elif (
-                at.opname in _LOCAL_LOADS
-                and at.argval in params
-                and at.argval not in assigned
-                and params.index(at.argval) < len(args)
-            ):
-                index = args[params.index(at.argval)]
-            try:
-                i = operator.index(index)
-            except TypeError:
-                break
-            if i < 0:
-                break
-            path = (*path, i)
-            j += 2
-        out.add(path)
-    return frozenset(out)
+    return _reads_in(fn, 0, (_MISSING, *args), fields, () if follow else None)
 
 
 _MISSING = object()
+_MAX_CALLS = 8  # helpers followed one inside another
+_PLAIN_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_CONST", "LOAD_DEREF"})
+_CELL_OPS = frozenset({"MAKE_CELL", "LOAD_CLOSURE", "COPY_FREE_VARS"})
+_NOT_CALLABLE = (
+    inspect.CO_VARARGS
+    | inspect.CO_VARKEYWORDS
+    | inspect.CO_GENERATOR
+    | inspect.CO_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scope:
+    """A code object being read, and where its names' values come from.
+
+    ``state`` is the state's name there (a parameter, or a closure variable of a
+    comprehension or lambda nested in the function that has it); ``bound`` holds the
+    parameters whose values are known; ``free(name)`` is what a closure variable holds
+    now (``_MISSING`` when it is not fixed before the code runs)."""
+
+    code: types.CodeType
+    state: str
+    bound: dict[str, Any]
+    free: Callable[[str], Any]
+    globals: dict[str, Any]
+
+
+def _reads_in(
+    fn: Any,
+    at: int,
+    args: tuple[Any, ...],
+    fields: tuple[str, ...],
+    outer: tuple[Any, ...] | None,
+) -> frozenset[Path] | None:
+    """:func:`static_reads` of ``fn`` whose parameter ``at`` is the state, its other
+    parameters holding ``args`` (``_MISSING`` where not known); ``outer``: the code
+    objects being read around it (None: calls are not followed)."""
+    if type(fn) is not types.FunctionType:
+        return None
+    code = fn.__code__
+    if (
+        code.co_flags & _NOT_CALLABLE
+        or code.co_kwonlyargcount
+        or not at < code.co_argcount == len(args)
+    ):
+        return None
+    names = code.co_varnames[: code.co_argcount]
+    bound = {
+        name: value
+        for name, value in zip(names, args, strict=True)
+        if value is not _MISSING and name not in _assigned(code)
+    }
+    closure = fn.__closure__ or ()
+    cells = dict(zip(code.co_freevars, closure, strict=True))
+
+    def free(name: str) -> Any:
+        try:
+            return cells[name].cell_contents
+        except (KeyError, ValueError):
+            return _MISSING
+
+    scope = _Scope(code, names[at], bound, free, fn.__globals__)
+    return _reads_of(scope, fields, outer)
+
+
+def _reads_of(
+    scope: _Scope, fields: tuple[str, ...], outer: tuple[Any, ...] | None
+) -> frozenset[Path] | None:
+    """The paths ``scope``'s code names, following calls and nested code."""
+    code = scope.code
+    if outer is not None and (code in outer or len(outer) > _MAX_CALLS):
+        return None
+    uses = _state_uses(code, scope.state, fields)
+    if uses is None:
+        return None
+    insts = _instructions(code)
+
+    def known(at: int) -> Any:
+        """The value the one-instruction load at ``at`` pushes, if fixed beforehand."""
+        ins = insts[at]
+        if ins.opname == "LOAD_CONST":
+            return ins.argval
+        if ins.opname in _LOCAL_LOADS:
+            return scope.bound.get(ins.argval, _MISSING)
+        if ins.opname == "LOAD_DEREF" and ins.argval not in code.co_cellvars:
+            return scope.free(ins.argval)
+        return _MISSING
+
+    out: set[Path] = set()
+    for use in uses:
+        if isinstance(use, types.CodeType):  # a comprehension or lambda using the state
+            if outer is None:
+                return None
+
+            def free(name: str, cellvars: tuple[str, ...] = code.co_cellvars) -> Any:
+                return _MISSING if name in cellvars else scope.free(name)
+
+            nested = _Scope(use, scope.state, {}, free, scope.globals)
+            inner = _reads_of(nested, fields, (*outer, code))
+        elif use[1] < 0:  # s.field, then each index fixed before the code runs
+            k = use[0]
+            path: Path = (insts[k + 1].argval,)
+            j = k + 2
+            while j + 1 < len(insts) and _is_subscript(insts[j + 1]):
+                try:
+                    i = operator.index(known(j))
+                except TypeError:
+                    break
+                if i < 0:
+                    break
+                path = (*path, i)
+                j += 2
+            out.add(path)
+            continue
+        else:  # f(..., s, ...): f's own code, its parameters bound where known
+            if outer is None:
+                return None
+            k, callee_at, loads = use
+            callee_ins = insts[callee_at]
+            if callee_ins.opname == "LOAD_GLOBAL":
+                name = callee_ins.argval
+                callee = scope.globals.get(name, getattr(builtins, name, None))
+            else:
+                callee = known(callee_at)
+            values = tuple(_MISSING if a < 0 else known(a) for a in loads)
+            inner = _reads_in(callee, loads.index(k), values, fields, (*outer, code))
+        if inner is None:
+            return None
+        out |= inner
+    return frozenset(out)
+
+
+_Use = tuple[int, int, tuple[int, ...]] | types.CodeType
+
+
+@functools.cache
+def _state_uses(
+    code: types.CodeType, state: str, fields: tuple[str, ...]
+) -> tuple[_Use, ...] | None:
+    """Every way ``code`` reaches the state named ``state``, if each one is provably
+    ``s.field`` (``(position, -1, ())``), ``s`` as one argument of a plain call
+    (``(position, callee's load, argument loads)``, see :func:`_calls`), or a nested
+    code object that has ``s`` as a closure variable (that code object); None when the
+    state may reach code in any other way (stored, returned, ``type(s)``, ``s[0]``, a
+    method, a frame lookup)."""
+    if _code_names(code) & _FRAME_NAMES:
+        return None
+    in_cell = state in code.co_cellvars or state in code.co_freevars
+    loads = {"LOAD_DEREF"} if in_cell else _LOCAL_LOADS
+    insts = _instructions(code)
+    calls = _calls(code)
+    uses: list[_Use] = []
+    for k, ins in enumerate(insts):
+        argval = ins.argval
+        names_it = argval == state or (isinstance(argval, tuple) and state in argval)
+        if not names_it or ins.opname in {"LOAD_CONST", "LOAD_GLOBAL", "LOAD_ATTR"}:
+            continue
+        if in_cell and ins.opname in _CELL_OPS:
+            continue  # the cell is made, or handed to a nested code object (below)
+        if ins.opname not in loads or argval != state:
+            return None  # stored, deleted, or loaded together with another local
+        attr = insts[k + 1] if k + 1 < len(insts) else None
+        if (
+            attr is not None
+            and attr.opname == "LOAD_ATTR"
+            and attr.argval in fields
+            and not (sys.version_info >= (3, 12) and (attr.arg or 0) & 1)
+        ):
+            uses.append((k, -1, ()))
+        elif k in calls:
+            uses.append((k, *calls[k]))
+        else:
+            return None
+    if in_cell:
+        uses += [
+            const
+            for const in code.co_consts
+            if isinstance(const, types.CodeType) and state in const.co_freevars
+        ]
+    return tuple(uses)
+
+
+@functools.cache
+def _calls(code: types.CodeType) -> dict[int, tuple[int, tuple[int, ...]]]:
+    """The plain calls in ``code``: for each argument that is a value one load pushed
+    and nothing touched before the call, its load → (the callee's load, per argument
+    the load that pushed it, or -1 for a value computed there).
+
+    A plain call is ``f(...)`` with ``f`` a global or a closure variable, positional
+    arguments built by the few instructions whose stack use is known (loads, attribute
+    loads, subscripts, operators, comparisons, f-strings, tuples, nested calls; no
+    jump, no jump target), and nothing below the callee touched before the call. The
+    stack is simulated slot by slot, so a value an instruction consumed (``not s``,
+    ``g(s)``) is not an argument of ``f``.
+    """
+    insts = _instructions(code)
+    out: dict[int, tuple[int, tuple[int, ...]]] = {}
+    for c, ins in enumerate(insts):
+        if ins.opname == "LOAD_GLOBAL" and (ins.arg or 0) & 1:  # pushes NULL, then f
+            start = c
+        elif ins.opname == "LOAD_DEREF" and c and insts[c - 1].opname == "PUSH_NULL":
+            start = c - 1
+        else:
+            continue
+        if any(i.is_jump_target for i in insts[start + 1 : c + 1]):
+            continue  # the NULL below f must be this call's (else f gets a self)
+        stack = [-1, c]  # per slot, the one load that pushed it (-1: computed)
+        for j in range(c + 1, len(insts)):
+            at = insts[j]
+            effect = _stack_use(at)
+            if effect is None or at.is_jump_target:
+                break
+            pops, pushes = effect
+            if pops > len(stack) - 2:  # reaches the callee: only its own call may
+                n = len(stack) - 2
+                if not (
+                    at.opname == "CALL"
+                    and at.arg == n
+                    and (
+                        sys.version_info >= (3, 12) or insts[j - 1].opname == "PRECALL"
+                    )
+                    and insts[j - 1].opname != "KW_NAMES"
+                    and insts[j - 2].opname != "KW_NAMES"
+                ):
+                    break
+                args = tuple(stack[2:])
+                for a in args:
+                    if a >= 0:
+                        out[a] = (c, args)
+                break
+            if pops:
+                del stack[-pops:]
+            one = pushes == 1 and pops == 0 and at.opname in _PLAIN_LOADS
+            stack += [j if one else -1] * pushes
+    return out
+
+
+def _stack_use(ins: dis.Instruction) -> tuple[int, int] | None:
+    """(values popped, values pushed) for the instructions :func:`_calls` allows."""
+    name, arg = ins.opname, ins.arg or 0
+    if name in _PLAIN_LOADS or name == "PUSH_NULL":
+        return 0, 1
+    if name == "LOAD_GLOBAL":
+        return 0, 1 + (arg & 1)
+    if name == "LOAD_ATTR":
+        return 1, 1 + (arg & 1 if sys.version_info >= (3, 12) else 0)
+    if name == "LOAD_METHOD":
+        return 1, 2
+    if name in _TWO_TO_ONE:
+        return 2, 1
+    if name in _ONE_TO_ONE:
+        return 1, 1
+    if name == "FORMAT_VALUE":
+        return 1 + bool(arg & 0x04), 1
+    if name in _N_TO_ONE:
+        return arg, 1
+    if name in {"PRECALL", "KW_NAMES", "NOP"}:
+        return 0, 0
+    if name == "CALL":
+        return arg + 2, 1
+    return None
+
+
+_TWO_TO_ONE = frozenset(
+    {"BINARY_SUBSCR", "BINARY_OP", "COMPARE_OP", "IS_OP", "CONTAINS_OP"}
+)
+_ONE_TO_ONE = frozenset(
+    {"UNARY_NOT", "UNARY_NEGATIVE", "UNARY_POSITIVE", "UNARY_INVERT"}
+)
+_N_TO_ONE = frozenset(
+    {"BUILD_TUPLE", "BUILD_LIST", "BUILD_SET", "BUILD_STRING", "BUILD_SLICE"}
+)
+
+
+def _assigned(code: types.CodeType) -> frozenset[str]:
+    return frozenset(
+        i.argval
+        for i in _instructions(code)
+        if i.opname in {"STORE_FAST", "DELETE_FAST", "STORE_DEREF", "DELETE_DEREF"}
+    )
 
 
 @functools.cache
@@ -774,7 +1031,7 @@ def unseen_read(
         declared = instance_paths(inst)[0]
         if guard is None or declared is None:
             continue
-        seen = static_reads(guard, inst.args, fields)
+        seen = static_reads(guard, inst.args, fields, follow=False)
         for path in sorted(seen or (), key=repr):
             if not overlaps(frozenset({path}), declared):
                 return ModelError(
@@ -790,7 +1047,7 @@ def unseen_read(
         declared = property_paths(prop.reads)
         if declared is None:
             continue
-        seen = static_reads(prop.predicate, (), fields)
+        seen = static_reads(prop.predicate, (), fields, follow=False)
         for path in sorted(seen or (), key=repr):
             if not overlaps(frozenset({path}), declared):
                 return ModelError(

@@ -35,7 +35,7 @@ from klpcheck.model.definition import (
 )
 from klpcheck.model.enabled import Incremental
 from klpcheck.model.fingerprint import collision_note
-from klpcheck.model.footprint import instance_paths, overlaps, property_paths
+from klpcheck.model.footprint import instance_paths, overlaps
 from klpcheck.reduce.por import Auditing, Expander
 from klpcheck.reduce.symmetry import SymmetryAudit, symmetry_use
 from klpcheck.search.common import (
@@ -178,13 +178,25 @@ class _Search:
             self.expander.rewatch()
         if self.plan.incremental is None:
             return
+        reads = self.plan.incremental.reads_of
         self.watched = [
             (
-                [p for p in self.invariants if overlaps(w, property_paths(p.reads))],
-                [p for p in self.pending if overlaps(w, property_paths(p.reads))],
+                [p for p in self.invariants if overlaps(w, reads(p))],
+                [p for p in self.pending if overlaps(w, reads(p))],
             )
             for w in self.writes
         ]
+
+    def refreshed(self, inc: Incremental, k: int, ns: Hashable, ms: int, s: Any) -> int:
+        """The mask of ``ns``, reached by instance ``k`` from ``s`` (mask ``ms``), once
+        ``ns`` is checked: every property where ``k`` changed more than it declares (a
+        search that trusts no footprint), else those ``k`` may change."""
+        mask = inc.refresh[k](ns, ms, s)
+        if mask >= inc.spill:
+            self.on_new(ns)
+            return mask ^ inc.spill
+        self.on_new_after(ns, k)
+        return mask
 
     def on_new_after(self, s: Hashable, k: int) -> None:
         """:meth:`on_new` for a state reached by instance ``k`` from one checked before.
@@ -296,6 +308,7 @@ class _Search:
         masks = (
             None if inc is None else new_masks(inc.full(s) for s in self.roots.values())
         )
+        refresh, spill = (inc.refresh, inc.spill) if inc is not None else ((), 0)
         reduced = exp is not None
         unexpanded = set(self.roots)  # reduced: found, not yet expanded
 
@@ -370,8 +383,13 @@ class _Search:
                         on_new(ns)
                     else:
                         current[0] = ns  # a guard or property raising here raised on ns
-                        nxt_masks.append(inc.refresh[k](ns, ms, s))  # type: ignore[union-attr]
-                        on_new_after(ns, k)
+                        m = refresh[k](ns, ms, s)
+                        if m >= spill:  # k changed more than it declares
+                            m ^= spill
+                            on_new(ns)
+                        else:
+                            on_new_after(ns, k)
+                        nxt_masks.append(m)
                         current[0] = s
                 if (
                     not succs
@@ -454,8 +472,7 @@ class _Search:
                     current[0] = ns
                 else:
                     current[0] = ns  # a guard or property raising here raised on ns
-                    mask = inc.refresh[k](ns, ms, s)
-                    self.on_new_after(ns, k)
+                    mask = self.refreshed(inc, k, ns, ms, s)
                 stack.append([ns, kn, successors(ns, mask), 0, depth + 1, mask])
                 expanded += 1
                 if not expanded % CLOCK_EVERY:
@@ -563,8 +580,7 @@ class _Search:
                 mask = None
                 if inc is not None and ms is not None:
                     current[0] = ns  # a guard or property raising here raised on ns
-                    mask = inc.refresh[k](ns, ms, s)
-                    self.on_new_after(ns, k)
+                    mask = self.refreshed(inc, k, ns, ms, s)
                 else:
                     self.on_new(ns)
                 push(ns, kn, depth + 1, mask)

@@ -74,7 +74,7 @@ from klpcheck.model.definition import (
 )
 from klpcheck.model.enabled import Incremental, incremental
 from klpcheck.model.fingerprint import collision_note
-from klpcheck.model.footprint import instance_paths, overlaps, property_paths
+from klpcheck.model.footprint import instance_paths, overlaps
 from klpcheck.model.fptable import new_table
 from klpcheck.reduce.symmetry import symmetry_use
 from klpcheck.search.common import CLOCK_EVERY, diagnose, step_stats, wrong_type
@@ -152,7 +152,11 @@ class _Worker:
         # cannot be sent the generated functions)
         self.inc: Incremental | None = (
             # (the plan allows it only for one state type: its writes are checked)
-            incremental(instances, next(iter(model.state_types)))
+            incremental(
+                instances,
+                next(iter(model.state_types)),
+                trust=opts.incremental is True,
+            )
             if use_incremental
             else None
         )
@@ -203,10 +207,11 @@ class _Worker:
         """Incremental: the properties each instance's firing may change (as one process)."""
         if self.inc is None:
             return
+        reads = self.inc.reads_of
         self.watched = [
             (
-                [p for p in self.invariants if overlaps(w, property_paths(p.reads))],
-                [p for p in self.targets if overlaps(w, property_paths(p.reads))],
+                [p for p in self.invariants if overlaps(w, reads(p))],
+                [p for p in self.targets if overlaps(w, reads(p))],
             )
             for w in self.writes
         ]
@@ -267,10 +272,15 @@ class _Worker:
             else:
                 # Only the properties instance k may change: the parent held every
                 # invariant still checked and met no target still sought.
-                masks, judge = self.masks, self.judge
+                masks, judge, spill = self.masks, self.judge, inc.spill
                 for i, s in enumerate(states):
                     k = steps[i]
-                    masks.append(own_masks[i])
+                    mask = own_masks[i]
+                    if mask >= spill:  # k changed more than it declares: check all
+                        masks.append(mask ^ spill)
+                        judge(s, keys[i], depth, self.invariants, self.targets)
+                        continue
+                    masks.append(mask)
                     invariants, targets = self.watched[k]
                     if invariants or targets:
                         live = [p for p in targets if p in self.targets]

@@ -67,8 +67,8 @@ def compose(model: Model[Any], opts: Options) -> Plan:
         and len(types) == 1
         and field_names(types[0]) is not None
     ):
-        inc = incremental(model.instances(), types[0])
-    if reducer is not None or inc is not None:
+        inc = incremental(model.instances(), types[0], trust=opts.incremental is True)
+    if reducer is not None or (inc is not None and opts.incremental is True):
         # Both trust declared reads: first the reads that the code shows.
         for state_type in model.state_types:
             fields = field_names(state_type)
