@@ -259,9 +259,10 @@ def main() -> None:
 @click.option(
     "--no-por",
     is_flag=True,
-    help="No partial-order reduction (it is on when steps declare reads=/writes=). "
-    "With reduction a breadth-first trace is shortest in the reduced state graph "
-    "only, not necessarily among all traces.",
+    help="No partial-order reduction (it is on when steps declare reads=/writes=), "
+    "and no trust in declared footprints anywhere. With reduction a breadth-first "
+    "trace is shortest in the reduced state graph only, not necessarily among all "
+    "traces.",
 )
 @click.option(
     "--por",
@@ -273,8 +274,9 @@ def main() -> None:
     "--incremental/--no-incremental",
     default=None,
     help="Evaluate again after each step only the guards and properties that read "
-    "what it declares it writes (default: on, unless --no-por, which trusts no "
-    "footprint); --audit checks the declarations.",
+    "what it declares it writes (default: on; their declared reads are trusted, "
+    "except with --no-por, which goes by the reads proven from the code; "
+    "--incremental trusts them even then); --audit checks the declarations.",
 )
 @click.option(
     "--no-symmetry",

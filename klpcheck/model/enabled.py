@@ -11,14 +11,20 @@ Pol, "Read, write and copy dependencies for symbolic model checking", 2014). An 
 of a step without declared writes affects every guard; one without declared reads or
 writes is affected by every step.
 
-This trusts the declared reads exactly as partial-order reduction does, and is used
-only where reduction would be allowed to (not under ``por=False``); ``audit=True``
-checks every declaration while exploring. The declared writes it relies on are checked
-on the fly: each ``refresh`` first compares the new state with its parent, field by
-field (identity, then equality; element by element in a tuple field declared so), and a
-step that changed anything outside its writes stops the search with the audit's message.
-In C that costs about 0.1 µs per new state. Every search in one process uses it, plain
-or reduced, breadth- or depth-first. The enabled set of a state is a bit mask over instances;
+By default this trusts the declared reads exactly as partial-order reduction does;
+``audit=True`` checks every declaration while exploring. The declared writes it relies
+on are checked on the fly: each ``refresh`` first compares the new state with its
+parent, field by field (identity, then equality; element by element in a tuple field
+declared so), and a step that changed anything outside its writes stops the search with
+the audit's message. In C that costs about 0.1 µs per new state.
+
+Under ``por=False`` nothing declared is trusted (``trust=False``): a guard or property
+counts as reading what :func:`~klpcheck.model.footprint.static_reads` proves its code
+reads (following the helpers it calls), or everything; and a step caught changing more
+than it declares gives its new state every guard evaluated and every property checked
+(the ``spill`` bit of its mask tells the search), so a wrong declaration costs time,
+never a state. Every search uses it, plain or reduced, breadth- or depth-first, in one
+process or on workers. The enabled set of a state is a bit mask over instances;
 the functions are generated from source text as
 :func:`klpcheck.model.definition.successors_of` is, with the same inlined guards and
 effects (:func:`klpcheck.model.definition.instance_calls`).
@@ -44,7 +50,7 @@ from klpcheck.model.footprint import (
 )
 from klpcheck.model.state import field_names
 
-__all__ = ["Incremental", "incremental", "property_reads"]
+__all__ = ["Incremental", "incremental", "property_reads", "spares"]
 
 _INCREMENTAL_TRUSTS = (
     "Incremental enabledness evaluates again only the guards whose reads meet the "
@@ -62,7 +68,9 @@ class Incremental:
     ``s``, whose mask was ``mask`` (if ``k`` changed a part of the state outside its
     declared writes: a ModelError, or, trusting nothing, every guard evaluated and the
     bit ``spill`` set); ``fire(s, mask)`` the ``(instance index, successor)`` pairs of
-    the instances in ``mask``, in instance order. ``evaluated`` is the mean number of
+    the instances in ``mask``, in instance order; ``successors(s)`` those of every
+    instance enabled (as :func:`~klpcheck.model.definition.successors_of`'s function).
+    ``evaluated`` is the mean number of
     guards ``refresh`` evaluates, over the instances, against ``guards``.
     ``reads_of(prop)``: what a property is taken to read (the search checks it only
     after steps whose writes meet that, and on every state whose mask has ``spill``).
@@ -71,6 +79,7 @@ class Incremental:
     full: Callable[[Any], int]
     refresh: tuple[Callable[[Any, int, Any], int], ...]
     fire: Callable[[Any, int], list[tuple[int, Any]]]
+    successors: Callable[[Any], list[tuple[int, Any]]]
     evaluated: float
     guards: int
     spill: int
@@ -148,8 +157,21 @@ def incremental(
                 f"    if {check} and wrote({k}, p, s):",
                 f"        return full(s) | {spill}",
             ]
+        if len(touched) == len(guarded):  # the same as full(s), in a call
+            lines.append("    return full(s)")
+            continue
         lines.append(f"    m &= ~{clear}")
         lines += [*evaluate(touched), "    return m"]
+    # every guard evaluated: the successor function of successors_of, with the same
+    # text (one exec and one inlining for both)
+    lines += ["def successors(s):", "    out = []", "    add = out.append"]
+    for inst in instances:
+        i = inst.index
+        if calls[i][0] is None:
+            lines.append(f"    add(({i}, {calls[i][1]}))")
+        else:
+            lines += [f"    if {calls[i][0]}:", f"        add(({i}, {calls[i][1]}))"]
+    lines.append("    return out")
     lines += ["def fire(s, m):", "    out = []", "    add = out.append"]
     for inst in instances:
         i = inst.index
@@ -161,10 +183,28 @@ def incremental(
         full=env["full"],
         refresh=tuple(env[f"refresh{inst.index}"] for inst in instances),
         fire=env["fire"],
+        successors=env["successors"],
         evaluated=total / max(1, len(instances)),
         guards=len(guarded),
         spill=spill,
         reads_of=functools.partial(property_reads, fields=fields, trust=trust),
+    )
+
+
+def spares(
+    instances: Sequence[Instance], state_type: type | None = None, *, trust: bool = True
+) -> bool:
+    """Whether some step's firing leaves some guard unevaluated: else incremental
+    enabledness would evaluate every guard after every step, at a cost."""
+    fields = None if state_type is None else field_names(state_type)
+    paths = [_paths(inst, fields, trust) for inst in instances]
+    guarded = [
+        p[0] for inst, p in zip(instances, paths, strict=True) if inst.step.guard
+    ]
+    return any(
+        writes is not None
+        and any(r is not None and not overlaps(writes, r) for r in guarded)
+        for _, writes in paths
     )
 
 

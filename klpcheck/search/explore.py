@@ -88,7 +88,11 @@ class _Search:
         self.instances = model.instances()
         self.symmetric = plan.symmetric
         self.key = plan.key
-        self.expand = successors_of(self.instances)
+        self.expand = (
+            successors_of(self.instances)
+            if plan.incremental is None
+            else plan.incremental.successors
+        )
         self.parent: Visited = plan.visited()
         self.fired = [0] * len(self.instances)
         self.new = [0] * len(self.instances)

@@ -147,7 +147,6 @@ class _Worker:
         self.model, self.opts = model, opts
         self.index, self.workers = index, workers
         instances = model.instances()
-        self.successors = successors_of(instances)
         # incremental enabledness, where the plan allows it (built here: a Ray actor
         # cannot be sent the generated functions)
         self.inc: Incremental | None = (
@@ -159,6 +158,9 @@ class _Worker:
             )
             if use_incremental
             else None
+        )
+        self.successors = (
+            successors_of(instances) if self.inc is None else self.inc.successors
         )
         self.key: Callable[[Any], int] = hash_key(model, symmetric)
         # hash -> parent hash (None for an initial state) and instance id

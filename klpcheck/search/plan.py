@@ -15,7 +15,7 @@ from typing import Any
 
 from klpcheck.base.options import Options
 from klpcheck.model.definition import Model
-from klpcheck.model.enabled import Incremental, incremental
+from klpcheck.model.enabled import Incremental, incremental, spares
 from klpcheck.model.footprint import unseen_read
 from klpcheck.model.state import field_names
 from klpcheck.reduce.por import Reducer, plan
@@ -67,7 +67,9 @@ def compose(model: Model[Any], opts: Options) -> Plan:
         and len(types) == 1
         and field_names(types[0]) is not None
     ):
-        inc = incremental(model.instances(), types[0], trust=opts.incremental is True)
+        trust = opts.incremental is True
+        if trust or spares(model.instances(), types[0], trust=trust):
+            inc = incremental(model.instances(), types[0], trust=trust)
     if reducer is not None or (inc is not None and opts.incremental is True):
         # Both trust declared reads: first the reads that the code shows.
         for state_type in model.state_types:
