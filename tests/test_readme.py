@@ -35,7 +35,11 @@ def test_the_readme_opens_with_the_two_setup_commands() -> None:
     assert block is not None
     lines = block.group(1).strip().splitlines()
     assert lines[0].startswith("pip install -e . && klpcheck run models/")
-    assert lines[1] == "pip install -e '.[test]' && pytest"
+    assert lines[1] == "pip install -e '.[test]' && pytest -n 2"
+    # CI runs that command as written (its options through PYTEST_ADDOPTS)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert '\npip install --quiet -e \'.[test]\'\n' in ci
+    assert re.search(r"\n(\S+=\S+ )*pytest -n 2\n", ci)
 
 
 def test_the_readme_models_table_is_the_manifest() -> None:
