@@ -319,6 +319,7 @@ def test_when_it_is_used() -> None:
     )
     def one(s: S, f: str) -> S:
         return s.replace(**{f: 1})
+
     assert compose(opaque, Options(incremental="proven", por=False)).incremental is None
     assert compose(opaque, Options(incremental=True, por=False)).incremental is not None
 

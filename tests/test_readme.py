@@ -38,7 +38,7 @@ def test_the_readme_opens_with_the_two_setup_commands() -> None:
     assert lines[1] == "pip install -e '.[test]' && pytest -n 2"
     # CI runs that command as written (its options through PYTEST_ADDOPTS)
     ci = (ROOT / ".ci" / "run").read_text()
-    assert '\npip install --quiet -e \'.[test]\'\n' in ci
+    assert "\npip install --quiet -e '.[test]'\n" in ci
     assert re.search(r"\n(\S+=\S+ )*pytest -n 2\n", ci)
 
 
