@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -229,3 +232,54 @@ def test_the_frontier_is_shared_between_workers() -> None:
     cpu = [float(c) for c in note.rpartition(": ")[2].split(", ")]
     assert len(cpu) == 2
     assert min(cpu) > 0.2 * max(cpu)
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for whoever adopts it)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(
+                line.startswith("State:") and "Z" in line.split()[1] for line in f
+            )
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+    reason="reads the process tree from Linux's /proc",
+)
+def test_workers_end_when_their_coordinator_is_killed() -> None:
+    # SIGKILL leaves the coordinator no time to stop them: each worker must find its
+    # pipe closed (no other process may hold the coordinator's end open).
+    code = (
+        "from klpcheck import check\n"
+        "from klpcheck.model.loader import load_model\n"
+        "check(load_model('models/livepatch.py', {'tasks': 3}), workers=2)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = _children(proc.pid)
+        assert len(workers) == 2
+        time.sleep(0.5)  # into the search
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [w for w in workers if _running(w)]
+    finally:
+        proc.kill()
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w, signal.SIGKILL)

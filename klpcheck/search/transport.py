@@ -75,8 +75,21 @@ def serve(worker: Any, request: tuple[Any, ...]) -> tuple[Any, ...]:
 # -- local processes -------------------------------------------------------------------
 
 
-def _loop(conn: Connection, factory: Factory, index: int, size: int) -> None:
-    """A forked worker: build the worker object, answer requests until told to stop."""
+def _loop(
+    conn: Connection,
+    factory: Factory,
+    index: int,
+    size: int,
+    inherited: Sequence[Connection] = (),
+) -> None:
+    """A forked worker: build the worker object, answer requests until told to stop.
+
+    ``inherited``: the coordinator's ends of the pipes, this worker's own among them,
+    that the fork copied; closed at once, so that the coordinator's death (even by
+    SIGKILL) closes the pipe and the worker's next read or write ends it.
+    """
+    for other in inherited:
+        other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # and SIGTERM (sent to the group)
     worker: Any = None
@@ -92,7 +105,10 @@ def _loop(conn: Connection, factory: Factory, index: int, size: int) -> None:
             return
         if request[0] == "stop":
             return
-        conn.send(failure if failure is not None else serve(worker, request))
+        try:
+            conn.send(failure if failure is not None else serve(worker, request))
+        except OSError:  # the coordinator is gone
+            return
 
 
 class LocalTransport:
@@ -114,7 +130,9 @@ class LocalTransport:
         for index in range(size):
             conn, child = ctx.Pipe()
             process = ctx.Process(
-                target=_loop, args=(child, factory, index, size), daemon=True
+                target=_loop,
+                args=(child, factory, index, size, [*self.conns, conn]),
+                daemon=True,
             )
             process.start()
             child.close()
