@@ -445,17 +445,19 @@ def test_a_model_with_two_state_types_is_searched_without_it() -> None:
         assert r.verdict.value == "violated"
 
 
+def _put(s: Any, part: str, v: int) -> Any:
+    """``s`` with ``part`` ("a", or an element "d[1]") set to ``v``."""
+    if part.startswith("d"):
+        return s.replace(d=set_at(s.d, int(part[2]), v))
+    return s.replace(**{part: v})
+
+
 def _random_liar(rng: random.Random) -> Model[Any]:
     """Steps that set a few parts when one part has a value; half declare wrong writes."""
     parts = ["a", "b", "c", "d[0]", "d[1]"]
 
     def get(s: Any, part: str) -> Any:
         return s.d[int(part[2])] if part.startswith("d") else getattr(s, part)
-
-    def put(s: Any, part: str, v: int) -> Any:
-        if part.startswith("d"):
-            return s.replace(d=set_at(s.d, int(part[2]), v))
-        return s.replace(**{part: v})
 
     m = Model("liars", init=Parts())
     for n in range(rng.randrange(2, 5)):
@@ -467,7 +469,7 @@ def _random_liar(rng: random.Random) -> Model[Any]:
             declared.discard(rng.choice(w))
             declared.add(rng.choice(parts))
 
-        when, effect = _step(get, put, g, gv, w, wv)
+        when, effect = _step(get, _put, g, gv, w, wv)
         effect.__name__ = f"s{n}"
         m.step(when=when, reads={g}, writes=declared)(effect)
     t, tv = rng.choice(parts), rng.randrange(1, 3)
@@ -561,11 +563,6 @@ def _random_dishonest(rng: random.Random) -> Model[Any]:
     writes, half wrong reads; guards and properties read through helpers or not."""
     parts = ["a", "b", "c", "d[0]", "d[1]"]
 
-    def put(s: Any, part: str, v: int) -> Any:
-        if part.startswith("d"):
-            return s.replace(d=set_at(s.d, int(part[2]), v))
-        return s.replace(**{part: v})
-
     m = Model("dishonest", init=Parts())
     for n in range(rng.randrange(2, 6)):
         g, gv = rng.choice(parts), rng.randrange(3)
@@ -577,7 +574,7 @@ def _random_dishonest(rng: random.Random) -> Model[Any]:
             writes.add(rng.choice(parts))
         if rng.random() < 0.5:
             reads = {rng.choice(parts)}
-        _, effect = _step(None, put, g, gv, w, wv)
+        _, effect = _step(None, _put, g, gv, w, wv)
         effect.__name__ = f"s{n}"
         when = _compare(_reader(g, rng.randrange(3)), gv, equal=True)
         m.step(when=when, reads=reads, writes=writes)(effect)
