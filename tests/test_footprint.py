@@ -169,6 +169,34 @@ def _defaulted(s: S, t: int = 0) -> int:
     return s.pc[t]
 
 
+def _rebinding() -> tuple[object, object]:
+    k = 1
+
+    def itself(s: S) -> int:
+        nonlocal k
+        k = 2  # reads pc[2] every time, though the cell holds 1 until the first call
+        return s.pc[k]
+
+    def inside(s: S) -> int:
+        def bump() -> bool:  # never handed the state, rebinds the shared cell
+            nonlocal k
+            k = 2
+            return True
+
+        return bump() and s.pc[k]
+
+    return itself, inside
+
+
+_target = _pc
+
+
+def _retargets(s: S) -> int:
+    global _target
+    _target = _shifted  # the callee named below is not the one bound at the start
+    return _target(s, 0)
+
+
 def _proven(fn: object, *args: object) -> list[tuple[object, ...]] | None:
     got = static_reads(fn, args, FIELDS)  # type: ignore[arg-type]
     return None if got is None else sorted(got, key=repr)
@@ -213,6 +241,10 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         lambda s: S.free(s),  # a method
         lambda s: isinstance(s, S) and s.lock == 0,  # not Python code
         lambda s: _pc(s if s.lock else S(), 0),
+        _rebinding()[0],  # a closure variable the guard rebinds before indexing
+        _rebinding()[1],  # ... or a function nested in it does
+        _retargets,  # a global callee rebound by the code that calls it
+        lambda s: _retargets(s) and s.lock,
     ],
 )
 def test_reads_are_not_proven_wherever_the_state_could_go_unseen(guard: object) -> None:

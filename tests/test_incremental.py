@@ -595,6 +595,40 @@ def _compare(read: Any, value: int, equal: bool) -> Any:
     return lambda s: read(s) != value
 
 
+def _stale_cell() -> Model[Any]:
+    """A guard that sets its closure variable before indexing with it: it reads
+    ``d[1]``, though the cell holds 0 until its first call."""
+    k = 0
+
+    def ready(s: Any) -> bool:
+        nonlocal k
+        k = 1
+        return bool(s.d[k] == 1)
+
+    m = Model("stale-cell", init=Parts())
+
+    @m.step(reads={"d"}, writes={"d[1]"})
+    def arm(s: Parts) -> Parts:
+        return s.replace(d=set_at(s.d, 1, 1))
+
+    @m.step(when=ready, reads={"d"}, writes={"a"})
+    def finish(s: Parts) -> Parts:
+        return s.replace(a=1)
+
+    @m.invariant(reads={"a"})
+    def unfinished(s: Parts) -> bool:
+        return s.a == 0
+
+    return m
+
+
+def test_trusting_nothing_is_not_fooled_by_a_guard_that_rebinds_its_closure() -> None:
+    proven = check(_stale_cell(), por=False, deadlock=False)
+    assert proven.verdict.value == "violated"
+    plain = check(_stale_cell(), por=False, incremental=False, deadlock=False)
+    assert _summary(proven) == _summary(plain)
+
+
 def _proven_alike(seeds: range) -> int:
     """Trusting nothing finds what evaluating everything finds; the number of models
     where the proven reads spared some guard."""

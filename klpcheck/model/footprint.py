@@ -700,7 +700,8 @@ def static_reads(
     constants, to a function named by a global or a closure variable (``runs(s, t)``),
     whose own code is followed in the same way (up to eight calls deep; the function is
     the one that name is bound to now). Anything else (``type(s)``, ``s[0]``, a method,
-    ``f(*xs)``, a closure over ``s``, a frame lookup) gives None. Each ``s.field[i]``
+    ``f(*xs)``, a closure over ``s``, a frame lookup, code that rebinds a global or a
+    closure variable it shares with the code around it) gives None. Each ``s.field[i]``
     counts as element ``i`` when ``i`` is an integer constant, a parameter bound to one
     (by the caller, and never assigned) or a closure variable holding one, else as the
     whole field, and so on down (``s.stack[t][0]``); a field not subscripted at once
@@ -869,8 +870,9 @@ def _state_uses(
     (``(position, callee's load, argument loads)``, see :func:`_calls`), or a nested
     code object that has ``s`` as a closure variable (that code object); None when the
     state may reach code in any other way (stored, returned, ``type(s)``, ``s[0]``, a
-    method, a frame lookup)."""
-    if _code_names(code) & _FRAME_NAMES:
+    method, a frame lookup, or code that rebinds a global or a closure variable it
+    shares with the code around it)."""
+    if _code_names(code) & _FRAME_NAMES or _rebinds(code):
         return None
     in_cell = state in code.co_cellvars or state in code.co_freevars
     loads = {"LOAD_DEREF"} if in_cell else _LOCAL_LOADS
@@ -997,6 +999,35 @@ _ONE_TO_ONE = frozenset(
 _N_TO_ONE = frozenset(
     {"BUILD_TUPLE", "BUILD_LIST", "BUILD_SET", "BUILD_STRING", "BUILD_SLICE"}
 )
+
+
+@functools.cache
+def _rebinds(code: types.CodeType) -> frozenset[tuple[str, str]]:
+    """The globals (``("global", name)``) and the closure variables shared with the
+    code around ``code`` (``("free", name)``) that ``code`` or code nested in it
+    assigns or deletes.
+
+    Callees and indices are read from globals and closure cells as they are when the
+    search starts; code that rebinds them itself (``nonlocal k; k = 2`` before
+    ``s.pc[k]``) would read other parts than the ones found.
+    """
+    out: set[tuple[str, str]] = set()
+    for ins in _instructions(code):
+        if ins.opname in {"STORE_GLOBAL", "DELETE_GLOBAL"}:
+            out.add(("global", ins.argval))
+        elif (
+            ins.opname in {"STORE_DEREF", "DELETE_DEREF"}
+            and ins.argval in code.co_freevars
+        ):
+            out.add(("free", ins.argval))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            out |= {
+                (kind, name)
+                for kind, name in _rebinds(const)
+                if kind == "global" or name in code.co_freevars
+            }
+    return frozenset(out)
 
 
 def _assigned(code: types.CodeType) -> frozenset[str]:
