@@ -251,6 +251,34 @@ def test_reads_are_not_proven_wherever_the_state_could_go_unseen(guard: object) 
     assert _proven(guard) is None
 
 
+class _Counter:
+    """An index that names another element each time it is used."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __index__(self) -> int:
+        self.n += 1
+        return self.n % 3
+
+
+class _Liar(int):
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = int.__hash__
+
+
+def test_an_index_that_is_not_an_int_counts_as_the_whole_field() -> None:
+    index = lambda s, t: s.pc[t]  # noqa: E731
+    assert _proven(index, _Counter()) == [("pc",)]
+    # an int's subclass indexes by its value, and the path holds a plain int
+    got = static_reads(index, (_Liar(2),), FIELDS)
+    assert got == frozenset({("pc", 2)})
+    assert all(type(p[1]) is int for p in got or ())
+    assert _proven(index, True) == [("pc", 1)]
+
+
 def test_calls_are_followed_only_when_asked() -> None:
     assert static_reads(lambda s: _pc(s, 0), (), FIELDS, follow=False) is None
     assert static_reads(lambda s: s.pc[0], (), FIELDS, follow=False) == frozenset(

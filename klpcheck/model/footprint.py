@@ -830,10 +830,10 @@ def _reads_of(
             path: Path = (insts[k + 1].argval,)
             j = k + 2
             while j + 1 < len(insts) and _is_subscript(insts[j + 1]):
-                try:
-                    i = operator.index(known(j))
-                except TypeError:
-                    break
+                index = known(j)
+                if not isinstance(index, int):
+                    break  # an object's __index__ may answer differently each time
+                i = int.__index__(index)  # a plain int, whatever the subclass says
                 if i < 0:
                     break
                 path = (*path, i)
