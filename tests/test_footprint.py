@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -188,6 +189,29 @@ def _rebinding() -> tuple[object, object]:
     return itself, inside
 
 
+def _peek() -> int:
+    return sys._getframe(1).f_locals["s"].lock  # type: ignore[no-any-return]
+
+
+def _from_traceback(s: S) -> bool:
+    try:
+        raise ValueError
+    except ValueError as e:
+        frame = e.__traceback__.tb_frame  # type: ignore[union-attr]
+        return getattr(frame, "f_" + "locals")["s"].lock == 0  # type: ignore[no-any-return]
+
+
+def _set_aside() -> tuple[object, object]:
+    k = 0
+
+    def setter() -> bool:  # never handed the state
+        nonlocal k
+        k = 2
+        return True
+
+    return (lambda s: setter() and s.pc[k]), (lambda s: functools.partial(_peek)())
+
+
 _target = _pc
 
 
@@ -245,6 +269,10 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         _rebinding()[1],  # ... or a function nested in it does
         _retargets,  # a global callee rebound by the code that calls it
         lambda s: _retargets(s) and s.lock,
+        lambda s: _peek() == 0,  # a helper handed nothing reads the caller's frame
+        _from_traceback,  # a frame from a traceback, its locals by a computed name
+        _set_aside()[0],  # a helper handed nothing rebinds the index
+        _set_aside()[1],  # ... or reads the frame, through a partial
     ],
 )
 def test_reads_are_not_proven_wherever_the_state_could_go_unseen(guard: object) -> None:

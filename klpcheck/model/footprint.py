@@ -527,6 +527,40 @@ _FRAME_NAMES = frozenset(
 )
 
 
+# For proven reads, which trust nothing else, also the names through which code gets
+# hold of a frame, a traceback or any live object (then ``getattr(frame, name)``), and
+# the attribute getters that take a computed name. A string constant naming one of
+# them (``getattr(e, "__traceback__")``) counts too.
+_PEEK_NAMES = _FRAME_NAMES | frozenset(
+    {
+        "getattr",
+        "attrgetter",
+        "__getattribute__",
+        "__traceback__",
+        "tb_frame",
+        "gi_frame",
+        "cr_frame",
+        "ag_frame",
+        "exc_info",
+        "exception",
+        "last_traceback",
+        "last_exc",
+        "walk_stack",
+        "walk_tb",
+        "extract_stack",
+        "StackSummary",
+        "TracebackException",
+        "get_objects",
+        "get_referents",
+        "__import__",
+        "import_module",
+        "breakpoint",
+        "set_trace",
+    }
+)
+_MAX_REACHED = 256  # functions named, through globals and closures, from a guard
+
+
 def _is_subscript(ins: dis.Instruction) -> bool:
     if ins.opname == "BINARY_SUBSCR":
         return True
@@ -539,6 +573,54 @@ def _code_names(code: types.CodeType) -> set[str]:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
     return names
+
+
+@functools.cache
+def _loaded_names(code: types.CodeType) -> tuple[frozenset[str], bool]:
+    """The global and attribute names ``code`` and the code nested in it use, and
+    whether it names a way to a frame (:data:`_PEEK_NAMES`, as a name or a string
+    constant) or rebinds a global or shared closure variable (:func:`_rebinds`)."""
+    names = set(code.co_names)
+    strings = {c for c in code.co_consts if isinstance(c, str)}
+    peeks = bool(_rebinds(code))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            inner, inner_peeks = _loaded_names(const)
+            names |= inner
+            peeks = peeks or inner_peeks
+    peeks = peeks or bool((_code_names(code) | strings) & _PEEK_NAMES)
+    return frozenset(names), peeks
+
+
+def _may_peek(fn: Any) -> bool:
+    """True when ``fn``, or a Python function its code names through its globals and
+    closure (as bound now, and so on from there), could reach a caller's frame, and so
+    the state without being handed it (``def peek(): return sys._getframe(1)...``), or
+    rebinds a global or a closure variable; also when there are too many to look at."""
+    seen: set[int] = set()
+    todo = [fn]
+    while todo:
+        f = todo.pop()
+        if isinstance(f, types.MethodType):
+            f = f.__func__
+        elif isinstance(f, functools.partial):
+            todo += [f.func, *f.args, *f.keywords.values()]
+            continue
+        if type(f) is not types.FunctionType or id(f) in seen:
+            continue
+        seen.add(id(f))
+        if len(seen) > _MAX_REACHED:
+            return True
+        names, peeks = _loaded_names(f.__code__)
+        if peeks:
+            return True
+        todo += [f.__globals__[n] for n in names if n in f.__globals__]
+        for cell in f.__closure__ or ():
+            try:
+                todo.append(cell.cell_contents)
+            except ValueError:  # not bound yet
+                continue
+    return False
 
 
 @functools.cache
@@ -701,7 +783,11 @@ def static_reads(
     whose own code is followed in the same way (up to eight calls deep; the function is
     the one that name is bound to now). Anything else (``type(s)``, ``s[0]``, a method,
     ``f(*xs)``, a closure over ``s``, a frame lookup, code that rebinds a global or a
-    closure variable it shares with the code around it) gives None. Each ``s.field[i]``
+    closure variable it shares with the code around it) gives None, and so does a guard
+    from which a Python function that does so is named, through globals and closures,
+    even if it is never handed the state (a helper could read the caller's frame).
+    Methods, classes and module attributes called without the state are not looked
+    into. Each ``s.field[i]``
     counts as element ``i`` when ``i`` is an integer constant, a parameter bound to one
     (by the caller, and never assigned) or a closure variable holding one, else as the
     whole field, and so on down (``s.stack[t][0]``); a field not subscripted at once
@@ -721,6 +807,8 @@ def static_reads(
     >>> static_reads(lambda s: len(str(s)) > 3, (), ("pc",)) is None
     True
     """
+    if _may_peek(fn):
+        return None
     return _reads_in(fn, 0, (_MISSING, *args), fields, () if follow else None)
 
 
@@ -872,7 +960,7 @@ def _state_uses(
     state may reach code in any other way (stored, returned, ``type(s)``, ``s[0]``, a
     method, a frame lookup, or code that rebinds a global or a closure variable it
     shares with the code around it)."""
-    if _code_names(code) & _FRAME_NAMES or _rebinds(code):
+    if _code_names(code) & _PEEK_NAMES or _rebinds(code):
         return None
     in_cell = state in code.co_cellvars or state in code.co_freevars
     loads = {"LOAD_DEREF"} if in_cell else _LOCAL_LOADS
