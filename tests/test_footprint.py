@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import types
 from dataclasses import dataclass
 
 import pytest
@@ -212,6 +213,19 @@ def _set_aside() -> tuple[object, object]:
     return (lambda s: setter() and s.pc[k]), (lambda s: functools.partial(_peek)())
 
 
+class _Peeker:
+    def __call__(self) -> int:
+        return sys._getframe(1).f_locals["s"].lock  # type: ignore[no-any-return]
+
+    @staticmethod
+    def look() -> int:
+        return sys._getframe(1).f_locals["s"].lock  # type: ignore[no-any-return]
+
+
+_peeker = _Peeker()
+_helpers = types.ModuleType("helpers")
+_helpers.peek = _Peeker.look  # type: ignore[attr-defined]
+
 _target = _pc
 
 
@@ -273,6 +287,9 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         _from_traceback,  # a frame from a traceback, its locals by a computed name
         _set_aside()[0],  # a helper handed nothing rebinds the index
         _set_aside()[1],  # ... or reads the frame, through a partial
+        lambda s: _peeker() == 0,  # ... an object called as a function
+        lambda s: _Peeker.look() == 0,  # ... a static method
+        lambda s: _helpers.peek() == 0,  # ... a module's function
     ],
 )
 def test_reads_are_not_proven_wherever_the_state_could_go_unseen(guard: object) -> None:

@@ -601,12 +601,30 @@ def _may_peek(fn: Any) -> bool:
     todo = [fn]
     while todo:
         f = todo.pop()
-        if isinstance(f, types.MethodType):
-            f = f.__func__
-        elif isinstance(f, functools.partial):
+        if id(f) in seen:
+            continue
+        if isinstance(f, types.MethodType | staticmethod | classmethod):
+            todo.append(f.__func__)
+            continue
+        if isinstance(f, functools.partial):
             todo += [f.func, *f.args, *f.keywords.values()]
             continue
-        if type(f) is not types.FunctionType or id(f) in seen:
+        if isinstance(f, property):
+            todo += [f.fget, f.fset, f.fdel]
+            continue
+        if isinstance(f, type):  # the methods written in its own body
+            seen.add(id(f))
+            todo += [
+                v
+                for v in vars(f).values()
+                if getattr(v, "__module__", None) == f.__module__
+                and not isinstance(v, type)
+            ]
+            continue
+        if type(f) is not types.FunctionType:
+            call = vars(type(f)).get("__call__")
+            if type(call) is types.FunctionType:  # an instance called as a function
+                todo.append(call)
             continue
         seen.add(id(f))
         if len(seen) > _MAX_REACHED:
@@ -614,7 +632,12 @@ def _may_peek(fn: Any) -> bool:
         names, peeks = _loaded_names(f.__code__)
         if peeks:
             return True
-        todo += [f.__globals__[n] for n in names if n in f.__globals__]
+        for n in names:
+            value = f.__globals__.get(n, _MISSING)
+            if isinstance(value, types.ModuleType):  # helpers.peek(): its functions
+                todo += [vars(value)[m] for m in names if m in vars(value)]
+            elif value is not _MISSING:
+                todo.append(value)
         for cell in f.__closure__ or ():
             try:
                 todo.append(cell.cell_contents)
@@ -785,9 +808,9 @@ def static_reads(
     ``f(*xs)``, a closure over ``s``, a frame lookup, code that rebinds a global or a
     closure variable it shares with the code around it) gives None, and so does a guard
     from which a Python function that does so is named, through globals and closures,
-    even if it is never handed the state (a helper could read the caller's frame).
-    Methods, classes and module attributes called without the state are not looked
-    into. Each ``s.field[i]``
+    even if it is never handed the state (a helper could read the caller's frame); the
+    functions looked at include those of modules and the methods written in a class's
+    own body, not those it inherits. Each ``s.field[i]``
     counts as element ``i`` when ``i`` is an integer constant, a parameter bound to one
     (by the caller, and never assigned) or a closure variable holding one, else as the
     whole field, and so on down (``s.stack[t][0]``); a field not subscripted at once
