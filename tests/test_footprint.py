@@ -6,11 +6,13 @@ import functools
 import sys
 import types
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from klpcheck.model.footprint import (
     access_plan,
+    changed_paths,
     complete_reads,
     covers,
     overlaps,
@@ -322,6 +324,25 @@ def test_an_index_that_is_not_an_int_counts_as_the_whole_field() -> None:
     assert got == frozenset({("pc", 2)})
     assert all(type(p[1]) is int for p in got or ())
     assert _proven(index, True) == [("pc", 1)]
+
+
+class _Sum(tuple):  # type: ignore[type-arg]
+    """A tuple whose item 0 is the sum of its items: ``t[0]`` reads them all."""
+
+    def __getitem__(self, i: Any) -> Any:
+        return sum(tuple.__iter__(self)) if i == 0 else tuple.__getitem__(self, i)
+
+
+def test_a_tuple_that_indexes_in_its_own_way_changes_as_one_part() -> None:
+    # s.pc[0] counts as pc[0]: a write to pc[1] must then count as a write to pc
+    before, after = S(pc=_Sum((0, 0))), S(pc=_Sum((0, 1)))
+    assert static_reads(lambda s: s.pc[0] == 1, (), FIELDS) == frozenset({("pc", 0)})
+    assert changed_paths(before, after) == [("pc",)]
+    assert changed_paths(S(pc=(0, 0)), S(pc=(0, 1))) == [("pc", 1)]
+    assert complete_reads(lambda s: s.pc[0] == 1, after, ()) == (
+        True,
+        frozenset({("pc",)}),
+    )
 
 
 def test_calls_are_followed_only_when_asked() -> None:

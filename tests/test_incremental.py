@@ -629,6 +629,34 @@ def test_trusting_nothing_is_not_fooled_by_a_guard_that_rebinds_its_closure() ->
     assert _summary(proven) == _summary(plain)
 
 
+class _Sum(tuple):  # type: ignore[type-arg]
+    """A tuple whose item 0 is the sum of its items: ``t[0]`` reads them all."""
+
+    def __getitem__(self, i: Any) -> Any:
+        return sum(tuple.__iter__(self)) if i == 0 else tuple.__getitem__(self, i)
+
+
+def test_trusting_nothing_is_not_fooled_by_a_tuple_that_indexes_its_own_way() -> None:
+    m = Model("summed", init=Parts(d=_Sum((0, 0))))
+
+    @m.step(reads={"d"}, writes={"d[1]"})
+    def arm(s: Parts) -> Parts:
+        return s.replace(d=_Sum((tuple.__getitem__(s.d, 0), 1)))
+
+    @m.step(when=lambda s: s.d[0] == 1, reads={"d"}, writes={"a"})
+    def finish(s: Parts) -> Parts:
+        return s.replace(a=1)
+
+    @m.invariant(reads={"a"})
+    def unfinished(s: Parts) -> bool:
+        return s.a == 0
+
+    proven = check(m, por=False, deadlock=False)
+    assert proven.verdict.value == "violated"
+    plain = check(m, por=False, incremental=False, deadlock=False)
+    assert _summary(proven) == _summary(plain)
+
+
 def _proven_alike(seeds: range) -> int:
     """Trusting nothing finds what evaluating everything finds; the number of models
     where the proven reads spared some guard."""

@@ -132,8 +132,18 @@ def describe_path(path: Path) -> str:
 # -- leaves: a state as a flat map from paths to values ---------------------------------
 
 
+def _by_items(value: Any) -> bool:
+    """True when ``value`` is a tuple whose items are what indexing and iterating it
+    give: a subclass may compute ``t[0]`` from other items (then it is one part)."""
+    kind = type(value)
+    return isinstance(value, tuple) and all(
+        getattr(kind, name) is getattr(tuple, name)
+        for name in ("__getitem__", "__iter__", "__len__")
+    )
+
+
 def _is_plain_tuple(value: Any) -> bool:
-    return isinstance(value, tuple) and not hasattr(value, "_fields")
+    return _by_items(value) and not hasattr(value, "_fields")
 
 
 def leaves(state: Any) -> dict[Path, Any]:
@@ -167,14 +177,15 @@ def changed_paths(before: Any, after: Any) -> list[Path]:
 
     A value is unchanged when it is the same object or an equal one (a NaN kept is not
     a change). Tuples of one type and length, NamedTuples included, are compared
-    element by element, as a footprint such as ``cfg[0]`` names their elements.
+    element by element, as a footprint such as ``cfg[0]`` names their elements, unless
+    their type indexes or iterates in its own way (``t[0]`` could depend on ``t[1]``).
     """
     out: list[Path] = []
 
     def walk(path: Path, a: Any, b: Any) -> None:
         if a is b or a == b:
             return
-        if isinstance(a, tuple) and type(a) is type(b) and len(a) == len(b) and a:
+        if _by_items(a) and type(a) is type(b) and len(a) == len(b) and a:
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
                 walk((*path, i), x, y)
         else:
