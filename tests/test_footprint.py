@@ -224,7 +224,20 @@ class _Peeker:
         return sys._getframe(1).f_locals["s"].lock  # type: ignore[no-any-return]
 
 
+class _Tool(_Peeker):
+    pass
+
+
+def _peek_two_up() -> int:
+    return sys._getframe(2).f_locals["s"].lock  # type: ignore[no-any-return]
+
+
+def _defaulted_peek(look: Any = _peek_two_up) -> int:
+    return look()  # type: ignore[no-any-return]
+
+
 _peeker = _Peeker()
+_tool = _Tool()
 _helpers = types.ModuleType("helpers")
 _helpers.peek = _Peeker.look  # type: ignore[attr-defined]
 
@@ -292,6 +305,8 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         lambda s: _peeker() == 0,  # ... an object called as a function
         lambda s: _Peeker.look() == 0,  # ... a static method
         lambda s: _helpers.peek() == 0,  # ... a module's function
+        lambda s: _tool.look() == 0,  # ... a method its object's class inherits
+        lambda s: _defaulted_peek() == 0,  # ... a parameter's default
     ],
 )
 def test_reads_are_not_proven_wherever_the_state_could_go_unseen(guard: object) -> None:

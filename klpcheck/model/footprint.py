@@ -603,6 +603,13 @@ def _loaded_names(code: types.CodeType) -> tuple[frozenset[str], bool]:
     return frozenset(names), peeks
 
 
+def _library(module: Any) -> bool:
+    """True for Python's own modules: their code is not looked into."""
+    return (
+        isinstance(module, str) and module.partition(".")[0] in sys.stdlib_module_names
+    )
+
+
 def _may_peek(fn: Any) -> bool:
     """True when ``fn``, or a Python function its code names through its globals and
     closure (as bound now, and so on from there), could reach a caller's frame, and so
@@ -623,19 +630,19 @@ def _may_peek(fn: Any) -> bool:
         if isinstance(f, property):
             todo += [f.fget, f.fset, f.fdel]
             continue
-        if isinstance(f, type):  # the methods written in its own body
+        if isinstance(f, type):  # its methods and its bases', but the library's
             seen.add(id(f))
             todo += [
                 v
-                for v in vars(f).values()
-                if getattr(v, "__module__", None) == f.__module__
-                and not isinstance(v, type)
+                for c in f.__mro__
+                if not _library(c.__module__)
+                for v in vars(c).values()
+                if not isinstance(v, type)
+                and not _library(getattr(v, "__module__", None))
             ]
             continue
         if type(f) is not types.FunctionType:
-            call = vars(type(f)).get("__call__")
-            if type(call) is types.FunctionType:  # an instance called as a function
-                todo.append(call)
+            todo.append(type(f))  # an object: its methods, ``__call__`` among them
             continue
         seen.add(id(f))
         if len(seen) > _MAX_REACHED:
@@ -643,6 +650,7 @@ def _may_peek(fn: Any) -> bool:
         names, peeks = _loaded_names(f.__code__)
         if peeks:
             return True
+        todo += [*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()]
         for n in names:
             value = f.__globals__.get(n, _MISSING)
             if isinstance(value, types.ModuleType):  # helpers.peek(): its functions
@@ -820,8 +828,8 @@ def static_reads(
     closure variable it shares with the code around it) gives None, and so does a guard
     from which a Python function that does so is named, through globals and closures,
     even if it is never handed the state (a helper could read the caller's frame); the
-    functions looked at include those of modules and the methods written in a class's
-    own body, not those it inherits. Each ``s.field[i]``
+    functions looked at include those of modules, parameters' defaults, and the methods
+    of classes and of objects' classes, bases included, but not Python's own library. Each ``s.field[i]``
     counts as element ``i`` when ``i`` is an integer constant, a parameter bound to one
     (by the caller, and never assigned) or a closure variable holding one, else as the
     whole field, and so on down (``s.stack[t][0]``); a field not subscripted at once
