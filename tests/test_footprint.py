@@ -279,6 +279,9 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
     # comprehensions and lambdas over the state
     assert _proven(lambda s: all(_pc(s, t) == 0 for t in range(2))) == [("pc",)]
     assert _proven(lambda s: sorted((1, 0), key=lambda t: s.pc[t])[0]) == [("pc",)]
+    # a comprehension that assigns the guard's own local: that index is not known
+    walrus = lambda s, t: [(t := 2) for _ in (1,)] and _pc(s, t)  # noqa: E731
+    assert _proven(walrus, 0) == [("pc",)]
 
 
 @pytest.mark.parametrize(

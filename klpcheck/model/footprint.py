@@ -590,17 +590,25 @@ def _code_names(code: types.CodeType) -> set[str]:
 def _loaded_names(code: types.CodeType) -> tuple[frozenset[str], bool]:
     """The global and attribute names ``code`` and the code nested in it use, and
     whether it names a way to a frame (:data:`_PEEK_NAMES`, as a name or a string
-    constant) or rebinds a global or shared closure variable (:func:`_rebinds`)."""
+    constant) or rebinds a global or a closure variable it shares with the code around
+    it (:func:`_rebinds`; a comprehension that assigns a local of ``code`` does not)."""
+    names, strings = _names_and_strings(code)
+    peeks = bool(_rebinds(code)) or bool((strings | _code_names(code)) & _PEEK_NAMES)
+    return names, peeks
+
+
+@functools.cache
+def _names_and_strings(code: types.CodeType) -> tuple[frozenset[str], frozenset[str]]:
+    """The global and attribute names and the string constants in ``code`` and the
+    code nested in it."""
     names = set(code.co_names)
     strings = {c for c in code.co_consts if isinstance(c, str)}
-    peeks = bool(_rebinds(code))
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            inner, inner_peeks = _loaded_names(const)
-            names |= inner
-            peeks = peeks or inner_peeks
-    peeks = peeks or bool((_code_names(code) | strings) & _PEEK_NAMES)
-    return frozenset(names), peeks
+            inner_names, inner_strings = _names_and_strings(const)
+            names |= inner_names
+            strings |= inner_strings
+    return frozenset(names), frozenset(strings)
 
 
 def _library(module: Any) -> bool:
