@@ -250,6 +250,11 @@ def _retargets(s: S) -> int:
     return _target(s, 0)
 
 
+def _retargets_module(s: S) -> int:
+    sys.modules[__name__]._target = _shifted  # type: ignore[attr-defined]
+    return _target(s, 0)
+
+
 def _proven(fn: object, *args: object) -> list[tuple[object, ...]] | None:
     got = static_reads(fn, args, FIELDS)  # type: ignore[arg-type]
     return None if got is None else sorted(got, key=repr)
@@ -301,6 +306,7 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         _rebinding()[1],  # ... or a function nested in it does
         _retargets,  # a global callee rebound by the code that calls it
         lambda s: _retargets(s) and s.lock,
+        _retargets_module,  # ... through its module's attribute
         lambda s: _peek() == 0,  # a helper handed nothing reads the caller's frame
         _from_traceback,  # a frame from a traceback, its locals by a computed name
         _set_aside()[0],  # a helper handed nothing rebinds the index

@@ -1139,19 +1139,26 @@ _N_TO_ONE = frozenset(
 )
 
 
+_GLOBAL_STORES = frozenset(
+    {"STORE_GLOBAL", "DELETE_GLOBAL", "STORE_ATTR", "DELETE_ATTR"}
+)
+
+
 @functools.cache
 def _rebinds(code: types.CodeType) -> frozenset[tuple[str, str]]:
-    """The globals (``("global", name)``) and the closure variables shared with the
-    code around ``code`` (``("free", name)``) that ``code`` or code nested in it
-    assigns or deletes.
+    """The globals (``("global", name)``), attributes (``("global", name)`` too: a
+    module's attribute is a global) and the closure variables shared with the code
+    around ``code`` (``("free", name)``) that ``code`` or code nested in it assigns or
+    deletes.
 
     Callees and indices are read from globals and closure cells as they are when the
     search starts; code that rebinds them itself (``nonlocal k; k = 2`` before
-    ``s.pc[k]``) would read other parts than the ones found.
+    ``s.pc[k]``, ``sys.modules[__name__].f = g`` before ``f(s)``) would read other
+    parts than the ones found.
     """
     out: set[tuple[str, str]] = set()
     for ins in _instructions(code):
-        if ins.opname in {"STORE_GLOBAL", "DELETE_GLOBAL"}:
+        if ins.opname in _GLOBAL_STORES:
             out.add(("global", ins.argval))
         elif (
             ins.opname in {"STORE_DEREF", "DELETE_DEREF"}
