@@ -237,6 +237,7 @@ def _defaulted_peek(look: Any = _peek_two_up) -> int:
 
 
 _peeker = _Peeker()
+_uncached_peek = functools.lru_cache(maxsize=0)(_peek)
 _tool = _Tool()
 _helpers = types.ModuleType("helpers")
 _helpers.peek = _Peeker.look  # type: ignore[attr-defined]
@@ -316,6 +317,7 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         lambda s: _helpers.peek() == 0,  # ... a module's function
         lambda s: _tool.look() == 0,  # ... a method its object's class inherits
         lambda s: _defaulted_peek() == 0,  # ... a parameter's default
+        lambda s: _uncached_peek() == 0,  # ... a function wrapped in C code
     ],
 )
 def test_reads_are_not_proven_wherever_the_state_could_go_unseen(guard: object) -> None:

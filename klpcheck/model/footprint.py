@@ -651,6 +651,9 @@ def _may_peek(fn: Any) -> bool:
             continue
         if type(f) is not types.FunctionType:
             todo.append(type(f))  # an object: its methods, ``__call__`` among them
+            wrapped = getattr(f, "__wrapped__", None)  # functools.lru_cache(...)(f)
+            if wrapped is not None:
+                todo.append(wrapped)
             continue
         seen.add(id(f))
         if len(seen) > _MAX_REACHED:
