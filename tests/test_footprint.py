@@ -241,6 +241,8 @@ _uncached_peek = functools.lru_cache(maxsize=0)(_peek)
 _tool = _Tool()
 _helpers = types.ModuleType("helpers")
 _helpers.peek = _Peeker.look  # type: ignore[attr-defined]
+_package = types.ModuleType("package")
+_package.helpers = _helpers  # type: ignore[attr-defined]
 
 _target = _pc
 
@@ -315,6 +317,7 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         lambda s: _peeker() == 0,  # ... an object called as a function
         lambda s: _Peeker.look() == 0,  # ... a static method
         lambda s: _helpers.peek() == 0,  # ... a module's function
+        lambda s: _package.helpers.peek() == 0,  # ... a module's module's
         lambda s: _tool.look() == 0,  # ... a method its object's class inherits
         lambda s: _defaulted_peek() == 0,  # ... a parameter's default
         lambda s: _uncached_peek() == 0,  # ... a function wrapped in C code

@@ -662,12 +662,15 @@ def _may_peek(fn: Any) -> bool:
         if peeks:
             return True
         todo += [*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()]
-        for n in names:
-            value = f.__globals__.get(n, _MISSING)
-            if isinstance(value, types.ModuleType):  # helpers.peek(): its functions
-                todo += [vars(value)[m] for m in names if m in vars(value)]
-            elif value is not _MISSING:
+        found = [f.__globals__[n] for n in names if n in f.__globals__]
+        modules: set[int] = set()
+        while found:
+            value = found.pop()
+            if not isinstance(value, types.ModuleType):
                 todo.append(value)
+            elif id(value) not in modules:  # helpers.peek(), pkg.helpers.peek()
+                modules.add(id(value))
+                found += [vars(value)[m] for m in names if m in vars(value)]
         for cell in f.__closure__ or ():
             try:
                 todo.append(cell.cell_contents)
