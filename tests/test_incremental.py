@@ -657,6 +657,34 @@ def test_trusting_nothing_is_not_fooled_by_a_tuple_that_indexes_its_own_way() ->
     assert _summary(proven) == _summary(plain)
 
 
+def _armed() -> bool:
+    """Handed nothing, reads ``d[1]`` of its caller's state from the caller's frame."""
+    return bool(sys._getframe(1).f_locals["s"].d[1] == 1)
+
+
+def test_trusting_nothing_is_not_fooled_by_a_helper_that_reads_the_callers_frame() -> (
+    None
+):
+    m = Model("peek", init=Parts())
+
+    @m.step(reads={"d"}, writes={"d[1]"})
+    def arm(s: Parts) -> Parts:
+        return s.replace(d=set_at(s.d, 1, 1))
+
+    @m.step(when=lambda s: _armed(), reads={"d"}, writes={"a"})
+    def finish(s: Parts) -> Parts:
+        return s.replace(a=1)
+
+    @m.invariant(reads={"a"})
+    def unfinished(s: Parts) -> bool:
+        return s.a == 0
+
+    proven = check(m, por=False, deadlock=False)
+    assert proven.verdict.value == "violated"
+    plain = check(m, por=False, incremental=False, deadlock=False)
+    assert _summary(proven) == _summary(plain)
+
+
 def _proven_alike(seeds: range) -> int:
     """Trusting nothing finds what evaluating everything finds; the number of models
     where the proven reads spared some guard."""
