@@ -204,6 +204,12 @@ def _from_traceback(s: S) -> bool:
         return getattr(frame, "f_" + "locals")["s"].lock == 0  # type: ignore[no-any-return]
 
 
+def _from_inspect_by_name(s: S) -> bool:
+    found = sys.modules["".join(("insp", "ect"))]  # a module got by a computed name
+    frame = found.stack()[0][0]
+    return found.getargvalues(frame)[3]["s"].lock == 0  # type: ignore[no-any-return]
+
+
 def _set_aside() -> tuple[object, object]:
     k = 0
 
@@ -312,6 +318,7 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         _retargets_module,  # ... through its module's attribute
         lambda s: _peek() == 0,  # a helper handed nothing reads the caller's frame
         _from_traceback,  # a frame from a traceback, its locals by a computed name
+        _from_inspect_by_name,  # ... from a module got by a computed name
         _set_aside()[0],  # a helper handed nothing rebinds the index
         _set_aside()[1],  # ... or reads the frame, through a partial
         lambda s: _peeker() == 0,  # ... an object called as a function

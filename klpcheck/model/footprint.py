@@ -567,6 +567,15 @@ _PEEK_NAMES = _FRAME_NAMES | frozenset(
         "import_module",
         "breakpoint",
         "set_trace",
+        "getargvalues",  # inspect's, on a frame got some other way
+        "getouterframes",
+        "getinnerframes",
+        "modules",  # sys.modules[...]: a module got by a computed name
+        "__builtins__",
+        "__globals__",
+        "__dict__",
+        "ctypes",
+        "pythonapi",
     }
 )
 _MAX_REACHED = 256  # functions named, through globals and closures, from a guard
