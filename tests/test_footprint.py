@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import sys
+import types
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from klpcheck.model.footprint import (
     access_plan,
+    changed_paths,
     complete_reads,
     covers,
     overlaps,
@@ -169,6 +173,97 @@ def _defaulted(s: S, t: int = 0) -> int:
     return s.pc[t]
 
 
+def _rebinding() -> tuple[object, object]:
+    k = 1
+
+    def itself(s: S) -> int:
+        nonlocal k
+        k = 2  # reads pc[2] every time, though the cell holds 1 until the first call
+        return s.pc[k]
+
+    def inside(s: S) -> int:
+        def bump() -> bool:  # never handed the state, rebinds the shared cell
+            nonlocal k
+            k = 2
+            return True
+
+        return bump() and s.pc[k]
+
+    return itself, inside
+
+
+def _peek() -> int:
+    return sys._getframe(1).f_locals["s"].lock  # type: ignore[no-any-return]
+
+
+def _from_traceback(s: S) -> bool:
+    try:
+        raise ValueError
+    except ValueError as e:
+        frame = e.__traceback__.tb_frame  # type: ignore[union-attr]
+        return getattr(frame, "f_" + "locals")["s"].lock == 0  # type: ignore[no-any-return]
+
+
+def _from_inspect_by_name(s: S) -> bool:
+    found = sys.modules["".join(("insp", "ect"))]  # a module got by a computed name
+    frame = found.stack()[0][0]
+    return found.getargvalues(frame)[3]["s"].lock == 0  # type: ignore[no-any-return]
+
+
+def _set_aside() -> tuple[object, object]:
+    k = 0
+
+    def setter() -> bool:  # never handed the state
+        nonlocal k
+        k = 2
+        return True
+
+    return (lambda s: setter() and s.pc[k]), (lambda s: functools.partial(_peek)())
+
+
+class _Peeker:
+    def __call__(self) -> int:
+        return sys._getframe(1).f_locals["s"].lock  # type: ignore[no-any-return]
+
+    @staticmethod
+    def look() -> int:
+        return sys._getframe(1).f_locals["s"].lock  # type: ignore[no-any-return]
+
+
+class _Tool(_Peeker):
+    pass
+
+
+def _peek_two_up() -> int:
+    return sys._getframe(2).f_locals["s"].lock  # type: ignore[no-any-return]
+
+
+def _defaulted_peek(look: Any = _peek_two_up) -> int:
+    return look()  # type: ignore[no-any-return]
+
+
+_peeker = _Peeker()
+_uncached_peek = functools.lru_cache(maxsize=0)(_peek)
+_tool = _Tool()
+_helpers = types.ModuleType("helpers")
+_helpers.peek = _Peeker.look  # type: ignore[attr-defined]
+_package = types.ModuleType("package")
+_package.helpers = _helpers  # type: ignore[attr-defined]
+
+_target = _pc
+
+
+def _retargets(s: S) -> int:
+    global _target
+    _target = _shifted  # the callee named below is not the one bound at the start
+    return _target(s, 0)
+
+
+def _retargets_module(s: S) -> int:
+    sys.modules[__name__]._target = _shifted  # type: ignore[attr-defined]
+    return _target(s, 0)
+
+
 def _proven(fn: object, *args: object) -> list[tuple[object, ...]] | None:
     got = static_reads(fn, args, FIELDS)  # type: ignore[arg-type]
     return None if got is None else sorted(got, key=repr)
@@ -198,6 +293,9 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
     # comprehensions and lambdas over the state
     assert _proven(lambda s: all(_pc(s, t) == 0 for t in range(2))) == [("pc",)]
     assert _proven(lambda s: sorted((1, 0), key=lambda t: s.pc[t])[0]) == [("pc",)]
+    # a comprehension that assigns the guard's own local: that index is not known
+    walrus = lambda s, t: [(t := 2) for _ in (1,)] and _pc(s, t)  # noqa: E731
+    assert _proven(walrus, 0) == [("pc",)]
 
 
 @pytest.mark.parametrize(
@@ -213,10 +311,74 @@ def test_the_reads_of_helpers_are_followed_with_their_arguments() -> None:
         lambda s: S.free(s),  # a method
         lambda s: isinstance(s, S) and s.lock == 0,  # not Python code
         lambda s: _pc(s if s.lock else S(), 0),
+        _rebinding()[0],  # a closure variable the guard rebinds before indexing
+        _rebinding()[1],  # ... or a function nested in it does
+        _retargets,  # a global callee rebound by the code that calls it
+        lambda s: _retargets(s) and s.lock,
+        _retargets_module,  # ... through its module's attribute
+        lambda s: _peek() == 0,  # a helper handed nothing reads the caller's frame
+        _from_traceback,  # a frame from a traceback, its locals by a computed name
+        _from_inspect_by_name,  # ... from a module got by a computed name
+        _set_aside()[0],  # a helper handed nothing rebinds the index
+        _set_aside()[1],  # ... or reads the frame, through a partial
+        lambda s: _peeker() == 0,  # ... an object called as a function
+        lambda s: _Peeker.look() == 0,  # ... a static method
+        lambda s: _helpers.peek() == 0,  # ... a module's function
+        lambda s: _package.helpers.peek() == 0,  # ... a module's module's
+        lambda s: _tool.look() == 0,  # ... a method its object's class inherits
+        lambda s: _defaulted_peek() == 0,  # ... a parameter's default
+        lambda s: _uncached_peek() == 0,  # ... a function wrapped in C code
     ],
 )
 def test_reads_are_not_proven_wherever_the_state_could_go_unseen(guard: object) -> None:
     assert _proven(guard) is None
+
+
+class _Counter:
+    """An index that names another element each time it is used."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __index__(self) -> int:
+        self.n += 1
+        return self.n % 3
+
+
+class _Liar(int):
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = int.__hash__
+
+
+def test_an_index_that_is_not_an_int_counts_as_the_whole_field() -> None:
+    index = lambda s, t: s.pc[t]  # noqa: E731
+    assert _proven(index, _Counter()) == [("pc",)]
+    # an int's subclass indexes by its value, and the path holds a plain int
+    got = static_reads(index, (_Liar(2),), FIELDS)
+    assert got == frozenset({("pc", 2)})
+    assert all(type(p[1]) is int for p in got or ())
+    assert _proven(index, True) == [("pc", 1)]
+
+
+class _Sum(tuple):  # type: ignore[type-arg]
+    """A tuple whose item 0 is the sum of its items: ``t[0]`` reads them all."""
+
+    def __getitem__(self, i: Any) -> Any:
+        return sum(tuple.__iter__(self)) if i == 0 else tuple.__getitem__(self, i)
+
+
+def test_a_tuple_that_indexes_in_its_own_way_changes_as_one_part() -> None:
+    # s.pc[0] counts as pc[0]: a write to pc[1] must then count as a write to pc
+    before, after = S(pc=_Sum((0, 0))), S(pc=_Sum((0, 1)))
+    assert static_reads(lambda s: s.pc[0] == 1, (), FIELDS) == frozenset({("pc", 0)})
+    assert changed_paths(before, after) == [("pc",)]
+    assert changed_paths(S(pc=(0, 0)), S(pc=(0, 1))) == [("pc", 1)]
+    assert complete_reads(lambda s: s.pc[0] == 1, after, ()) == (
+        True,
+        frozenset({("pc",)}),
+    )
 
 
 def test_calls_are_followed_only_when_asked() -> None:

@@ -592,6 +592,96 @@ def _compare(read: Any, value: int, equal: bool) -> Any:
     return lambda s: read(s) != value
 
 
+def _stale_cell() -> Model[Any]:
+    """A guard that sets its closure variable before indexing with it: it reads
+    ``d[1]``, though the cell holds 0 until its first call."""
+    k = 0
+
+    def ready(s: Any) -> bool:
+        nonlocal k
+        k = 1
+        return bool(s.d[k] == 1)
+
+    m = Model("stale-cell", init=Parts())
+
+    @m.step(reads={"d"}, writes={"d[1]"})
+    def arm(s: Parts) -> Parts:
+        return s.replace(d=set_at(s.d, 1, 1))
+
+    @m.step(when=ready, reads={"d"}, writes={"a"})
+    def finish(s: Parts) -> Parts:
+        return s.replace(a=1)
+
+    @m.invariant(reads={"a"})
+    def unfinished(s: Parts) -> bool:
+        return s.a == 0
+
+    return m
+
+
+def test_trusting_nothing_is_not_fooled_by_a_guard_that_rebinds_its_closure() -> None:
+    proven = check(_stale_cell(), por=False, deadlock=False)
+    assert proven.verdict.value == "violated"
+    plain = check(_stale_cell(), por=False, incremental=False, deadlock=False)
+    assert _summary(proven) == _summary(plain)
+
+
+class _Sum(tuple):  # type: ignore[type-arg]
+    """A tuple whose item 0 is the sum of its items: ``t[0]`` reads them all."""
+
+    def __getitem__(self, i: Any) -> Any:
+        return sum(tuple.__iter__(self)) if i == 0 else tuple.__getitem__(self, i)
+
+
+def test_trusting_nothing_is_not_fooled_by_a_tuple_that_indexes_its_own_way() -> None:
+    m = Model("summed", init=Parts(d=_Sum((0, 0))))
+
+    @m.step(reads={"d"}, writes={"d[1]"})
+    def arm(s: Parts) -> Parts:
+        return s.replace(d=_Sum((tuple.__getitem__(s.d, 0), 1)))
+
+    @m.step(when=lambda s: s.d[0] == 1, reads={"d"}, writes={"a"})
+    def finish(s: Parts) -> Parts:
+        return s.replace(a=1)
+
+    @m.invariant(reads={"a"})
+    def unfinished(s: Parts) -> bool:
+        return s.a == 0
+
+    proven = check(m, por=False, deadlock=False)
+    assert proven.verdict.value == "violated"
+    plain = check(m, por=False, incremental=False, deadlock=False)
+    assert _summary(proven) == _summary(plain)
+
+
+def _armed() -> bool:
+    """Handed nothing, reads ``d[1]`` of its caller's state from the caller's frame."""
+    return bool(sys._getframe(1).f_locals["s"].d[1] == 1)
+
+
+def test_trusting_nothing_is_not_fooled_by_a_helper_that_reads_the_callers_frame() -> (
+    None
+):
+    m = Model("peek", init=Parts())
+
+    @m.step(reads={"d"}, writes={"d[1]"})
+    def arm(s: Parts) -> Parts:
+        return s.replace(d=set_at(s.d, 1, 1))
+
+    @m.step(when=lambda s: _armed(), reads={"d"}, writes={"a"})
+    def finish(s: Parts) -> Parts:
+        return s.replace(a=1)
+
+    @m.invariant(reads={"a"})
+    def unfinished(s: Parts) -> bool:
+        return s.a == 0
+
+    proven = check(m, por=False, deadlock=False)
+    assert proven.verdict.value == "violated"
+    plain = check(m, por=False, incremental=False, deadlock=False)
+    assert _summary(proven) == _summary(plain)
+
+
 def _proven_alike(seeds: range) -> int:
     """Trusting nothing finds what evaluating everything finds; the number of models
     where the proven reads spared some guard."""

@@ -132,8 +132,18 @@ def describe_path(path: Path) -> str:
 # -- leaves: a state as a flat map from paths to values ---------------------------------
 
 
+def _by_items(value: Any) -> bool:
+    """True when ``value`` is a tuple whose items are what indexing and iterating it
+    give: a subclass may compute ``t[0]`` from other items (then it is one part)."""
+    kind = type(value)
+    return isinstance(value, tuple) and all(
+        getattr(kind, name) is getattr(tuple, name)
+        for name in ("__getitem__", "__iter__", "__len__")
+    )
+
+
 def _is_plain_tuple(value: Any) -> bool:
-    return isinstance(value, tuple) and not hasattr(value, "_fields")
+    return _by_items(value) and not hasattr(value, "_fields")
 
 
 def leaves(state: Any) -> dict[Path, Any]:
@@ -167,14 +177,15 @@ def changed_paths(before: Any, after: Any) -> list[Path]:
 
     A value is unchanged when it is the same object or an equal one (a NaN kept is not
     a change). Tuples of one type and length, NamedTuples included, are compared
-    element by element, as a footprint such as ``cfg[0]`` names their elements.
+    element by element, as a footprint such as ``cfg[0]`` names their elements, unless
+    their type indexes or iterates in its own way (``t[0]`` could depend on ``t[1]``).
     """
     out: list[Path] = []
 
     def walk(path: Path, a: Any, b: Any) -> None:
         if a is b or a == b:
             return
-        if isinstance(a, tuple) and type(a) is type(b) and len(a) == len(b) and a:
+        if _by_items(a) and type(a) is type(b) and len(a) == len(b) and a:
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
                 walk((*path, i), x, y)
         else:
@@ -527,6 +538,49 @@ _FRAME_NAMES = frozenset(
 )
 
 
+# For proven reads, which trust nothing else, also the names through which code gets
+# hold of a frame, a traceback or any live object (then ``getattr(frame, name)``), and
+# the attribute getters that take a computed name. A string constant naming one of
+# them (``getattr(e, "__traceback__")``) counts too.
+_PEEK_NAMES = _FRAME_NAMES | frozenset(
+    {
+        "getattr",
+        "attrgetter",
+        "__getattribute__",
+        "__traceback__",
+        "tb_frame",
+        "gi_frame",
+        "cr_frame",
+        "ag_frame",
+        "exc_info",
+        "exception",
+        "last_traceback",
+        "last_exc",
+        "walk_stack",
+        "walk_tb",
+        "extract_stack",
+        "StackSummary",
+        "TracebackException",
+        "get_objects",
+        "get_referents",
+        "__import__",
+        "import_module",
+        "breakpoint",
+        "set_trace",
+        "getargvalues",  # inspect's, on a frame got some other way
+        "getouterframes",
+        "getinnerframes",
+        "modules",  # sys.modules[...]: a module got by a computed name
+        "__builtins__",
+        "__globals__",
+        "__dict__",
+        "ctypes",
+        "pythonapi",
+    }
+)
+_MAX_REACHED = 256  # functions named, through globals and closures, from a guard
+
+
 def _is_subscript(ins: dis.Instruction) -> bool:
     if ins.opname == "BINARY_SUBSCR":
         return True
@@ -539,6 +593,99 @@ def _code_names(code: types.CodeType) -> set[str]:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
     return names
+
+
+@functools.cache
+def _loaded_names(code: types.CodeType) -> tuple[frozenset[str], bool]:
+    """The global and attribute names ``code`` and the code nested in it use, and
+    whether it names a way to a frame (:data:`_PEEK_NAMES`, as a name or a string
+    constant) or rebinds a global or a closure variable it shares with the code around
+    it (:func:`_rebinds`; a comprehension that assigns a local of ``code`` does not)."""
+    names, strings = _names_and_strings(code)
+    peeks = bool(_rebinds(code)) or bool((strings | _code_names(code)) & _PEEK_NAMES)
+    return names, peeks
+
+
+@functools.cache
+def _names_and_strings(code: types.CodeType) -> tuple[frozenset[str], frozenset[str]]:
+    """The global and attribute names and the string constants in ``code`` and the
+    code nested in it."""
+    names = set(code.co_names)
+    strings = {c for c in code.co_consts if isinstance(c, str)}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            inner_names, inner_strings = _names_and_strings(const)
+            names |= inner_names
+            strings |= inner_strings
+    return frozenset(names), frozenset(strings)
+
+
+def _library(module: Any) -> bool:
+    """True for Python's own modules: their code is not looked into."""
+    return (
+        isinstance(module, str) and module.partition(".")[0] in sys.stdlib_module_names
+    )
+
+
+def _may_peek(fn: Any) -> bool:
+    """True when ``fn``, or a Python function its code names through its globals and
+    closure (as bound now, and so on from there), could reach a caller's frame, and so
+    the state without being handed it (``def peek(): return sys._getframe(1)...``), or
+    rebinds a global or a closure variable; also when there are too many to look at."""
+    seen: set[int] = set()
+    todo = [fn]
+    while todo:
+        f = todo.pop()
+        if id(f) in seen:
+            continue
+        if isinstance(f, types.MethodType | staticmethod | classmethod):
+            todo.append(f.__func__)
+            continue
+        if isinstance(f, functools.partial):
+            todo += [f.func, *f.args, *f.keywords.values()]
+            continue
+        if isinstance(f, property):
+            todo += [f.fget, f.fset, f.fdel]
+            continue
+        if isinstance(f, type):  # its methods and its bases', but the library's
+            seen.add(id(f))
+            todo += [
+                v
+                for c in f.__mro__
+                if not _library(c.__module__)
+                for v in vars(c).values()
+                if not isinstance(v, type)
+                and not _library(getattr(v, "__module__", None))
+            ]
+            continue
+        if type(f) is not types.FunctionType:
+            todo.append(type(f))  # an object: its methods, ``__call__`` among them
+            wrapped = getattr(f, "__wrapped__", None)  # functools.lru_cache(...)(f)
+            if wrapped is not None:
+                todo.append(wrapped)
+            continue
+        seen.add(id(f))
+        if len(seen) > _MAX_REACHED:
+            return True
+        names, peeks = _loaded_names(f.__code__)
+        if peeks:
+            return True
+        todo += [*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).values()]
+        found = [f.__globals__[n] for n in names if n in f.__globals__]
+        modules: set[int] = set()
+        while found:
+            value = found.pop()
+            if not isinstance(value, types.ModuleType):
+                todo.append(value)
+            elif id(value) not in modules:  # helpers.peek(), pkg.helpers.peek()
+                modules.add(id(value))
+                found += [vars(value)[m] for m in names if m in vars(value)]
+        for cell in f.__closure__ or ():
+            try:
+                todo.append(cell.cell_contents)
+            except ValueError:  # not bound yet
+                continue
+    return False
 
 
 @functools.cache
@@ -700,7 +847,12 @@ def static_reads(
     constants, to a function named by a global or a closure variable (``runs(s, t)``),
     whose own code is followed in the same way (up to eight calls deep; the function is
     the one that name is bound to now). Anything else (``type(s)``, ``s[0]``, a method,
-    ``f(*xs)``, a closure over ``s``, a frame lookup) gives None. Each ``s.field[i]``
+    ``f(*xs)``, a closure over ``s``, a frame lookup, code that rebinds a global or a
+    closure variable it shares with the code around it) gives None, and so does a guard
+    from which a Python function that does so is named, through globals and closures,
+    even if it is never handed the state (a helper could read the caller's frame); the
+    functions looked at include those of modules, parameters' defaults, and the methods
+    of classes and of objects' classes, bases included, but not Python's own library. Each ``s.field[i]``
     counts as element ``i`` when ``i`` is an integer constant, a parameter bound to one
     (by the caller, and never assigned) or a closure variable holding one, else as the
     whole field, and so on down (``s.stack[t][0]``); a field not subscripted at once
@@ -720,6 +872,8 @@ def static_reads(
     >>> static_reads(lambda s: len(str(s)) > 3, (), ("pc",)) is None
     True
     """
+    if _may_peek(fn):
+        return None
     return _reads_in(fn, 0, (_MISSING, *args), fields, () if follow else None)
 
 
@@ -829,10 +983,10 @@ def _reads_of(
             path: Path = (insts[k + 1].argval,)
             j = k + 2
             while j + 1 < len(insts) and _is_subscript(insts[j + 1]):
-                try:
-                    i = operator.index(known(j))
-                except TypeError:
-                    break
+                index = known(j)
+                if not isinstance(index, int):
+                    break  # an object's __index__ may answer differently each time
+                i = int.__index__(index)  # a plain int, whatever the subclass says
                 if i < 0:
                     break
                 path = (*path, i)
@@ -869,8 +1023,9 @@ def _state_uses(
     (``(position, callee's load, argument loads)``, see :func:`_calls`), or a nested
     code object that has ``s`` as a closure variable (that code object); None when the
     state may reach code in any other way (stored, returned, ``type(s)``, ``s[0]``, a
-    method, a frame lookup)."""
-    if _code_names(code) & _FRAME_NAMES:
+    method, a frame lookup, or code that rebinds a global or a closure variable it
+    shares with the code around it)."""
+    if _code_names(code) & _PEEK_NAMES or _rebinds(code):
         return None
     in_cell = state in code.co_cellvars or state in code.co_freevars
     loads = {"LOAD_DEREF"} if in_cell else _LOCAL_LOADS
@@ -997,6 +1152,42 @@ _ONE_TO_ONE = frozenset(
 _N_TO_ONE = frozenset(
     {"BUILD_TUPLE", "BUILD_LIST", "BUILD_SET", "BUILD_STRING", "BUILD_SLICE"}
 )
+
+
+_GLOBAL_STORES = frozenset(
+    {"STORE_GLOBAL", "DELETE_GLOBAL", "STORE_ATTR", "DELETE_ATTR"}
+)
+
+
+@functools.cache
+def _rebinds(code: types.CodeType) -> frozenset[tuple[str, str]]:
+    """The globals (``("global", name)``), attributes (``("global", name)`` too: a
+    module's attribute is a global) and the closure variables shared with the code
+    around ``code`` (``("free", name)``) that ``code`` or code nested in it assigns or
+    deletes.
+
+    Callees and indices are read from globals and closure cells as they are when the
+    search starts; code that rebinds them itself (``nonlocal k; k = 2`` before
+    ``s.pc[k]``, ``sys.modules[__name__].f = g`` before ``f(s)``) would read other
+    parts than the ones found.
+    """
+    out: set[tuple[str, str]] = set()
+    for ins in _instructions(code):
+        if ins.opname in _GLOBAL_STORES:
+            out.add(("global", ins.argval))
+        elif (
+            ins.opname in {"STORE_DEREF", "DELETE_DEREF"}
+            and ins.argval in code.co_freevars
+        ):
+            out.add(("free", ins.argval))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            out |= {
+                (kind, name)
+                for kind, name in _rebinds(const)
+                if kind == "global" or name in code.co_freevars
+            }
+    return frozenset(out)
 
 
 def _assigned(code: types.CodeType) -> frozenset[str]:
