@@ -627,6 +627,7 @@ def _library(module: Any) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # one answer per guard, not per instance
 def _may_peek(fn: Any) -> bool:
     """True when ``fn``, or a Python function its code names through its globals and
     closure (as bound now, and so on from there), could reach a caller's frame, and so
