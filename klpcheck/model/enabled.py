@@ -44,6 +44,7 @@ from klpcheck.model.footprint import (
     Paths,
     instance_paths,
     overlaps,
+    plain_fields,
     property_paths,
     static_reads,
     undeclared_write,
@@ -107,7 +108,8 @@ def incremental(
     set in its mask, so that the search checks every property on it.
     """
     fields = None if state_type is None else field_names(state_type)
-    paths = [_paths(inst, fields, trust) for inst in instances]
+    provable = _provable(state_type)
+    paths = [_paths(inst, provable, trust) for inst in instances]
     native = speedups()
     layout = (
         None
@@ -193,7 +195,7 @@ def incremental(
         evaluated=total / max(1, len(instances)),
         guards=len(guarded),
         spill=spill,
-        reads_of=functools.partial(property_reads, fields=fields, trust=trust),
+        reads_of=functools.partial(property_reads, fields=provable, trust=trust),
     )
 
 
@@ -202,8 +204,7 @@ def spares(
 ) -> bool:
     """Whether some step's firing leaves some guard unevaluated: else incremental
     enabledness would evaluate every guard after every step, at a cost."""
-    fields = None if state_type is None else field_names(state_type)
-    paths = [_paths(inst, fields, trust) for inst in instances]
+    paths = [_paths(inst, _provable(state_type), trust) for inst in instances]
     guarded = [
         p[0] for inst, p in zip(instances, paths, strict=True) if inst.step.guard
     ]
@@ -212,6 +213,15 @@ def spares(
         and any(r is not None and not overlaps(writes, r) for r in guarded)
         for _, writes in paths
     )
+
+
+def _provable(state_type: type | None) -> tuple[str, ...] | None:
+    """The fields :func:`~klpcheck.model.footprint.static_reads` may prove reads of,
+    for states of ``state_type``: None when ``s.field`` may read more than that field
+    (:func:`~klpcheck.model.footprint.plain_fields`), and then no read is proven."""
+    if state_type is None or not plain_fields(state_type):
+        return None
+    return field_names(state_type)
 
 
 def _paths(
