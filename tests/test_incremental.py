@@ -761,3 +761,39 @@ def test_no_read_is_proven_where_a_field_reads_more_than_itself(
     assert _summary(proven) == _summary(plain)
     if reads is None:  # trusting declared reads, a guard without them is proven
         assert _summary(check(build(), deadlock=False)) == _summary(plain)
+
+
+class _Armed:
+    """A guard that is an object without a hash (it defines ``__eq__`` alone)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Armed)
+
+    def __call__(self, s: Parts) -> bool:
+        return s.b == 1
+
+
+@pytest.mark.parametrize("por_on", [False, True])
+def test_a_guard_without_a_hash_is_searched(por_on: bool) -> None:
+    def build() -> Model[Any]:
+        m = Model("unhashable-guard", init=Parts())
+
+        @m.step(when=lambda s: s.b == 0, reads={"b"}, writes={"b"})
+        def arm(s: Parts) -> Parts:
+            return s.replace(b=1)
+
+        @m.step(when=_Armed(), writes={"a"})
+        def finish(s: Parts) -> Parts:
+            return s.replace(a=5)
+
+        @m.invariant(reads={"a"})
+        def unfinished(s: Parts) -> bool:
+            return s.a != 5
+
+        return m
+
+    plain = check(build(), por=False, incremental=False, deadlock=False)
+    assert plain.verdict.value == "violated"
+    assert plain.distinct_states == 3
+    r = check(build(), deadlock=False, **({} if por_on else {"por": False}))
+    assert _summary(r) == _summary(plain)

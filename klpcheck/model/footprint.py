@@ -629,8 +629,17 @@ def _library(module: Any) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=4096)  # one answer per guard, not per instance
 def _may_peek(fn: Any) -> bool:
+    """:func:`_peeks`, answered once per guard rather than once per instance (a
+    callable object without a hash, each time)."""
+    try:
+        hash(fn)
+    except TypeError:
+        return _peeks(fn)
+    return _peeks_once(fn)
+
+
+def _peeks(fn: Any) -> bool:
     """True when ``fn``, or a Python function its code names through its globals and
     closure (as bound now, and so on from there), could reach a caller's frame, and so
     the state without being handed it (``def peek(): return sys._getframe(1)...``), or
@@ -689,6 +698,9 @@ def _may_peek(fn: Any) -> bool:
             except ValueError:  # not bound yet
                 continue
     return False
+
+
+_peeks_once = functools.lru_cache(maxsize=4096)(_peeks)
 
 
 @functools.cache
