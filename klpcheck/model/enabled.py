@@ -38,7 +38,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from klpcheck.base.native import speedups
-from klpcheck.model.definition import Instance, Property, instance_calls
+from klpcheck.model.definition import (
+    Instance,
+    Property,
+    instance_calls,
+    successors_text,
+)
 from klpcheck.model.footprint import (
     ALL,
     Paths,
@@ -164,16 +169,8 @@ def incremental(
             continue
         lines.append(f"    m &= ~{clear}")
         lines += [*evaluate(touched), "    return m"]
-    # every guard evaluated: the successor function of successors_of, with the same
-    # text (one exec and one inlining for both)
-    lines += ["def successors(s):", "    out = []", "    add = out.append"]
-    for inst in instances:
-        i = inst.index
-        if calls[i][0] is None:
-            lines.append(f"    add(({i}, {calls[i][1]}))")
-        else:
-            lines += [f"    if {calls[i][0]}:", f"        add(({i}, {calls[i][1]}))"]
-    lines.append("    return out")
+    # every guard evaluated: successors_of's function, inlined once for both
+    lines += successors_text(instances, calls)
     lines += ["def fire(s, m):", "    out = []", "    add = out.append"]
     for inst in instances:
         i = inst.index
@@ -184,9 +181,8 @@ def incremental(
     # about 1 MB) held some 40 MB of syntax tree at its peak.
     starts = [i for i, line in enumerate(lines) if line.startswith("def ")]
     for a, b in zip(starts, [*starts[1:], len(lines)], strict=True):
-        exec(
-            "\n".join(lines[a:b]), env
-        )  # generated names, integers, proven expressions
+        # generated names, integers and proven expressions
+        exec("\n".join(lines[a:b]), env)
     return Incremental(
         full=env["full"],
         refresh=tuple(env[f"refresh{inst.index}"] for inst in instances),
