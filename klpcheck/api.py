@@ -56,15 +56,17 @@ def check(model: Model[Any], **options: Any) -> Result:
         Incremental enabledness (:mod:`klpcheck.model.enabled`): after a step fires, only
         the guards that read what it declares it writes are evaluated again, and only
         the invariants and targets that read it are checked. It trusts the declared
-        reads as partial-order reduction does, and checks the declared writes on every
-        new state (a ModelError names a step that changed more). ``"proven"`` trusts
+        reads as partial-order reduction does (where none are declared: those proven,
+        as below), and checks the declared writes on every new state (a ModelError
+        names a step that changed more). ``"proven"`` trusts
         no declaration: a guard or property counts as reading what its code is proven
         to read (following the helpers it calls; anything, where that cannot be
         proven), and a new state whose step changed more than it declares has every
         guard and property evaluated. ``None`` (default): ``True``, or ``"proven"``
         with ``por=False``; ``False``: off. Every search uses it, breadth- or
-        depth-first, reduced or not, in one process or on workers; it needs steps
-        that declare ``writes=``.
+        depth-first, reduced or not, in one process or on workers, where the model has
+        one state type, with named fields, and steps that declare ``writes=``; not
+        with ``audit``, and ``"proven"`` not where it would spare no guard.
     storage
         ``"exact"`` (default) keeps the states; ``"fingerprint"`` keeps 64-bit fingerprints
         (see :mod:`klpcheck.search.storage`).

@@ -718,3 +718,82 @@ def test_trusting_nothing_is_never_fooled() -> None:
 @pytest.mark.slow
 def test_trusting_nothing_is_never_fooled_on_many_models() -> None:
     assert _proven_alike(range(80, 3000)) > 1500
+
+
+class _Pair(NamedTuple):
+    a: int = 0
+    b: int = 0
+
+
+class _Summed(_Pair):
+    """A state whose field ``a`` reads as ``a + b``: ``s.a`` reads ``b`` too."""
+
+    @property
+    def a(self) -> int:
+        return int(tuple.__getitem__(self, 0) + tuple.__getitem__(self, 1))
+
+
+@pytest.mark.parametrize("reads", [None, {"a"}])
+def test_no_read_is_proven_where_a_field_reads_more_than_itself(
+    reads: set[str] | None,
+) -> None:
+    def build() -> Model[Any]:
+        m = Model("summed-field", init=_Summed())
+
+        @m.step(when=lambda s: s.b == 0, reads={"b"}, writes={"b"})
+        def arm(s: _Summed) -> _Summed:
+            return s._replace(b=1)
+
+        @m.step(when=lambda s: s.a == 1, reads=reads, writes={"a"})
+        def finish(s: _Summed) -> _Summed:
+            return s._replace(a=5)
+
+        @m.invariant(reads={"a"})
+        def unfinished(s: _Summed) -> bool:
+            return bool(tuple.__getitem__(s, 0) != 5)
+
+        return m
+
+    plain = check(build(), por=False, incremental=False, deadlock=False)
+    assert plain.verdict.value == "violated"
+    assert plain.distinct_states == 3
+    proven = check(build(), por=False, deadlock=False)
+    assert _summary(proven) == _summary(plain)
+    if reads is None:  # trusting declared reads, a guard without them is proven
+        assert _summary(check(build(), deadlock=False)) == _summary(plain)
+
+
+class _Armed:
+    """A guard that is an object without a hash (it defines ``__eq__`` alone)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Armed)
+
+    def __call__(self, s: Parts) -> bool:
+        return s.b == 1
+
+
+@pytest.mark.parametrize("por_on", [False, True])
+def test_a_guard_without_a_hash_is_searched(por_on: bool) -> None:
+    def build() -> Model[Any]:
+        m = Model("unhashable-guard", init=Parts())
+
+        @m.step(when=lambda s: s.b == 0, reads={"b"}, writes={"b"})
+        def arm(s: Parts) -> Parts:
+            return s.replace(b=1)
+
+        @m.step(when=_Armed(), writes={"a"})
+        def finish(s: Parts) -> Parts:
+            return s.replace(a=5)
+
+        @m.invariant(reads={"a"})
+        def unfinished(s: Parts) -> bool:
+            return s.a != 5
+
+        return m
+
+    plain = check(build(), por=False, incremental=False, deadlock=False)
+    assert plain.verdict.value == "violated"
+    assert plain.distinct_states == 3
+    r = check(build(), deadlock=False, **({} if por_on else {"por": False}))
+    assert _summary(r) == _summary(plain)

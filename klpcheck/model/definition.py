@@ -24,6 +24,7 @@ __all__ = [
     "check_answers",
     "not_a_bool",
     "successors_of",
+    "successors_text",
 ]
 
 S = TypeVar("S")
@@ -671,10 +672,19 @@ def successors_of(
     real functions, as one raised by a call is.
     """
     env: dict[str, Any] = {}
+    lines = successors_text(instances, instance_calls(instances, env, inline))
+    exec("\n".join(lines), env)  # generated names, integers and proven expressions
+    fn: Callable[[Any], list[tuple[int, Any]]] = env["successors"]
+    return fn
+
+
+def successors_text(
+    instances: Sequence[Instance], calls: Sequence[tuple[str | None, str]]
+) -> list[str]:
+    """The lines of ``def successors(s)`` (see :func:`successors_of`), given each
+    instance's guard and effect text from :func:`instance_calls`."""
     lines = ["def successors(s):", "    out = []", "    add = out.append"]
-    for inst, (guard, effect) in zip(
-        instances, instance_calls(instances, env, inline), strict=True
-    ):
+    for inst, (guard, effect) in zip(instances, calls, strict=True):
         i = inst.index
         if guard is None:
             lines.append(f"    add(({i}, {effect}))")
@@ -682,9 +692,7 @@ def successors_of(
             lines.append(f"    if {guard}:")
             lines.append(f"        add(({i}, {effect}))")
     lines.append("    return out")
-    exec("\n".join(lines), env)  # generated names, integers and proven expressions
-    fn: Callable[[Any], list[tuple[int, Any]]] = env["successors"]
-    return fn
+    return lines
 
 
 def instance_calls(

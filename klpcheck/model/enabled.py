@@ -38,12 +38,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from klpcheck.base.native import speedups
-from klpcheck.model.definition import Instance, Property, instance_calls
+from klpcheck.model.definition import (
+    Instance,
+    Property,
+    instance_calls,
+    successors_text,
+)
 from klpcheck.model.footprint import (
     ALL,
     Paths,
     instance_paths,
     overlaps,
+    plain_fields,
     property_paths,
     static_reads,
     undeclared_write,
@@ -107,7 +113,8 @@ def incremental(
     set in its mask, so that the search checks every property on it.
     """
     fields = None if state_type is None else field_names(state_type)
-    paths = [_paths(inst, fields, trust) for inst in instances]
+    provable = _provable(state_type)
+    paths = [_paths(inst, provable, trust) for inst in instances]
     native = speedups()
     layout = (
         None
@@ -162,16 +169,8 @@ def incremental(
             continue
         lines.append(f"    m &= ~{clear}")
         lines += [*evaluate(touched), "    return m"]
-    # every guard evaluated: the successor function of successors_of, with the same
-    # text (one exec and one inlining for both)
-    lines += ["def successors(s):", "    out = []", "    add = out.append"]
-    for inst in instances:
-        i = inst.index
-        if calls[i][0] is None:
-            lines.append(f"    add(({i}, {calls[i][1]}))")
-        else:
-            lines += [f"    if {calls[i][0]}:", f"        add(({i}, {calls[i][1]}))"]
-    lines.append("    return out")
+    # every guard evaluated: successors_of's function, inlined once for both
+    lines += successors_text(instances, calls)
     lines += ["def fire(s, m):", "    out = []", "    add = out.append"]
     for inst in instances:
         i = inst.index
@@ -182,9 +181,8 @@ def incremental(
     # about 1 MB) held some 40 MB of syntax tree at its peak.
     starts = [i for i, line in enumerate(lines) if line.startswith("def ")]
     for a, b in zip(starts, [*starts[1:], len(lines)], strict=True):
-        exec(
-            "\n".join(lines[a:b]), env
-        )  # generated names, integers, proven expressions
+        # generated names, integers and proven expressions
+        exec("\n".join(lines[a:b]), env)
     return Incremental(
         full=env["full"],
         refresh=tuple(env[f"refresh{inst.index}"] for inst in instances),
@@ -193,7 +191,7 @@ def incremental(
         evaluated=total / max(1, len(instances)),
         guards=len(guarded),
         spill=spill,
-        reads_of=functools.partial(property_reads, fields=fields, trust=trust),
+        reads_of=functools.partial(property_reads, fields=provable, trust=trust),
     )
 
 
@@ -202,8 +200,7 @@ def spares(
 ) -> bool:
     """Whether some step's firing leaves some guard unevaluated: else incremental
     enabledness would evaluate every guard after every step, at a cost."""
-    fields = None if state_type is None else field_names(state_type)
-    paths = [_paths(inst, fields, trust) for inst in instances]
+    paths = [_paths(inst, _provable(state_type), trust) for inst in instances]
     guarded = [
         p[0] for inst, p in zip(instances, paths, strict=True) if inst.step.guard
     ]
@@ -212,6 +209,15 @@ def spares(
         and any(r is not None and not overlaps(writes, r) for r in guarded)
         for _, writes in paths
     )
+
+
+def _provable(state_type: type | None) -> tuple[str, ...] | None:
+    """The fields :func:`~klpcheck.model.footprint.static_reads` may prove reads of,
+    for states of ``state_type``: None when ``s.field`` may read more than that field
+    (:func:`~klpcheck.model.footprint.plain_fields`), and then no read is proven."""
+    if state_type is None or not plain_fields(state_type):
+        return None
+    return field_names(state_type)
 
 
 def _paths(

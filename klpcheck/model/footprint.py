@@ -14,6 +14,7 @@ that is what the necessary enabling sets of :mod:`klpcheck.reduce.por` are built
 from __future__ import annotations
 
 import builtins
+import collections
 import dataclasses
 import dis
 import functools
@@ -40,6 +41,7 @@ __all__ = [
     "leaves",
     "overlaps",
     "part_at",
+    "plain_fields",
     "recorded_reads",
     "resolve",
     "shown",
@@ -627,8 +629,17 @@ def _library(module: Any) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=4096)  # one answer per guard, not per instance
 def _may_peek(fn: Any) -> bool:
+    """:func:`_peeks`, answered once per guard rather than once per instance (a
+    callable object without a hash, each time)."""
+    try:
+        hash(fn)
+    except TypeError:
+        return _peeks(fn)
+    return _peeks_once(fn)
+
+
+def _peeks(fn: Any) -> bool:
     """True when ``fn``, or a Python function its code names through its globals and
     closure (as bound now, and so on from there), could reach a caller's frame, and so
     the state without being handed it (``def peek(): return sys._getframe(1)...``), or
@@ -687,6 +698,9 @@ def _may_peek(fn: Any) -> bool:
             except ValueError:  # not bound yet
                 continue
     return False
+
+
+_peeks_once = functools.lru_cache(maxsize=4096)(_peeks)
 
 
 @functools.cache
@@ -876,6 +890,48 @@ def static_reads(
     if _may_peek(fn):
         return None
     return _reads_in(fn, 0, (_MISSING, *args), fields, () if follow else None)
+
+
+_FIELD_GETTERS = (
+    types.MemberDescriptorType,  # a slot (Record, a dataclass with slots=True)
+    type(vars(collections.namedtuple("_Pair", "x"))["x"]),  # a NamedTuple's item
+)
+
+
+@functools.cache
+def plain_fields(state_type: type) -> bool:
+    """Whether ``s.f``, for ``s`` of ``state_type``, reads field ``f`` and nothing else,
+    as :func:`static_reads` takes it to.
+
+    It does unless a class of the model's own (not ``object`` or ``tuple``) defines
+    ``__getattribute__`` or ``__getattr__``, or a field is found on the class as
+    something other than a slot, a NamedTuple's item or a plain default value (a
+    subclass's ``@property a`` that returns ``self[0] + self[1]`` reads ``b`` too).
+
+    >>> from typing import NamedTuple
+    >>> class Pair(NamedTuple):
+    ...     a: int
+    ...     b: int
+    >>> class Summed(Pair):
+    ...     @property
+    ...     def a(self) -> int:
+    ...         return self[0] + self[1]
+    >>> plain_fields(Pair), plain_fields(Summed)
+    (True, False)
+    """
+    fields = field_names(state_type)
+    if fields is None:
+        return False
+    mro = state_type.__mro__
+    for hook in ("__getattribute__", "__getattr__"):
+        owner = next((c for c in mro if hook in vars(c)), object)
+        if owner is not object and owner is not tuple:
+            return False
+    for name in fields:
+        found = next((vars(c)[name] for c in mro if name in vars(c)), None)
+        if not isinstance(found, _FIELD_GETTERS) and hasattr(type(found), "__get__"):
+            return False
+    return True
 
 
 _MISSING = object()
