@@ -602,13 +602,27 @@ def _stale_cell() -> Model[Any]:
         k = 1
         return bool(s.d[k] == 1)
 
-    m = Model("stale-cell", init=Parts())
+    return _arm_then_finish("stale-cell", Parts(), _arm_d1, ready)
 
-    @m.step(reads={"d"}, writes={"d[1]"})
-    def arm(s: Parts) -> Parts:
-        return s.replace(d=set_at(s.d, 1, 1))
 
-    @m.step(when=ready, reads={"d"}, writes={"a"})
+def test_trusting_nothing_is_not_fooled_by_a_guard_that_rebinds_its_closure() -> None:
+    _not_fooled(_stale_cell)
+
+
+class _Sum(tuple):  # type: ignore[type-arg]
+    """A tuple whose item 0 is the sum of its items: ``t[0]`` reads them all."""
+
+    def __getitem__(self, i: Any) -> Any:
+        return sum(tuple.__iter__(self)) if i == 0 else tuple.__getitem__(self, i)
+
+
+def _arm_then_finish(name: str, init: Parts, arm: Any, when: Any) -> Model[Parts]:
+    """``arm`` sets d[1]; ``finish``, enabled by ``when`` once it has, breaks
+    ``unfinished``: what a guard reading d[1] in some hidden way must not miss."""
+    m = Model(name, init=init)
+    m.step(reads={"d"}, writes={"d[1]"})(arm)
+
+    @m.step(when=when, reads={"d"}, writes={"a"})
     def finish(s: Parts) -> Parts:
         return s.replace(a=1)
 
@@ -619,39 +633,23 @@ def _stale_cell() -> Model[Any]:
     return m
 
 
-def test_trusting_nothing_is_not_fooled_by_a_guard_that_rebinds_its_closure() -> None:
-    proven = check(_stale_cell(), por=False, deadlock=False)
+def _not_fooled(build: Any) -> None:
+    proven = check(build(), por=False, deadlock=False)
     assert proven.verdict.value == "violated"
-    plain = check(_stale_cell(), por=False, incremental=False, deadlock=False)
+    plain = check(build(), por=False, incremental=False, deadlock=False)
     assert _summary(proven) == _summary(plain)
 
 
-class _Sum(tuple):  # type: ignore[type-arg]
-    """A tuple whose item 0 is the sum of its items: ``t[0]`` reads them all."""
-
-    def __getitem__(self, i: Any) -> Any:
-        return sum(tuple.__iter__(self)) if i == 0 else tuple.__getitem__(self, i)
+def _arm_sum(s: Parts) -> Parts:
+    return s.replace(d=_Sum((tuple.__getitem__(s.d, 0), 1)))
 
 
 def test_trusting_nothing_is_not_fooled_by_a_tuple_that_indexes_its_own_way() -> None:
-    m = Model("summed", init=Parts(d=_Sum((0, 0))))
-
-    @m.step(reads={"d"}, writes={"d[1]"})
-    def arm(s: Parts) -> Parts:
-        return s.replace(d=_Sum((tuple.__getitem__(s.d, 0), 1)))
-
-    @m.step(when=lambda s: s.d[0] == 1, reads={"d"}, writes={"a"})
-    def finish(s: Parts) -> Parts:
-        return s.replace(a=1)
-
-    @m.invariant(reads={"a"})
-    def unfinished(s: Parts) -> bool:
-        return s.a == 0
-
-    proven = check(m, por=False, deadlock=False)
-    assert proven.verdict.value == "violated"
-    plain = check(m, por=False, incremental=False, deadlock=False)
-    assert _summary(proven) == _summary(plain)
+    _not_fooled(
+        lambda: _arm_then_finish(
+            "summed", Parts(d=_Sum((0, 0))), _arm_sum, lambda s: s.d[0] == 1
+        )
+    )
 
 
 def _armed() -> bool:
@@ -662,24 +660,11 @@ def _armed() -> bool:
 def test_trusting_nothing_is_not_fooled_by_a_helper_that_reads_the_callers_frame() -> (
     None
 ):
-    m = Model("peek", init=Parts())
+    _not_fooled(lambda: _arm_then_finish("peek", Parts(), _arm_d1, lambda s: _armed()))
 
-    @m.step(reads={"d"}, writes={"d[1]"})
-    def arm(s: Parts) -> Parts:
-        return s.replace(d=set_at(s.d, 1, 1))
 
-    @m.step(when=lambda s: _armed(), reads={"d"}, writes={"a"})
-    def finish(s: Parts) -> Parts:
-        return s.replace(a=1)
-
-    @m.invariant(reads={"a"})
-    def unfinished(s: Parts) -> bool:
-        return s.a == 0
-
-    proven = check(m, por=False, deadlock=False)
-    assert proven.verdict.value == "violated"
-    plain = check(m, por=False, incremental=False, deadlock=False)
-    assert _summary(proven) == _summary(plain)
+def _arm_d1(s: Parts) -> Parts:
+    return s.replace(d=set_at(s.d, 1, 1))
 
 
 def _proven_alike(seeds: range) -> int:
