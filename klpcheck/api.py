@@ -55,10 +55,10 @@ def check(model: Model[Any], **options: Any) -> Result:
     incremental
         Incremental enabledness (:mod:`klpcheck.model.enabled`): after a step fires, only
         the guards that read what it declares it writes are evaluated again, and only
-        the invariants and targets that read it are checked. It trusts the declared
-        reads as partial-order reduction does (where none are declared: those proven,
-        as below), and checks the declared writes on every new state (a ModelError
-        names a step that changed more). ``"proven"`` trusts
+        the invariants and targets that read it are checked. It takes the declared
+        reads, widened by those proven from the code (as below), as partial-order
+        reduction does, and checks the declared writes on every new state (a
+        ModelError names a step that changed more). ``"proven"`` trusts
         no declaration: a guard or property counts as reading what its code is proven
         to read (following the helpers it calls; anything, where that cannot be
         proven), and a new state whose step changed more than it declares has every

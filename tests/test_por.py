@@ -116,8 +116,10 @@ def _break(monkeypatch: pytest.MonkeyPatch, condition: str) -> None:
     if condition == "C1 dependency":
         original = klpcheck.reduce.por.Reducer.__init__
 
-        def only_self(self: klpcheck.reduce.por.Reducer, instances: Any) -> None:
-            original(self, instances)
+        def only_self(
+            self: klpcheck.reduce.por.Reducer, instances: Any, *rest: Any
+        ) -> None:
+            original(self, instances, *rest)
             self.dependent = [(a,) for a in range(len(instances))]
 
         monkeypatch.setattr(klpcheck.reduce.por.Reducer, "__init__", only_self)
@@ -129,8 +131,10 @@ def _break(monkeypatch: pytest.MonkeyPatch, condition: str) -> None:
         )
         original = klpcheck.reduce.por.Reducer.__init__
 
-        def blind(self: klpcheck.reduce.por.Reducer, instances: Any) -> None:
-            original(self, instances)
+        def blind(
+            self: klpcheck.reduce.por.Reducer, instances: Any, *rest: Any
+        ) -> None:
+            original(self, instances, *rest)
             self.visible = [False] * len(instances)
             self.visible_list = ()
 
@@ -259,12 +263,19 @@ def test_a_guard_reading_outside_its_footprint_is_a_model_error() -> None:
         check(m)
 
 
-def test_a_read_narrower_in_the_code_than_seen_is_caught_while_reducing() -> None:
+def test_a_read_narrower_in_the_code_than_seen_is_caught_while_reducing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The code names stack[t] (then [-1], an index counted from the end): that
     # overlaps the declared stack[t][0], so the check before the search passes; what
     # the guard reads when it runs is stack[t] whole, which the declaration does not
-    # cover.
+    # cover. The reduction widens the declared reads by what the code shows, stack[t]:
     m = por_models.nested_stacks(lambda s, t: s.stack[t][-1] == 0, "stack[t]")
+    full = check(m, deadlock=False, por=False, incremental=False)
+    assert _found(m, deadlock=False) == _found(m, deadlock=False, por=False)
+    assert full.verdict.value == "violated"
+    # Where the code could not be read, what the guard reads as it runs is checked.
+    monkeypatch.setattr(klpcheck.reduce.por, "provable_fields", lambda t: None)
     with pytest.raises(ModelError) as err:
         check(m, deadlock=False)
     assert str(err.value) == (

@@ -11,8 +11,9 @@ Pol, "Read, write and copy dependencies for symbolic model checking", 2014). An 
 of a step without declared writes affects every guard; one without declared reads or
 writes is affected by every step.
 
-By default this trusts the declared reads exactly as partial-order reduction does;
-``audit=True`` checks every declaration while exploring. The declared writes it relies
+By default a guard's reads are its declared ones widened by those its code is proven to
+read (:func:`~klpcheck.model.footprint.effective_reads`), exactly as partial-order
+reduction takes them; ``audit=True`` checks every declaration while exploring. The declared writes it relies
 on are checked on the fly: each ``refresh`` first compares the new state with its
 parent, field by field (identity, then equality; element by element in a tuple field
 declared so), and a step that changed anything outside its writes stops the search with
@@ -45,13 +46,12 @@ from klpcheck.model.definition import (
     successors_text,
 )
 from klpcheck.model.footprint import (
-    ALL,
     Paths,
+    effective_reads,
     instance_paths,
     overlaps,
-    plain_fields,
     property_paths,
-    static_reads,
+    provable_fields,
     undeclared_write,
 )
 from klpcheck.model.state import field_names
@@ -113,7 +113,7 @@ def incremental(
     set in its mask, so that the search checks every property on it.
     """
     fields = None if state_type is None else field_names(state_type)
-    provable = _provable(state_type)
+    provable = provable_fields(state_type)
     paths = [_paths(inst, provable, trust) for inst in instances]
     native = speedups()
     layout = (
@@ -200,7 +200,7 @@ def spares(
 ) -> bool:
     """Whether some step's firing leaves some guard unevaluated: else incremental
     enabledness would evaluate every guard after every step, at a cost."""
-    paths = [_paths(inst, _provable(state_type), trust) for inst in instances]
+    paths = [_paths(inst, provable_fields(state_type), trust) for inst in instances]
     guarded = [
         p[0] for inst, p in zip(instances, paths, strict=True) if inst.step.guard
     ]
@@ -211,40 +211,21 @@ def spares(
     )
 
 
-def _provable(state_type: type | None) -> tuple[str, ...] | None:
-    """The fields :func:`~klpcheck.model.footprint.static_reads` may prove reads of,
-    for states of ``state_type``: None when ``s.field`` may read more than that field
-    (:func:`~klpcheck.model.footprint.plain_fields`), and then no read is proven."""
-    if state_type is None or not plain_fields(state_type):
-        return None
-    return field_names(state_type)
-
-
 def _paths(
     inst: Instance, fields: tuple[str, ...] | None, trust: bool
 ) -> tuple[Paths, Paths]:
     """The (reads, writes) of ``inst`` that incremental enabledness goes by."""
     reads, writes = instance_paths(inst)
-    if trust and reads is not ALL:
-        return reads, writes
-    guard = inst.step.guard
-    proven = (
-        None
-        if fields is None or guard is None
-        else static_reads(guard, inst.args, fields)
-    )
-    return (ALL if proven is None else proven), writes
+    return effective_reads(reads, inst.step.guard, inst.args, fields, trust), writes
 
 
 def property_reads(
     prop: Property, fields: tuple[str, ...] | None, trust: bool = True
 ) -> Paths:
     """What a property reads for incremental enabledness: as :func:`_paths` for guards."""
-    declared = property_paths(prop.reads)
-    if trust and declared is not ALL:
-        return declared
-    proven = None if fields is None else static_reads(prop.predicate, (), fields)
-    return ALL if proven is None else proven
+    return effective_reads(
+        property_paths(prop.reads), prop.predicate, (), fields, trust
+    )
 
 
 def _write_check(

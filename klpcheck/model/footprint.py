@@ -38,10 +38,12 @@ __all__ = [
     "complete_reads",
     "covers",
     "describe_path",
+    "effective_reads",
     "leaves",
     "overlaps",
     "part_at",
     "plain_fields",
+    "provable_fields",
     "recorded_reads",
     "resolve",
     "shown",
@@ -831,7 +833,7 @@ def complete_reads(
     >>> complete_reads(lambda s: type(s) is S and s.lock == 1, S(1, (0, 2)), ()) is None
     True
     """
-    fields = field_names(type(state))
+    fields = provable_fields(type(state))  # a field behind a property: not provable
     if fields is None or type(guard) is not types.FunctionType:
         return None
     plan = access_plan(guard.__code__, fields)
@@ -890,6 +892,47 @@ def static_reads(
     if _may_peek(fn):
         return None
     return _reads_in(fn, 0, (_MISSING, *args), fields, () if follow else None)
+
+
+def provable_fields(state_type: type | None) -> tuple[str, ...] | None:
+    """The fields :func:`static_reads` may prove reads of, for states of
+    ``state_type``: None when ``s.field`` may read more than that field
+    (:func:`plain_fields`), and then no read is proven."""
+    if state_type is None or not plain_fields(state_type):
+        return None
+    return field_names(state_type)
+
+
+def effective_reads(
+    declared: Paths,
+    fn: Callable[..., Any] | None,
+    args: tuple[Any, ...],
+    fields: tuple[str, ...] | None,
+    trust: bool = True,
+) -> Paths:
+    """What a guard or property ``fn(state, *args)`` is taken to read by a search that
+    skips work on it (partial-order reduction, incremental enabledness).
+
+    ``trust``: its ``declared`` reads, widened by the reads proven from its code
+    (:func:`static_reads`; ``fields`` from :func:`provable_fields`), so that a read the
+    code shows is never left out, even through a helper, and a declaration stays
+    trusted only where the code cannot be read; without a declaration, the proven
+    reads. ``trust=False``: the proven reads alone, or everything.
+
+    >>> pc = lambda s, t: s.pc[t] == 0
+    >>> sorted(effective_reads(frozenset({("lock",)}), pc, (1,), ("pc", "lock")))
+    [('lock',), ('pc', 1)]
+    >>> effective_reads(frozenset({("lock",)}), pc, (1,), None)
+    frozenset({('lock',)})
+    >>> effective_reads(frozenset({("lock",)}), pc, (1,), ("pc", "lock"), trust=False)
+    frozenset({('pc', 1)})
+    """
+    proven = None if fields is None or fn is None else static_reads(fn, args, fields)
+    if proven is None:
+        return declared if trust else ALL
+    if not trust or declared is None:  # None: ALL, declared nothing
+        return proven
+    return declared | proven
 
 
 _FIELD_GETTERS = (

@@ -72,9 +72,11 @@ from klpcheck.model.footprint import (
     complete_reads,
     covers,
     describe_path,
+    effective_reads,
     instance_paths,
     overlaps,
     property_paths,
+    provable_fields,
 )
 from klpcheck.model.state import field_names
 
@@ -112,7 +114,9 @@ def plan(
     declared = any(s.reads is not None or s.writes is not None for s in model.steps)
     if not declared and por is None:
         return None, "no step declares reads= or writes="
-    reducer = Reducer(model.instances())
+    types = list(model.state_types)
+    fields = provable_fields(types[0]) if len(types) == 1 else None
+    reducer = Reducer(model.instances(), fields)
     if not reducer.independent_pairs():
         return None, "every pair of steps may be dependent; declare narrower footprints"
     return reducer, ""
@@ -176,10 +180,17 @@ class Reducer:
     [(0,), (1,)]
     """
 
-    def __init__(self, instances: Sequence[Instance]) -> None:
+    def __init__(
+        self, instances: Sequence[Instance], fields: tuple[str, ...] | None = None
+    ) -> None:
         self.instances = instances
         paths = [instance_paths(i) for i in instances]
-        self.reads: list[Paths] = [r for r, _ in paths]
+        # what each guard reads: declared, widened by what its code shows (``fields``:
+        # of the one state type whose reads can be proven, see provable_fields)
+        self.reads: list[Paths] = [
+            effective_reads(r, i.step.guard, i.args, fields)
+            for i, (r, _) in zip(instances, paths, strict=True)
+        ]
         self.writes: list[Paths] = [w for _, w in paths]
         n = len(instances)
         self.dependent: list[tuple[int, ...]] = [
