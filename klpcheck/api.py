@@ -19,8 +19,7 @@ from klpcheck.base.result import Result
 from klpcheck.model.definition import Model
 from klpcheck.reduce.por import shortest_traces
 from klpcheck.reduce.symmetry import uses_symmetry
-from klpcheck.search import explore, parallel
-from klpcheck.search.liveness import check_liveness
+from klpcheck.search import explore
 from klpcheck.search.plan import compose
 
 __all__ = ["check"]
@@ -148,10 +147,15 @@ def check(model: Model[Any], **options: Any) -> Result:
         # Liveness properties need the whole state graph in one process: once the model
         # API has them, a model that declares any must be refused here with a
         # UsageError ("liveness is checked by one process: drop --workers/--backend").
+        # imported here: multiprocessing costs a one-process run about 15 ms to import
+        from klpcheck.search import parallel
+
         return parallel.search(compose(model, opts))
     started = time.perf_counter()
     result = explore.search(compose(model, opts))
     if model.livenesses:
+        from klpcheck.search.liveness import check_liveness
+
         return check_liveness(
             model,
             result,
