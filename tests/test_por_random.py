@@ -404,8 +404,8 @@ def _teeth(monkeypatch: pytest.MonkeyPatch, broken: str) -> None:
         )
         original = klpcheck.reduce.por.Reducer.__init__
 
-        def init(self: klpcheck.reduce.por.Reducer, instances: Any) -> None:
-            original(self, instances)
+        def init(self: klpcheck.reduce.por.Reducer, instances: Any, *rest: Any) -> None:
+            original(self, instances, *rest)
             self.visible = [False] * len(instances)
             self.visible_list = ()
 
