@@ -104,9 +104,9 @@ def incremental(
     fields, each ``refresh`` first checks that the step changed nothing outside its
     declared writes (see :func:`_write_check`).
 
-    ``trust``: a guard reads what its step declares (a guard without declared reads,
-    what its code is proven to read); a step that changed more than it declares writing
-    stops the search with a ModelError. ``trust=False`` trusts no declaration: a guard
+    ``trust``: a guard reads what its step declares, widened by what its code is proven
+    to read (:func:`~klpcheck.model.footprint.effective_reads`); a step that changed
+    more than it declares writing stops the search with a ModelError. ``trust=False`` trusts no declaration: a guard
     reads what its code is proven to read (:func:`~klpcheck.model.footprint.static_reads`,
     which follows the helpers it calls), else anything; a step that changed more than
     it declares gives the new state every guard evaluated and :attr:`Incremental.spill`
