@@ -56,7 +56,7 @@ from klpcheck.model.footprint import (
 )
 from klpcheck.model.state import field_names
 
-__all__ = ["Incremental", "incremental", "property_reads", "spares"]
+__all__ = ["Incremental", "footprints", "incremental", "property_reads", "spares"]
 
 _INCREMENTAL_TRUSTS = (
     "Incremental enabledness evaluates again only the guards whose reads meet the "
@@ -79,7 +79,8 @@ class Incremental:
     ``evaluated`` is the mean number of
     guards ``refresh`` evaluates, over the instances, against ``guards``.
     ``reads_of(prop)``: what a property is taken to read (the search checks it only
-    after steps whose writes meet that, and on every state whose mask has ``spill``).
+    after steps whose writes meet that, and on every state whose mask has ``spill``);
+    ``writes``: each instance's declared writes.
     """
 
     full: Callable[[Any], int]
@@ -90,6 +91,21 @@ class Incremental:
     guards: int
     spill: int
     reads_of: Callable[[Property], Paths]
+    writes: tuple[Paths, ...]
+
+    def watched(
+        self, invariants: Sequence[Property], targets: Sequence[Property]
+    ) -> list[tuple[list[Property], list[Property]]]:
+        """Per instance, the ``invariants`` and ``targets`` its firing may change: those
+        whose reads meet its writes (each property's reads worked out once)."""
+        reads = {id(p): self.reads_of(p) for p in (*invariants, *targets)}
+        return [
+            (
+                [p for p in invariants if overlaps(w, reads[id(p)])],
+                [p for p in targets if overlaps(w, reads[id(p)])],
+            )
+            for w in self.writes
+        ]
 
 
 def incremental(
@@ -97,6 +113,7 @@ def incremental(
     state_type: type | None = None,
     *,
     trust: bool = True,
+    paths: Sequence[tuple[Paths, Paths]] | None = None,
 ) -> Incremental:
     """The functions of :class:`Incremental` for ``instances`` (indexed 0..n-1).
 
@@ -111,10 +128,13 @@ def incremental(
     which follows the helpers it calls), else anything; a step that changed more than
     it declares gives the new state every guard evaluated and :attr:`Incremental.spill`
     set in its mask, so that the search checks every property on it.
+
+    ``paths``: :func:`footprints` of the same arguments, when already worked out.
     """
     fields = None if state_type is None else field_names(state_type)
     provable = provable_fields(state_type)
-    paths = [_paths(inst, provable, trust) for inst in instances]
+    if paths is None:
+        paths = footprints(instances, state_type, trust=trust)
     native = speedups()
     layout = (
         None
@@ -192,15 +212,22 @@ def incremental(
         guards=len(guarded),
         spill=spill,
         reads_of=functools.partial(property_reads, fields=provable, trust=trust),
+        writes=tuple(w for _, w in paths),
     )
 
 
-def spares(
+def footprints(
     instances: Sequence[Instance], state_type: type | None = None, *, trust: bool = True
-) -> bool:
-    """Whether some step's firing leaves some guard unevaluated: else incremental
-    enabledness would evaluate every guard after every step, at a cost."""
-    paths = [_paths(inst, provable_fields(state_type), trust) for inst in instances]
+) -> list[tuple[Paths, Paths]]:
+    """Each instance's (reads, writes) as incremental enabledness goes by them."""
+    fields = provable_fields(state_type)
+    return [_paths(inst, fields, trust) for inst in instances]
+
+
+def spares(instances: Sequence[Instance], paths: Sequence[tuple[Paths, Paths]]) -> bool:
+    """Whether, by their :func:`footprints` ``paths``, some step's firing leaves some
+    guard unevaluated: else incremental enabledness would evaluate every guard after
+    every step, at a cost."""
     guarded = [
         p[0] for inst, p in zip(instances, paths, strict=True) if inst.step.guard
     ]

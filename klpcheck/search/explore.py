@@ -35,7 +35,6 @@ from klpcheck.model.definition import (
 )
 from klpcheck.model.enabled import Incremental
 from klpcheck.model.fingerprint import collision_note
-from klpcheck.model.footprint import instance_paths, overlaps
 from klpcheck.reduce.por import Auditing, Expander
 from klpcheck.reduce.symmetry import SymmetryAudit, symmetry_use
 from klpcheck.search.common import (
@@ -113,7 +112,6 @@ class _Search:
         )
         self.freeze: Callable[[], None] = lambda: None
         self.expander = self.reduced_expander()
-        self.writes = [instance_paths(inst)[1] for inst in self.instances]
         self.watched: list[tuple[list[Property], list[Property]]] = []
         self.regroup()
         # One initial state per key: with symmetry, initial states in one orbit share a
@@ -182,14 +180,7 @@ class _Search:
             self.expander.rewatch()
         if self.plan.incremental is None:
             return
-        reads = self.plan.incremental.reads_of
-        self.watched = [
-            (
-                [p for p in self.invariants if overlaps(w, reads(p))],
-                [p for p in self.pending if overlaps(w, reads(p))],
-            )
-            for w in self.writes
-        ]
+        self.watched = self.plan.incremental.watched(self.invariants, self.pending)
 
     def refreshed(self, inc: Incremental, k: int, ns: Hashable, ms: int, s: Any) -> int:
         """The mask of ``ns``, reached by instance ``k`` from ``s`` (mask ``ms``), once

@@ -74,7 +74,6 @@ from klpcheck.model.definition import (
 )
 from klpcheck.model.enabled import Incremental, incremental
 from klpcheck.model.fingerprint import collision_note
-from klpcheck.model.footprint import instance_paths, overlaps
 from klpcheck.model.fptable import new_table
 from klpcheck.reduce.symmetry import symmetry_use
 from klpcheck.search.common import CLOCK_EVERY, diagnose, step_stats, wrong_type
@@ -188,7 +187,6 @@ class _Worker:
         )  # new states admitted from other owners' answers
         self.invariants: list[Property] = list(model.invariants)
         self.targets: list[Property] = list(model.reachables)
-        self.writes = [instance_paths(inst)[1] for inst in instances]
         self.watched: list[tuple[list[Property], list[Property]]] = []
         self.regroup()
         self.found: list[_Found] = []
@@ -209,14 +207,7 @@ class _Worker:
         """Incremental: the properties each instance's firing may change (as one process)."""
         if self.inc is None:
             return
-        reads = self.inc.reads_of
-        self.watched = [
-            (
-                [p for p in self.invariants if overlaps(w, reads(p))],
-                [p for p in self.targets if overlaps(w, reads(p))],
-            )
-            for w in self.writes
-        ]
+        self.watched = self.inc.watched(self.invariants, self.targets)
 
     def judge(
         self,

@@ -15,7 +15,7 @@ from typing import Any
 
 from klpcheck.base.options import Options
 from klpcheck.model.definition import Model
-from klpcheck.model.enabled import Incremental, incremental, spares
+from klpcheck.model.enabled import Incremental, footprints, incremental, spares
 from klpcheck.model.footprint import unseen_read
 from klpcheck.model.state import field_names
 from klpcheck.reduce.por import Reducer, plan
@@ -68,8 +68,10 @@ def compose(model: Model[Any], opts: Options) -> Plan:
         and field_names(types[0]) is not None
     ):
         trust = opts.incremental is True
-        if trust or spares(model.instances(), types[0], trust=trust):
-            inc = incremental(model.instances(), types[0], trust=trust)
+        instances = model.instances()
+        paths = footprints(instances, types[0], trust=trust)
+        if trust or spares(instances, paths):
+            inc = incremental(instances, types[0], trust=trust, paths=paths)
     if reducer is not None or (inc is not None and opts.incremental is True):
         # Both trust declared reads: first the reads that the code shows.
         for state_type in model.state_types:
