@@ -704,30 +704,7 @@ def instance_calls(
     a global ``g{i}`` or ``e{i}`` with the state ``s`` and the arguments ``a{i}_{j}``,
     or the inlined expression. Binds those globals in ``env``.
     """
-    if inline is None:
-        inline = os.environ.get("KLPCHECK_NO_INLINE", "") in ("", "0")
-    bodies: dict[int, tuple[Callable[..., Any], Body | None]] = {}
-    bound: dict[int, tuple[Any, str]] = {}
-
-    def bind(value: Any) -> str:
-        """The global name holding ``value`` (one per object)."""
-        if id(value) not in bound:
-            bound[id(value)] = (value, f"n{len(bound)}")
-            env[f"n{len(bound) - 1}"] = value
-        return bound[id(value)][1]
-
-    def text(fn: Callable[..., Any], name: str, args: list[str], inst: Instance) -> str:
-        """``(expr)`` when ``fn`` inlines for this instance, else the call."""
-        if inline:
-            if id(fn) not in bodies:
-                bodies[id(fn)] = (fn, body_of(fn))
-            body = bodies[id(fn)][1]
-            if body is not None:
-                expr = inline_text(body, _literals(args, inst.args), bind)
-                if expr is not None:
-                    return f"({expr})"
-        return f"{name}({', '.join(args)})"
-
+    texts = Inliner(env, inline, "n")
     out: list[tuple[str | None, str]] = []
     for inst in instances:
         i = inst.index
@@ -736,12 +713,67 @@ def instance_calls(
         for j, value in enumerate(inst.args):
             env[f"a{i}_{j}"] = value
             args.append(f"a{i}_{j}")
-        effect = text(inst.step.effect, f"e{i}", args, inst)
+        effect = texts.call(inst.step.effect, f"e{i}", args, inst.args)
         guard = None
         if inst.step.guard is not None:
-            guard = text(inst.step.guard, f"g{i}", args, inst)
+            guard = texts.call(inst.step.guard, f"g{i}", args, inst.args)
         out.append((guard, effect))
     return out
+
+
+def property_calls(
+    properties: Sequence[Property], env: dict[str, Any], state: str
+) -> list[str]:
+    """The text of each property's predicate on the state named ``state``: the inlined
+    expression, else a call of a global ``p{i}``. Binds those globals in ``env`` (and
+    the names the expressions read as ``q{k}``, apart from :func:`instance_calls`')."""
+    texts = Inliner(env, None, "q")
+    out = []
+    for i, prop in enumerate(properties):
+        env[f"p{i}"] = prop.predicate
+        out.append(texts.call(prop.predicate, f"p{i}", [state], ()))
+    return out
+
+
+class Inliner:
+    """Texts of calls, with functions inlined where :mod:`klpcheck.model.inline` can
+    prove their one expression (unless ``inline`` is false, or None and the environment
+    sets ``KLPCHECK_NO_INLINE=1``). The values the expressions read are bound in
+    ``env`` as globals named ``prefix`` and a number, one per object."""
+
+    def __init__(self, env: dict[str, Any], inline: bool | None, prefix: str) -> None:
+        if inline is None:
+            inline = os.environ.get("KLPCHECK_NO_INLINE", "") in ("", "0")
+        self.env, self.inline, self.prefix = env, inline, prefix
+        self.bodies: dict[int, tuple[Callable[..., Any], Body | None]] = {}
+        self.bound: dict[int, tuple[Any, str]] = {}
+
+    def bind(self, value: Any) -> str:
+        """The global name holding ``value`` (one per object)."""
+        if id(value) not in self.bound:
+            name = f"{self.prefix}{len(self.bound)}"
+            self.bound[id(value)] = (value, name)
+            self.env[name] = value
+        return self.bound[id(value)][1]
+
+    def call(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        args: list[str],
+        values: tuple[Any, ...],
+    ) -> str:
+        """``(expr)`` when ``fn`` inlines with the arguments ``args`` (the state's name,
+        then the names of globals holding ``values``), else the call ``name(args)``."""
+        if self.inline:
+            if id(fn) not in self.bodies:
+                self.bodies[id(fn)] = (fn, body_of(fn))
+            body = self.bodies[id(fn)][1]
+            if body is not None:
+                expr = inline_text(body, _literals(args, values), self.bind)
+                if expr is not None:
+                    return f"({expr})"
+        return f"{name}({', '.join(args)})"
 
 
 def _literals(names: list[str], values: tuple[Any, ...]) -> list[str]:

@@ -12,6 +12,8 @@ properties on the state that was being expanded. The hot loop pays nothing for i
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 import time
 from collections.abc import Callable, Hashable
@@ -45,6 +47,7 @@ from klpcheck.search.common import (
     wrong_type,
 )
 from klpcheck.search.frontier import levels, mask_levels
+from klpcheck.search.fused import Level, fused_level
 from klpcheck.search.plan import Plan
 from klpcheck.search.storage import (
     Visited,
@@ -87,11 +90,6 @@ class _Search:
         self.instances = model.instances()
         self.symmetric = plan.symmetric
         self.key = plan.key
-        self.expand = (
-            successors_of(self.instances)
-            if plan.incremental is None
-            else plan.incremental.successors
-        )
         self.parent: Visited = plan.visited()
         self.fired = [0] * len(self.instances)
         self.new = [0] * len(self.instances)
@@ -119,6 +117,37 @@ class _Search:
         self.roots: dict[Hashable, Any] = {}
         for s in model.init:
             self.roots.setdefault(self.key_of(s), s)
+
+    @functools.cached_property
+    def expand(self) -> Callable[[Any], list[tuple[int, Any]]]:
+        """The successor function: ``(instance index, successor)`` pairs of a state
+        (made when first needed: a plain breadth-first search fuses it into
+        :meth:`fused`)."""
+        if self.plan.incremental is not None:
+            return self.plan.incremental.successors
+        return successors_of(self.instances)
+
+    def fused(self, keyed: bool, bounded: bool) -> Level:
+        """The generated function expanding one level of a plain breadth-first search
+        (:mod:`klpcheck.search.fused`)."""
+        return fused_level(
+            self.instances,
+            self.model.invariants,
+            {
+                "key": self.key,
+                "types": self.model.state_types,
+                "pending": self.pending,
+                "on_new": self.on_new,
+                "wrong_type": self.wrong_type,
+                "full": self.full,
+                "dead": self.dead,
+                "tick": self.tick,
+            },
+            keyed=keyed,
+            bounded=bounded,
+            deadlock=self.opts.deadlock,
+            clock_every=CLOCK_EVERY,
+        )
 
     # -- driver ---------------------------------------------------------------------
 
@@ -267,6 +296,17 @@ class _Search:
     def bound_hit(self, reason: str) -> None:
         self.incomplete = reason
 
+    def full(self) -> None:
+        """The visited map holds ``max_states`` states and another was found."""
+        self.bound_hit(f"state bound of {self.opts.max_states} reached")
+        raise _Stop
+
+    def dead(self, s: Hashable) -> None:
+        """No instance is enabled in ``s``: a deadlock unless ``s`` is terminal."""
+        terminal = self.model.terminal_property
+        if terminal is None or not terminal.predicate(s):
+            self.violate(None, s)
+
     # -- breadth-first ------------------------------------------------------------
 
     def bfs(
@@ -287,7 +327,6 @@ class _Search:
         expanded fully here, as without it; one it tries gets the enabled instances
         from the mask when there is one.
         """
-        expand = self.expand
         parent = self.parent
         fired, new = self.fired, self.new
         types = self.model.state_types
@@ -312,8 +351,13 @@ class _Search:
             return kn in parent and kn not in unexpanded
 
         depth = 0
-        expanded = 0
+        clock = CLOCK_EVERY  # expansions until the next tick
         ms = 0
+        # A plain level runs as one generated function (klpcheck.search.fused) unless
+        # the environment sets KLPCHECK_NO_FUSE=1.
+        fused: Level | None = None
+        fuse = os.environ.get("KLPCHECK_NO_FUSE", "") in ("", "0")
+        bounded = max_states != sys.maxsize
         while frontier:
             nxt = new_level(())
             nxt_keys = nxt if key is None else new_keys(())
@@ -330,6 +374,31 @@ class _Search:
                 keys.reverse()
             if masks is not None:
                 masks.reverse()
+            if inc is None and not reduced and not at_bound and fuse:
+                if fused is None:
+                    fused = self.fused(key is not None, bounded)
+                room = max_states - len(parent) if bounded else 0
+                try:
+                    _, clock = fused(
+                        frontier,
+                        keys,
+                        nxt,
+                        nxt_keys,
+                        parent,
+                        fired,
+                        new,
+                        room,
+                        clock,
+                        depth,
+                        current,
+                    )
+                finally:
+                    if len(nxt):
+                        self.max_depth = depth + 1
+                frontier, keys = nxt, nxt_keys
+                depth += 1
+                continue
+            expand = self.expand
             while frontier:
                 s = frontier.pop()
                 ks = s if keys is frontier else keys.pop()
@@ -392,8 +461,9 @@ class _Search:
                     and (terminal is None or not terminal.predicate(s))
                 ):
                     self.violate(None, s)
-                expanded += 1
-                if not expanded % CLOCK_EVERY:
+                clock -= 1
+                if not clock:
+                    clock = CLOCK_EVERY
                     self.tick(depth)
             frontier, keys, masks = nxt, nxt_keys, nxt_masks
             depth += 1
