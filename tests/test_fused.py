@@ -16,11 +16,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from klpcheck import Model, ModelError, Result, check
 from klpcheck.gate.manifest import Entry, load_manifest, run_entry
 from klpcheck.search import explore
+from klpcheck.search import fused as generated
 from tests.conftest import MODELS, SMALL
+from tests.test_incremental import _random_dishonest
+from tests.test_por_random import CI, build, model_specs
 
 State = tuple[int, ...]
 
@@ -165,6 +170,19 @@ def test_random_models_find_the_same_fused_or_not(
     assert fused == plain, options
 
 
+@pytest.mark.parametrize("seed", range(60))
+def test_invariants_checked_through_a_shared_function_find_the_same(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invariants too long to write out in every block are called as one function."""
+    monkeypatch.setattr(generated, "_SHORT", 0)
+    rng = random.Random(seed)
+    model = _random_model(rng)
+    options = _random_options(rng)
+    one, two = both(lambda: check(model, **options), monkeypatch)
+    assert one == two, options
+
+
 def test_the_random_models_cover_what_they_are_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -188,6 +206,46 @@ def test_the_random_models_cover_what_they_are_for(
     assert min(inlined, called) >= 50, (inlined, called)
 
 
+@settings(CI, max_examples=60)
+@given(
+    model_specs(),
+    st.sampled_from(
+        [
+            {"por": False},
+            {"por": False, "keep_going": True},
+            {"por": False, "incremental": True},
+            {"incremental": True, "keep_going": True},
+        ]
+    ),
+)
+def test_random_incremental_searches_find_the_same_fused_or_not(
+    spec: dict[str, Any], options: dict[str, Any]
+) -> None:
+    """Honest footprints, incremental enabledness trusting them or not (the random
+    models of partial-order reduction; a reduced search never runs a fused level)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fused, plain = both(
+            lambda: check(build(spec), **options),
+            monkeypatch,
+        )
+    assert fused == plain
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_liars_find_the_same_fused_or_not(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps that change more than they declare: trusting nothing, such a state gets
+    every property checked (the spill bit), in a fused level as in the two-part loop."""
+    fused, plain = both(
+        lambda: check(
+            _random_dishonest(random.Random(seed)), por=False, keep_going=True
+        ),
+        monkeypatch,
+    )
+    assert fused == plain
+
+
 # -- the models/ directory -------------------------------------------------------------
 
 
@@ -195,11 +253,14 @@ def test_the_random_models_cover_what_they_are_for(
 def test_every_small_entry_finds_the_same_fused_or_not(
     entry: Entry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fused, plain = both(
-        lambda: run_entry(entry, incremental=False),
-        monkeypatch,
-    )
-    assert fused == plain
+    """Every guard evaluated, and incremental enabledness trusting nothing (the way
+    the manifest's searches run)."""
+    for incremental in (False, None):
+        fused, plain = both(
+            lambda: run_entry(entry, incremental=incremental),  # noqa: B023
+            monkeypatch,
+        )
+        assert fused == plain, incremental
 
 
 # -- what the generated function does on its own ---------------------------------------

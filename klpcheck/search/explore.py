@@ -47,7 +47,7 @@ from klpcheck.search.common import (
     wrong_type,
 )
 from klpcheck.search.frontier import levels, mask_levels
-from klpcheck.search.fused import Level, fused_level
+from klpcheck.search.fused import Level, Masked, fused_level
 from klpcheck.search.plan import Plan
 from klpcheck.search.storage import (
     Visited,
@@ -127,9 +127,12 @@ class _Search:
             return self.plan.incremental.successors
         return successors_of(self.instances)
 
-    def fused(self, keyed: bool, bounded: bool) -> Level:
-        """The generated function expanding one level of a plain breadth-first search
-        (:mod:`klpcheck.search.fused`)."""
+    def fused(self, keyed: bool, bounded: bool, inc: Incremental | None) -> Level:
+        """The generated function expanding one level of a breadth-first search that
+        is not reduced (:mod:`klpcheck.search.fused`)."""
+        masked = None
+        if inc is not None:
+            masked = Masked(inc.refresh, inc.spill, [w for w, _ in self.watched])
         return fused_level(
             self.instances,
             self.model.invariants,
@@ -138,6 +141,7 @@ class _Search:
                 "types": self.model.state_types,
                 "pending": self.pending,
                 "on_new": self.on_new,
+                "on_new_after": self.on_new_after,
                 "wrong_type": self.wrong_type,
                 "full": self.full,
                 "dead": self.dead,
@@ -147,6 +151,7 @@ class _Search:
             bounded=bounded,
             deadlock=self.opts.deadlock,
             clock_every=CLOCK_EVERY,
+            masked=masked,
         )
 
     # -- driver ---------------------------------------------------------------------
@@ -374,16 +379,18 @@ class _Search:
                 keys.reverse()
             if masks is not None:
                 masks.reverse()
-            if inc is None and not reduced and not at_bound and fuse:
+            if not reduced and not at_bound and fuse:
                 if fused is None:
-                    fused = self.fused(key is not None, bounded)
+                    fused = self.fused(key is not None, bounded, inc)
                 room = max_states - len(parent) if bounded else 0
                 try:
                     _, clock = fused(
                         frontier,
                         keys,
+                        masks,
                         nxt,
                         nxt_keys,
+                        nxt_masks,
                         parent,
                         fired,
                         new,
@@ -395,7 +402,7 @@ class _Search:
                 finally:
                     if len(nxt):
                         self.max_depth = depth + 1
-                frontier, keys = nxt, nxt_keys
+                frontier, keys, masks = nxt, nxt_keys, nxt_masks
                 depth += 1
                 continue
             expand = self.expand

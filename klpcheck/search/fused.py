@@ -33,15 +33,29 @@ reduction, incremental enabledness, the depth bound's last level) keep the two-p
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from klpcheck.model.definition import Instance, Property, instance_calls, property_calls
 
-__all__ = ["Level", "fused_level"]
+__all__ = ["Level", "Masked", "fused_level"]
 
-# frontier, keys, next level, next keys, parent map, fired, new, room, clock, depth,
-# current -> (room, clock)
+_SHORT = 160  # characters of invariants written out in each instance's block
+
+# frontier, keys, masks, next level, next keys, next masks, parent map, fired, new,
+# room, clock, depth, current -> (room, clock)
 Level = Callable[..., tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Masked:
+    """What a level of incremental enabledness adds (see :mod:`klpcheck.model.enabled`):
+    each instance's ``refresh`` function, the ``spill`` bit, and per instance the
+    invariants its firing may change (``watched``, as the search starts)."""
+
+    refresh: Sequence[Callable[[Any, int, Any], int]]
+    spill: int
+    watched: Sequence[Sequence[Property]]
 
 
 def fused_level(
@@ -53,56 +67,104 @@ def fused_level(
     bounded: bool,
     deadlock: bool,
     clock_every: int,
+    masked: Masked | None = None,
 ) -> Level:
-    """The function that expands one level of a plain breadth-first search.
+    """The function that expands one level of a breadth-first search.
 
-    ``level(frontier, keys, nxt, nxt_keys, parent, fired, new, room, clock, depth,
-    current)`` pops every state of ``frontier`` (reversed by the caller, so states come
-    out in order) and of ``keys`` (``keyed``: the states' keys, else ``keys`` is unused),
-    fires every enabled instance, stores each new successor's key in ``parent`` and
-    queues it on ``nxt`` (and its key on ``nxt_keys``), and adds the firings and new
-    states of each instance to ``fired`` and ``new``. ``room``: how many more states the
-    map may hold (``bounded`` only); ``clock``: expansions left until the next
-    ``tick(depth)``; both are returned as they end. ``current[0]`` is the state being
-    expanded, for the engine's diagnosis of an exception.
+    ``level(frontier, keys, masks, nxt, nxt_keys, nxt_masks, parent, fired, new, room,
+    clock, depth, current)`` pops every state of ``frontier`` (reversed by the caller,
+    so states come out in order) and of ``keys`` (``keyed``: the states' keys, else
+    ``keys`` is unused), fires every enabled instance, stores each new successor's key
+    in ``parent`` and queues it on ``nxt`` (and its key on ``nxt_keys``), and adds the
+    firings and new states of each instance to ``fired`` and ``new``. ``room``: how
+    many more states the map may hold (``bounded`` only); ``clock``: expansions left
+    until the next ``tick(depth)``; both are returned as they end. ``current[0]`` is
+    the state being expanded (the new state while its mask is worked out), for the
+    engine's diagnosis of an exception.
+
+    With ``masked`` (incremental enabledness) ``masks`` holds each state's mask of
+    enabled instances: an instance fires when its bit is set, a new state's mask comes
+    from ``refresh`` and is queued on ``nxt_masks``, and a new state is checked by
+    ``on_new`` when the mask has the spill bit, else by ``on_new_after(ns, k)`` when
+    an invariant ``k`` may change fails or a target is pending. Without it, ``masks``
+    and ``nxt_masks`` are unused and every guard is evaluated.
 
     ``hooks`` binds the engine's callbacks: ``key(ns)`` (``keyed``), ``types`` (the
     model's state types), ``pending`` (the list of reachability targets still looked
     for; non-empty sends every new state to ``on_new``), ``on_new(ns)``,
-    ``wrong_type(k, s, ns)`` (returns the error), ``full()`` (the state bound: records
-    it and raises), ``dead(s)`` (no instance enabled in ``s``: ``deadlock`` only) and
-    ``tick(depth)``.
+    ``on_new_after(ns, k)`` (``masked``), ``wrong_type(k, s, ns)`` (returns the
+    error), ``full()`` (the state bound: records it and raises), ``dead(s)`` (no
+    instance enabled in ``s``: ``deadlock`` only) and ``tick(depth)``.
     """
     env: dict[str, Any] = dict(hooks)
     calls = instance_calls(instances, env)
     checks = property_calls(invariants, env, "ns")
-    ask = " or ".join(["pending", *(f"not {c}" for c in checks)])
+    text = {id(p): c for p, c in zip(invariants, checks, strict=True)}
+
+    shared: dict[tuple[int, ...], str] = {}
+
+    def ask(props: Sequence[Property]) -> str:
+        """Whether ``on_new`` must look at the new state ``ns``: the invariants written
+        out when short, else a call of one function per set of them (the level has a
+        block per instance: livepatch.py's 11 invariants written out in each of its
+        120 took 0.1 s to compile)."""
+        if not props:
+            return "pending"
+        holds = " and ".join(text[id(p)] for p in props)
+        if len(holds) > _SHORT:
+            ids = tuple(id(p) for p in props)
+            if ids not in shared:
+                shared[ids] = f"holds{len(shared)}"
+                exec(f"def {shared[ids]}(ns):\n    return {holds}", env)  # as below
+            holds = f"{shared[ids]}(ns)"
+        return f"pending or not ({holds})"
+
     counters = [f"c{i.index}" for i in instances] + [f"w{i.index}" for i in instances]
     lines = [
-        "def level(frontier, keys, nxt, nxt_keys, parent, fired, new, room, clock, "
-        "depth, current):",
+        "def level(frontier, keys, masks, nxt, nxt_keys, nxt_masks, parent, fired, "
+        "new, room, clock, depth, current):",
         *(f"    {name} = 0" for name in counters),
         "    pop = frontier.pop",
         "    append = nxt.append",
     ]
     if keyed:
         lines += ["    kpop = keys.pop", "    kappend = nxt_keys.append"]
+    if masked is not None:
+        lines += ["    mpop = masks.pop", "    mappend = nxt_masks.append"]
+        for inst in instances:
+            env[f"r{inst.index}"] = masked.refresh[inst.index]
     lines += [
         "    try:",
         "        while frontier:",
         "            s = pop()",
         *(["            ks = kpop()"] if keyed else []),
+        *(["            ms = mpop()"] if masked is not None else []),
         "            current[0] = s",
     ]
-    if deadlock:
+    flag = deadlock and masked is None  # with masks, none enabled is a mask of 0
+    if flag:
         lines.append("            d = True")
     kn, ks = ("kn", "ks") if keyed else ("ns", "s")
     for inst, (guard, effect) in zip(instances, calls, strict=True):
         i = inst.index
+        if masked is None:
+            check = [f"    if {ask(invariants)}:", "        on_new(ns)"]
+        else:
+            check = [
+                "    current[0] = ns",
+                f"    m = r{i}(ns, ms, s)",
+                f"    if m >= {masked.spill}:",
+                f"        m ^= {masked.spill}",
+                "        on_new(ns)",
+                f"    elif {ask(masked.watched[i])}:",
+                f"        on_new_after(ns, {i})",
+                "    mappend(m)",
+                "    current[0] = s",
+            ]
         body = [
             f"ns = {effect}",
             f"c{i} += 1",
-            *(["d = False"] if deadlock else []),
+            *(["d = False"] if flag else []),
             *(["kn = key(ns)"] if keyed else []),
             f"if {kn} not in parent:",
             "    if type(ns) not in types:",
@@ -116,16 +178,20 @@ def fused_level(
             f"    w{i} += 1",
             "    append(ns)",
             *(["    kappend(kn)"] if keyed else []),
-            f"    if {ask}:",
-            "        on_new(ns)",
+            *check,
         ]
         indent = "            "
-        if guard is not None:
+        if masked is not None:
+            lines.append(f"{indent}if ms & {1 << i}:")
+            indent += "    "
+        elif guard is not None:
             lines.append(f"{indent}if {guard}:")
             indent += "    "
         lines += [indent + line for line in body]
-    if deadlock:
+    if flag:
         lines += ["            if d:", "                dead(s)"]
+    elif deadlock:
+        lines += ["            if not ms:", "                dead(s)"]
     lines += [
         "            clock -= 1",
         "            if not clock:",
