@@ -153,7 +153,7 @@ def _random_options(rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.3:
         options["deadlock"] = False
     if rng.random() < 0.2:
-        options["max_states"] = rng.randrange(1, 40)
+        options["max_states"] = rng.randrange(1, 12)
     if rng.random() < 0.2:
         options["max_depth"] = rng.randrange(0, 6)
     return options
@@ -170,16 +170,28 @@ def test_random_models_find_the_same_fused_or_not(
     assert fused == plain, options
 
 
-@pytest.mark.parametrize("seed", range(60))
-def test_invariants_checked_through_a_shared_function_find_the_same(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+# What the generated text writes out in place, or calls: invariants (``_SHORT``
+# characters) and the storing of a new state (``_INLINE_NEW`` instances).
+LAYOUTS = {"calls": (0, 0), "checks called": (0, 48), "stores called": (160, 0)}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("seed", range(50))
+def test_each_layout_of_the_generated_text_finds_the_same(
+    seed: int, layout: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Invariants too long to write out in every block are called as one function."""
-    monkeypatch.setattr(generated, "_SHORT", 0)
+    """Invariants too long to write out in every block are one function; the new
+    states of a model of many instances are stored by one nested function."""
+    short, inline_new = LAYOUTS[layout]
+    monkeypatch.setattr(generated, "_SHORT", short)
+    monkeypatch.setattr(generated, "_INLINE_NEW", inline_new)
     rng = random.Random(seed)
     model = _random_model(rng)
     options = _random_options(rng)
     one, two = both(lambda: check(model, **options), monkeypatch)
+    assert one == two, options
+    liar = _random_dishonest(random.Random(seed))
+    one, two = both(lambda: check(liar, por=False, **options), monkeypatch)
     assert one == two, options
 
 

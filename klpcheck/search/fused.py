@@ -21,7 +21,11 @@ hand for one model would read (SPIN likewise writes a verifier for each model)::
 
 Guards, effects and invariants are inlined where :mod:`klpcheck.model.inline` proves
 their one expression (else called); the firing counts are written back when the level
-ends, however it ends. An invariant that fails here is checked again by the engine's
+ends, however it ends. Generated text costs memory to compile (about 10 MB at the peak
+for livepatch.py's 120 instances written out as above), so a model of more than
+``_INLINE_NEW`` instances stores its new states through one nested function instead
+(a call per new state, not per firing), and a long conjunction of invariants is one
+function rather than a copy in every block. An invariant that fails here is checked again by the engine's
 ``on_new``, which records violations and knows which invariants are still checked, so
 the fast test only decides whether to ask. What differs from the two-part loop: a
 successor is checked as soon as it is made, before the next instance's guard runs, so
@@ -41,6 +45,7 @@ from klpcheck.model.definition import Instance, Property, instance_calls, proper
 __all__ = ["Level", "Masked", "fused_level"]
 
 _SHORT = 160  # characters of invariants written out in each instance's block
+_INLINE_NEW = 48  # instances up to which each block stores its new states itself
 
 # frontier, keys, masks, next level, next keys, next masks, parent map, fired, new,
 # room, clock, depth, current -> (room, clock)
@@ -119,7 +124,46 @@ def fused_level(
             holds = f"{shared[ids]}(ns)"
         return f"pending or not ({holds})"
 
-    counters = [f"c{i.index}" for i in instances] + [f"w{i.index}" for i in instances]
+    # The branch that stores a new state: written out in each instance's block for a
+    # model of few instances, else one nested function ``admit`` called with the
+    # instance (a call per new state; compiling 120 blocks each with its own copy
+    # peaked at 10 MB on livepatch.py, 3 tasks, enough to show in its peak memory).
+    inline = len(instances) <= _INLINE_NEW
+
+    def admit(k: str) -> list[str]:
+        """The lines storing the new state ``ns`` reached by instance ``k`` (an index,
+        or the name ``k`` inside ``admit``)."""
+        if masked is None:
+            check = [f"if {ask(invariants)}:", "    on_new(ns)"]
+        else:
+            refresh = f"r{k}" if inline else "refresh[k]"
+            after = [f"elif {ask(masked.watched[int(k)])}:"] if inline else ["else:"]
+            check = [
+                "current[0] = ns",
+                f"m = {refresh}(ns, ms, s)",
+                "if m >= spill:",
+                "    m ^= spill",
+                "    on_new(ns)",
+                *after,
+                f"    on_new_after(ns, {k})",
+                "mappend(m)",
+                "current[0] = s",
+            ]
+        return [
+            "if type(ns) not in types:",
+            f"    raise wrong_type({k}, s, ns)",
+            *(["if not room:", "    full()", "room -= 1"] if bounded else []),
+            f"parent[{kn}] = {ks}",
+            f"w{k} += 1" if inline else "new[k] += 1",
+            "append(ns)",
+            *(["kappend(kn)"] if keyed else []),
+            *check,
+        ]
+
+    kn, ks = ("kn", "ks") if keyed else ("ns", "s")
+    counters = [f"c{i.index}" for i in instances]
+    if inline:
+        counters += [f"w{i.index}" for i in instances]
     lines = [
         "def level(frontier, keys, masks, nxt, nxt_keys, nxt_masks, parent, fired, "
         "new, room, clock, depth, current):",
@@ -131,8 +175,18 @@ def fused_level(
         lines += ["    kpop = keys.pop", "    kappend = nxt_keys.append"]
     if masked is not None:
         lines += ["    mpop = masks.pop", "    mappend = nxt_masks.append"]
+        env["spill"] = masked.spill
+        env["refresh"] = tuple(masked.refresh)
         for inst in instances:
             env[f"r{inst.index}"] = masked.refresh[inst.index]
+    if not inline:
+        lines.append(
+            f"    def admit(k, ns, {'kn, ' if keyed else ''}s, "
+            f"{'ks, ' if keyed else ''}ms):"
+        )
+        if bounded:
+            lines.append("        nonlocal room")
+        lines += ["        " + line for line in admit("k")]
     lines += [
         "    try:",
         "        while frontier:",
@@ -144,41 +198,29 @@ def fused_level(
     flag = deadlock and masked is None  # with masks, none enabled is a mask of 0
     if flag:
         lines.append("            d = True")
-    kn, ks = ("kn", "ks") if keyed else ("ns", "s")
     for inst, (guard, effect) in zip(instances, calls, strict=True):
         i = inst.index
-        if masked is None:
-            check = [f"    if {ask(invariants)}:", "        on_new(ns)"]
+        if inline:
+            store = ["    " + line for line in admit(str(i))]
         else:
-            check = [
-                "    current[0] = ns",
-                f"    m = r{i}(ns, ms, s)",
-                f"    if m >= {masked.spill}:",
-                f"        m ^= {masked.spill}",
-                "        on_new(ns)",
-                f"    elif {ask(masked.watched[i])}:",
-                f"        on_new_after(ns, {i})",
-                "    mappend(m)",
-                "    current[0] = s",
-            ]
+            args = ", ".join(
+                [
+                    str(i),
+                    "ns",
+                    *(["kn"] if keyed else []),
+                    "s",
+                    *(["ks"] if keyed else []),
+                    "ms" if masked is not None else "0",
+                ]
+            )
+            store = [f"    admit({args})"]
         body = [
             f"ns = {effect}",
             f"c{i} += 1",
             *(["d = False"] if flag else []),
             *(["kn = key(ns)"] if keyed else []),
             f"if {kn} not in parent:",
-            "    if type(ns) not in types:",
-            f"        raise wrong_type({i}, s, ns)",
-            *(
-                ["    if not room:", "        full()", "    room -= 1"]
-                if bounded
-                else []
-            ),
-            f"    parent[{kn}] = {ks}",
-            f"    w{i} += 1",
-            "    append(ns)",
-            *(["    kappend(kn)"] if keyed else []),
-            *check,
+            *store,
         ]
         indent = "            "
         if masked is not None:
@@ -200,7 +242,10 @@ def fused_level(
         "    finally:",
         "        pass",
         *(f"        fired[{i.index}] += c{i.index}" for i in instances),
-        *(f"        new[{i.index}] += w{i.index}" for i in instances),
+        *(
+            f"        new[{i.index}] += w{i.index}"
+            for i in (instances if inline else ())
+        ),
         "    return room, clock",
     ]
     exec("\n".join(lines), env)  # generated names, integers and proven expressions
