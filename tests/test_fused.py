@@ -361,3 +361,21 @@ def test_a_violation_stops_the_level_with_its_counts_written_back() -> None:
     assert bounded.verdict.value == "incomplete"
     assert bounded.incomplete_reason == "state bound of 4 reached"
     assert (bounded.distinct_states, bounded.transitions) == (4, 6)
+
+
+def test_initial_states_beyond_the_state_bound_stop_the_first_level(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three initial states and a bound of two: the first new state stops the search,
+    fused or not (a level given negative room once searched everything)."""
+    m: Model[State] = Model("roots", init=[(0,), (1,), (2,)])
+
+    @m.step(when=lambda s: s[0] < 6)
+    def up(s: State) -> State:
+        return (s[0] + 3,)
+
+    fused, plain = both(lambda: check(m, max_states=2), monkeypatch)
+    assert fused == plain
+    verdict, states, transitions, _, reason, *_ = fused
+    assert (verdict.value, states, transitions) == ("incomplete", 3, 1)
+    assert reason == "state bound of 2 reached"

@@ -382,7 +382,8 @@ class _Search:
             if not reduced and not at_bound and fuse:
                 if fused is None:
                     fused = self.fused(key is not None, bounded, inc)
-                room = max_states - len(parent) if bounded else 0
+                # The initial states alone may exceed the bound: no room, never less.
+                room = max(0, max_states - len(parent)) if bounded else 0
                 try:
                     _, clock = fused(
                         frontier,
