@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -379,3 +380,37 @@ def test_initial_states_beyond_the_state_bound_stop_the_first_level(
     verdict, states, transitions, _, reason, *_ = fused
     assert (verdict.value, states, transitions) == ("incomplete", 3, 1)
     assert reason == "state bound of 2 reached"
+
+
+@dataclass(frozen=True)
+class Count:
+    x: int = 0
+
+
+@pytest.mark.parametrize("layout", [*LAYOUTS, "written out"])
+@pytest.mark.parametrize("incremental", [False, True])
+def test_an_invariant_violated_is_never_evaluated_again(
+    layout: str, incremental: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With keep_going, an invariant violated in x=1 is no longer checked, so that
+    its division by zero in x=2 stops nothing (a fused level went on evaluating it)."""
+    if layout in LAYOUTS:
+        short, inline_new = LAYOUTS[layout]
+        monkeypatch.setattr(generated, "_SHORT", short)
+        monkeypatch.setattr(generated, "_INLINE_NEW", inline_new)
+    m: Model[Count] = Model("retired", init=Count())
+
+    @m.step(when=lambda s: s.x < 4, reads={"x"}, writes={"x"})
+    def up(s: Count) -> Count:
+        return Count(s.x + 1)
+
+    m.invariant(reads={"x"})(lambda s: s.x != 1 and 1 // (2 - s.x) >= 0)
+    options = {"keep_going": True, "por": False, "incremental": incremental}
+    fused, plain = both(lambda: check(m, **options), monkeypatch)
+    assert fused == plain
+    verdict, states, transitions, depth, _, _, violations, _ = fused
+    assert (verdict.value, states, transitions, depth) == ("violated", 5, 4, 4)
+    assert [(name, steps) for name, steps, _ in violations] == [
+        ("<lambda>", ["up"]),
+        ("deadlock", ["up"] * 4),
+    ]

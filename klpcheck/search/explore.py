@@ -47,7 +47,7 @@ from klpcheck.search.common import (
     wrong_type,
 )
 from klpcheck.search.frontier import levels, mask_levels
-from klpcheck.search.fused import Level, Masked, fused_level
+from klpcheck.search.fused import Level, Masked, fused_level, retire
 from klpcheck.search.plan import Plan
 from klpcheck.search.storage import (
     Visited,
@@ -111,6 +111,8 @@ class _Search:
         self.freeze: Callable[[], None] = lambda: None
         self.expander = self.reduced_expander()
         self.watched: list[tuple[list[Property], list[Property]]] = []
+        # Tells a fused level that an invariant is violated (keep_going only).
+        self.retire: Callable[[Property], None] | None = None
         self.regroup()
         # One initial state per key: with symmetry, initial states in one orbit share a
         # key, and each would otherwise be expanded (its transitions counted) again.
@@ -133,9 +135,12 @@ class _Search:
         masked = None
         if inc is not None:
             masked = Masked(inc.refresh, inc.spill, [w for w, _ in self.watched])
-        return fused_level(
+        # The invariants still checked: one violated already is never evaluated again
+        # (with keep_going, a later one is retired from the level as it is violated).
+        invariants = list(self.invariants)
+        level = fused_level(
             self.instances,
-            self.model.invariants,
+            invariants,
             {
                 "key": self.key,
                 "types": self.model.state_types,
@@ -152,7 +157,11 @@ class _Search:
             deadlock=self.opts.deadlock,
             clock_every=CLOCK_EVERY,
             masked=masked,
+            retiring=self.opts.keep_going,
         )
+        if self.opts.keep_going:
+            self.retire = functools.partial(retire, level, invariants)
+        return level
 
     # -- driver ---------------------------------------------------------------------
 
@@ -261,6 +270,8 @@ class _Search:
             # A new list: on_new may be iterating over the old one, and another
             # invariant violated in the same state must still be seen there.
             self.invariants = [p for p in self.invariants if p is not prop]
+            if self.retire is not None:
+                self.retire(prop)
             self.regroup()
         if not self.opts.keep_going:
             raise _Stop

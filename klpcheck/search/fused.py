@@ -36,13 +36,14 @@ reduction, incremental enabledness, the depth bound's last level) keep the two-p
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from klpcheck.model.definition import Instance, Property, instance_calls, property_calls
 
-__all__ = ["Level", "Masked", "fused_level"]
+__all__ = ["Level", "Masked", "fused_level", "retire"]
 
 _SHORT = 160  # characters of invariants written out in each instance's block
 _INLINE_NEW = 48  # instances up to which each block stores its new states itself
@@ -73,6 +74,7 @@ def fused_level(
     deadlock: bool,
     clock_every: int,
     masked: Masked | None = None,
+    retiring: bool = False,
 ) -> Level:
     """The function that expands one level of a breadth-first search.
 
@@ -100,10 +102,19 @@ def fused_level(
     ``on_new_after(ns, k)`` (``masked``), ``wrong_type(k, s, ns)`` (returns the
     error), ``full()`` (the state bound: records it and raises), ``dead(s)`` (no
     instance enabled in ``s``: ``deadlock`` only) and ``tick(depth)``.
+
+    ``retiring`` (a search that goes on after a violation): each invariant ``i`` is
+    checked behind a flag ``off{i}``, which :func:`retire` sets once the invariant is
+    violated, so that it is never evaluated again, as ``on_new`` no longer evaluates it
+    (an invariant that raises on a later state must not stop the search).
     """
     env: dict[str, Any] = dict(hooks)
     calls = instance_calls(instances, env)
     checks = property_calls(invariants, env, "ns")
+    if retiring:
+        for i in range(len(invariants)):
+            env[f"off{i}"] = False
+        checks = [f"(off{i} or {c})" for i, c in enumerate(checks)]
     text = {id(p): c for p, c in zip(invariants, checks, strict=True)}
 
     shared: dict[tuple[int, ...], str] = {}
@@ -251,3 +262,14 @@ def fused_level(
     exec("\n".join(lines), env)  # generated names, integers and proven expressions
     level: Level = env["level"]
     return level
+
+
+def retire(level: Level, invariants: Sequence[Property], prop: Property) -> None:
+    """Stop checking ``prop``, one of the ``invariants`` ``level`` was made for with
+    ``retiring``, in that level (it is violated, and the search goes on): its flag is
+    a global of the generated function, so this holds at once, in the middle of a
+    level too."""
+    env = cast(types.FunctionType, level).__globals__
+    for i, p in enumerate(invariants):
+        if p is prop:
+            env[f"off{i}"] = True
