@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from klpcheck import Model, ModelError, Result, check
+from klpcheck import Model, ModelError, Progress, Result, check
 from klpcheck.gate.manifest import Entry, load_manifest, run_entry
 from klpcheck.search import explore
 from klpcheck.search import fused as generated
@@ -414,3 +414,28 @@ def test_an_invariant_violated_is_never_evaluated_again(
         ("<lambda>", ["up"]),
         ("deadlock", ["up"] * 4),
     ]
+
+
+def test_progress_reports_count_the_firings_of_the_level_so_far(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A report made in the middle of a level counts the firings made in it (a fused
+    level kept them in locals until its end, and reported 1980 of 2048)."""
+    m: Model[State] = Model("grid", init=(0, 0))
+
+    @m.step(when=lambda s: s[0] < 59)
+    def right(s: State) -> State:
+        return (s[0] + 1, s[1])
+
+    @m.step(when=lambda s: s[1] < 59)
+    def up(s: State) -> State:
+        return (s[0], s[1] + 1)
+
+    reports = []
+    for value in ("", "1"):
+        monkeypatch.setenv("KLPCHECK_NO_FUSE", value)
+        seen: list[Progress] = []
+        check(m, progress=seen.append, progress_interval=0)
+        reports.append([(p.distinct_states, p.transitions, p.depth) for p in seen])
+    assert reports[0] == reports[1]
+    assert reports[0] == [(1070, 2048, 44), (2104, 4087, 63), (3104, 6088, 86)]

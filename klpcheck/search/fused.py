@@ -20,8 +20,8 @@ hand for one model would read (SPIN likewise writes a verifier for each model)::
                 on_new(ns)
 
 Guards, effects and invariants are inlined where :mod:`klpcheck.model.inline` proves
-their one expression (else called); the firing counts are written back when the level
-ends, however it ends. Generated text costs memory to compile (about 10 MB at the peak
+their one expression (else called); the firing counts are written back before each
+``tick`` (its progress report counts them) and when the level ends, however it ends. Generated text costs memory to compile (about 10 MB at the peak
 for livepatch.py's 120 instances written out as above), so a model of more than
 ``_INLINE_NEW`` instances stores its new states through one nested function instead
 (a call per new state, not per firing), and a long conjunction of invariants is one
@@ -85,7 +85,8 @@ def fused_level(
     in ``parent`` and queues it on ``nxt`` (and its key on ``nxt_keys``), and adds the
     firings and new states of each instance to ``fired`` and ``new``. ``room``: how
     many more states the map may hold (``bounded`` only); ``clock``: expansions left
-    until the next ``tick(depth)``; both are returned as they end. ``current[0]`` is
+    until the next ``tick(depth)`` (the firings are added to ``fired`` before it, for
+    its progress report); both are returned as they end. ``current[0]`` is
     the state being expanded (the new state while its mask is worked out), for the
     engine's diagnosis of an exception.
 
@@ -249,6 +250,15 @@ def fused_level(
         "            clock -= 1",
         "            if not clock:",
         f"                clock = {clock_every}",
+        # The firings so far, for the progress report ``tick`` may make.
+        *(
+            line
+            for i in instances
+            for line in (
+                f"                fired[{i.index}] += c{i.index}",
+                f"                c{i.index} = 0",
+            )
+        ),
         "                tick(depth)",
         "    finally:",
         "        pass",
