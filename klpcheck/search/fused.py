@@ -27,11 +27,14 @@ for livepatch.py's 120 instances written out as above), so a model of more than
 (a call per new state, not per firing), and a long conjunction of invariants is one
 function rather than a copy in every block. An invariant that fails here is checked again by the engine's
 ``on_new``, which records violations and knows which invariants are still checked, so
-the fast test only decides whether to ask. What differs from the two-part loop: a
-successor is checked as soon as it is made, before the next instance's guard runs, so
-a violation found there stops a search before a later guard or effect of the same state
-could raise (the two-part loop raised first). Levels that need more (partial-order
-reduction, incremental enabledness, the depth bound's last level) keep the two-part loop.
+the fast test only decides whether to ask (a search that goes on after a violation
+turns the violated invariant's test off, see :func:`retire`). What differs from the
+two-part loop: a successor is checked and stored as soon as it is made, before the next
+instance's guard runs, so a violation or the state bound met there stops a search
+before a later guard or effect of the same state could raise (the two-part loop raised
+first), and an interrupted level has stored the successors made before the interrupt.
+Levels that need more (partial-order reduction, the depth bound's last level) keep the
+two-part loop.
 """
 
 from __future__ import annotations
