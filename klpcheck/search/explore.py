@@ -158,6 +158,7 @@ class _Search:
             clock_every=CLOCK_EVERY,
             masked=masked,
             retiring=self.opts.keep_going,
+            reports=self.opts.progress is not None,
         )
         if self.opts.keep_going:
             self.retire = functools.partial(retire, level, invariants)

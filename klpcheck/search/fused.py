@@ -1,4 +1,4 @@
-"""One level of a plain breadth-first search, generated as one function for the model.
+"""One level of a breadth-first search, generated as one function for the model.
 
 The breadth-first loop of :mod:`klpcheck.search.explore` asks the successor function of
 :func:`~klpcheck.model.definition.successors_of` for a list of ``(instance, successor)``
@@ -20,21 +20,24 @@ hand for one model would read (SPIN likewise writes a verifier for each model)::
                 on_new(ns)
 
 Guards, effects and invariants are inlined where :mod:`klpcheck.model.inline` proves
-their one expression (else called); the firing counts are written back before each
-``tick`` (its progress report counts them) and when the level ends, however it ends. Generated text costs memory to compile (about 10 MB at the peak
-for livepatch.py's 120 instances written out as above), so a model of more than
-``_INLINE_NEW`` instances stores its new states through one nested function instead
-(a call per new state, not per firing), and a long conjunction of invariants is one
-function rather than a copy in every block. An invariant that fails here is checked again by the engine's
-``on_new``, which records violations and knows which invariants are still checked, so
-the fast test only decides whether to ask (a search that goes on after a violation
-turns the violated invariant's test off, see :func:`retire`). What differs from the
-two-part loop: a successor is checked and stored as soon as it is made, before the next
-instance's guard runs, so a violation or the state bound met there stops a search
-before a later guard or effect of the same state could raise (the two-part loop raised
-first), and an interrupted level has stored the successors made before the interrupt.
-Levels that need more (partial-order reduction, the depth bound's last level) keep the
-two-part loop.
+their one expression (else called), with the same contract: the values of the globals
+and closure cells they read are those of when the level is generated. The firing counts
+are written back when the level ends, however it ends, and before each ``tick`` when
+progress is reported (its report counts them). Generated text costs memory to compile
+(about 10 MB at the peak for livepatch.py's 120 instances written out as above), so a
+model of more than ``_INLINE_NEW`` instances stores its new states through one nested
+function instead (a call per new state, not per firing), and a long conjunction of
+invariants is one function rather than a copy in every block.
+
+An invariant that fails here is checked again by the engine's ``on_new``, which records
+violations and knows which invariants are still checked, so the fast test only decides
+whether to ask (a search that goes on after a violation turns the violated invariant's
+test off, see :func:`retire`). What differs from the two-part loop: a successor is
+checked and stored as soon as it is made, before the next instance's guard runs, so a
+violation or the state bound met there stops a search before a later guard or effect of
+the same state could raise (the two-part loop raised first), and an interrupted level
+has stored the successors made before the interrupt. Levels that need more
+(partial-order reduction, the depth bound's last level) keep the two-part loop.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def fused_level(
     clock_every: int,
     masked: Masked | None = None,
     retiring: bool = False,
+    reports: bool = False,
 ) -> Level:
     """The function that expands one level of a breadth-first search.
 
@@ -88,8 +92,8 @@ def fused_level(
     in ``parent`` and queues it on ``nxt`` (and its key on ``nxt_keys``), and adds the
     firings and new states of each instance to ``fired`` and ``new``. ``room``: how
     many more states the map may hold (``bounded`` only); ``clock``: expansions left
-    until the next ``tick(depth)`` (the firings are added to ``fired`` before it, for
-    its progress report); both are returned as they end. ``current[0]`` is
+    until the next ``tick(depth)`` (with ``reports``, the firings are added to
+    ``fired`` before it, for its progress report); both are returned as they end. ``current[0]`` is
     the state being expanded (the new state while its mask is worked out), for the
     engine's diagnosis of an exception.
 
@@ -256,7 +260,7 @@ def fused_level(
         # The firings so far, for the progress report ``tick`` may make.
         *(
             line
-            for i in instances
+            for i in (instances if reports else ())
             for line in (
                 f"                fired[{i.index}] += c{i.index}",
                 f"                c{i.index} = 0",
