@@ -171,6 +171,21 @@ def test_random_models_find_the_same_fused_or_not(
     assert fused == plain, options
 
 
+@pytest.mark.slow
+def test_many_random_models_find_the_same_fused_or_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """3,000 more random models, in each layout of the generated text."""
+    for seed in range(200, 3200):
+        monkeypatch.setattr(generated, "_SHORT", (0, 160)[seed % 2])
+        monkeypatch.setattr(generated, "_INLINE_NEW", (0, 48)[seed // 2 % 2])
+        rng = random.Random(seed)
+        model = _random_model(rng)
+        options = _random_options(rng)
+        fused, plain = both(lambda: check(model, **options), monkeypatch)  # noqa: B023
+        assert fused == plain, (seed, options)
+
+
 # What the generated text writes out in place, or calls: invariants (``_SHORT``
 # characters) and the storing of a new state (``_INLINE_NEW`` instances).
 LAYOUTS = {"calls": (0, 0), "checks called": (0, 48), "stores called": (160, 0)}
