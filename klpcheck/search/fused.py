@@ -93,16 +93,17 @@ def fused_level(
     firings and new states of each instance to ``fired`` and ``new``. ``room``: how
     many more states the map may hold (``bounded`` only); ``clock``: expansions left
     until the next ``tick(depth)`` (with ``reports``, the firings are added to
-    ``fired`` before it, for its progress report); both are returned as they end. ``current[0]`` is
-    the state being expanded (the new state while its mask is worked out), for the
-    engine's diagnosis of an exception.
+    ``fired`` before it, for its progress report); both are returned as they end.
+    ``current[0]`` is the state being expanded (the new state while its mask is worked
+    out), for the engine's diagnosis of an exception.
 
     With ``masked`` (incremental enabledness) ``masks`` holds each state's mask of
     enabled instances: an instance fires when its bit is set, a new state's mask comes
     from ``refresh`` and is queued on ``nxt_masks``, and a new state is checked by
     ``on_new`` when the mask has the spill bit, else by ``on_new_after(ns, k)`` when
-    an invariant ``k`` may change fails or a target is pending. Without it, ``masks``
-    and ``nxt_masks`` are unused and every guard is evaluated.
+    an invariant ``k`` may change fails or a target is pending (always, when new
+    states are stored by the nested function). Without it, ``masks`` and
+    ``nxt_masks`` are unused and every guard is evaluated.
 
     ``hooks`` binds the engine's callbacks: ``key(ns)`` (``keyed``), ``types`` (the
     model's state types), ``pending`` (the list of reachability targets still looked
