@@ -349,7 +349,6 @@ class _Search:
         types = self.model.state_types
         max_states, max_depth = self.bounds()
         deadlock = self.opts.deadlock
-        terminal = self.model.terminal_property
         on_new, on_new_after = self.on_new, self.on_new_after
         key = self.key
         new_level, new_keys = levels(self.plan)  # lists, or compact (search.frontier)
@@ -453,8 +452,7 @@ class _Search:
                         self.bound_hit(f"depth bound of {max_depth} reached")
                         continue
                     if len(parent) >= max_states:
-                        self.bound_hit(f"state bound of {max_states} reached")
-                        raise _Stop
+                        self.full()
                     parent[kn] = ks
                     new[k] += 1
                     nxt.append(ns)
@@ -475,12 +473,8 @@ class _Search:
                             on_new_after(ns, k)
                         nxt_masks.append(m)
                         current[0] = s
-                if (
-                    not succs
-                    and deadlock
-                    and (terminal is None or not terminal.predicate(s))
-                ):
-                    self.violate(None, s)
+                if not succs and deadlock:
+                    self.dead(s)
                 clock -= 1
                 if not clock:
                     clock = CLOCK_EVERY
@@ -505,13 +499,8 @@ class _Search:
         for k, ns in pairs:
             fired[k] += 1
             out.append((k, ns, ns if key is None else key(ns)))
-        terminal = self.model.terminal_property
-        if (
-            not out
-            and self.opts.deadlock
-            and (terminal is None or not terminal.predicate(s))
-        ):
-            self.violate(None, s)
+        if not out and self.opts.deadlock:
+            self.dead(s)
         return out
 
     def dfs(self, current: list[Any], inc: Incremental | None = None) -> None:
@@ -545,8 +534,7 @@ class _Search:
                     self.bound_hit(f"depth bound of {max_depth} reached")
                     continue
                 if len(parent) >= max_states:
-                    self.bound_hit(f"state bound of {max_states} reached")
-                    raise _Stop
+                    self.full()
                 parent[kn] = ks
                 new[k] += 1
                 if depth + 1 > self.max_depth:
@@ -602,7 +590,6 @@ class _Search:
         key_of = self.key_of
         types = self.model.state_types
         max_states, max_depth = self.bounds()
-        terminal = self.model.terminal_property
         on_stack: set[Hashable] = set()
 
         def closed(ns: Hashable) -> bool:
@@ -626,12 +613,8 @@ class _Search:
                 for k, _ in succs:
                     fired[k] += 1
                 exp.enabled += len(succs)
-            if (
-                not succs
-                and self.opts.deadlock
-                and (terminal is None or not terminal.predicate(s))
-            ):
-                self.violate(None, s)
+            if not succs and self.opts.deadlock:
+                self.dead(s)
             if not exp.expanded % CLOCK_EVERY:
                 self.tick(depth)
             stack.append([s, ks, succs, 0, depth, mask])
@@ -657,8 +640,7 @@ class _Search:
                     self.bound_hit(f"depth bound of {max_depth} reached")
                     continue
                 if len(parent) >= max_states:
-                    self.bound_hit(f"state bound of {max_states} reached")
-                    raise _Stop
+                    self.full()
                 parent[kn] = ks
                 new[k] += 1
                 self.max_depth = max(self.max_depth, depth + 1)
