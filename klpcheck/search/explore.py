@@ -396,7 +396,7 @@ class _Search:
                 # The initial states alone may exceed the bound: no room, never less.
                 room = max(0, max_states - len(parent)) if bounded else 0
                 try:
-                    _, clock = fused(
+                    clock = fused(
                         frontier,
                         keys,
                         masks,

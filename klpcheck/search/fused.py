@@ -55,8 +55,8 @@ _SHORT = 160  # characters of invariants written out in each instance's block
 _INLINE_NEW = 48  # instances up to which each block stores its new states itself
 
 # frontier, keys, masks, next level, next keys, next masks, parent map, fired, new,
-# room, clock, depth, current -> (room, clock)
-Level = Callable[..., tuple[int, int]]
+# room, clock, depth, current -> clock
+Level = Callable[..., int]
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def fused_level(
     firings and new states of each instance to ``fired`` and ``new``. ``room``: how
     many more states the map may hold (``bounded`` only); ``clock``: expansions left
     until the next ``tick(depth)`` (with ``reports``, the firings are added to
-    ``fired`` before it, for its progress report); both are returned as they end.
+    ``fired`` before it, for its progress report); returned as it ends.
     ``current[0]`` is the state being expanded (the new state while its mask is worked
     out), for the engine's diagnosis of an exception.
 
@@ -275,7 +275,7 @@ def fused_level(
             f"        new[{i.index}] += w{i.index}"
             for i in (instances if inline else ())
         ),
-        "    return room, clock",
+        "    return clock",
     ]
     exec("\n".join(lines), env)  # generated names, integers and proven expressions
     level: Level = env["level"]
